@@ -1,0 +1,88 @@
+"""The component protocols: runtimes, stores and strategies that plugins provide by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ._records import Agent, AgentSpec, Task
+
+if TYPE_CHECKING:
+    from ._routing import Candidates
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """Where agents live: starts them, runs tasks on them, stops them.
+
+    ``execute`` is awaited in its own asyncio task; the kernel cancels that task on timeout,
+    cancellation or agent loss, so a runtime releases what it holds (kills the process, ...)
+    when it sees ``CancelledError``. Whatever ``execute`` returns is the task's value; an
+    exception fails the attempt (``alveary.PermanentFailure`` without retries).
+    """
+
+    async def start(self, agent: Agent) -> None:
+        """Bring the agent up; raise to refuse it (registration then fails)."""
+
+    async def execute(self, agent: Agent, task: Task) -> Any:
+        """Run one attempt of ``task`` on ``agent`` and return its value."""
+
+    async def stop(self, agent: Agent) -> None:
+        """Take the agent down; called once, after its work finished or was re-queued."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where task records and idempotency keys persist.
+
+    Methods are synchronous because the kernel calls them on every transition of the hot
+    path; a store backed by a network service buffers writes and flushes them from
+    ``alveary_tick`` or a thread of its own. On start the kernel re-queues the store's
+    unfinished tasks, so a ``durable`` store makes an orchestrator crash lose nothing.
+    """
+
+    durable: bool
+
+    def save_task(self, task: Task) -> None:
+        """Record the task's current state (insert or update)."""
+
+    def get_task(self, task_id: str) -> Task | None:
+        """The task with that id, or None if unknown (or no longer retained)."""
+
+    def tasks(self) -> Iterable[Task]:
+        """Every task the store retains."""
+
+    def unfinished(self) -> Iterable[Task]:
+        """Tasks not in a terminal state, for recovery at start-up."""
+
+    def claim(self, key: str, task_id: str) -> str | None:
+        """Bind an idempotency key to ``task_id`` unless it is bound already; return the
+        task id it was already bound to, or None if this call bound it."""
+
+    def close(self) -> None:
+        """Flush and release; called once at shutdown."""
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """Picks one agent for a task among the candidates, or None to leave it queued.
+
+    It decides how much of the fleet to look at: ``candidates.sample(k)`` costs O(k) however
+    many agents there are, iterating costs O(n); ``candidates.score(agent)`` is the weighted
+    sum of the ``alveary_route_score`` hooks. The kernel reserves the agent it returns, after
+    checking it is a candidate.
+    """
+
+    def select(self, task: Task, candidates: Candidates) -> Agent | None:
+        """Return the chosen candidate, or None."""
+
+
+def validate_spec(runtime: Runtime, spec: AgentSpec) -> None:
+    """Let a runtime check an agent spec's options before anything starts.
+
+    Runtimes may define ``validate(spec)`` raising ``ValueError`` with what is wrong; ``alveary
+    check`` reports it against the config line.
+    """
+    validate = getattr(runtime, "validate", None)
+    if validate is not None:
+        validate(spec)

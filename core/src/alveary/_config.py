@@ -1,0 +1,279 @@
+"""Reading ``alveary.toml``: structure it into attrs classes and report every mistake at once,
+each on one line with the file, the line, the dotted key and what was expected."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path as FsPath
+from typing import Any
+
+import attrs
+
+from ._converter import Path, dotted, iter_errors, structure, unknown_key
+from ._errors import ConfigError
+from ._records import AgentSpec, PoolSize
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"expected a number > 0, got {value!r}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"expected a number >= 0, got {value!r}")
+
+
+@attrs.frozen
+class OrchestratorConfig:
+    """``[orchestrator]``: the kernel's own settings."""
+
+    store: str = "memory"
+    strategy: str = "least-loaded"
+    tick_interval: float = attrs.field(default=1.0, validator=_positive)
+    health_interval: float = attrs.field(default=5.0, validator=_positive)
+    hook_timeout: float = attrs.field(default=0.1, validator=_positive)
+    max_failures: int = attrs.field(default=5, validator=_positive)
+    shutdown_timeout: float = attrs.field(default=30.0, validator=_non_negative)
+    retry_base: float = attrs.field(default=0.5, validator=_non_negative)
+    retry_max: float = attrs.field(default=60.0, validator=_non_negative)
+
+
+@attrs.frozen
+class RoutingConfig:
+    """``[routing]``: how many candidates strategies sample, and score weights per plugin."""
+
+    sample: int = attrs.field(default=2, validator=_non_negative)
+    weights: dict[str, float] = attrs.field(factory=dict)
+
+
+def _size(instance: PoolConfig, attribute: attrs.Attribute[Any], size: PoolSize) -> None:
+    if size.min < 0:
+        raise ValueError(f"size.min must be >= 0, got {size.min}")
+    if size.max is not None and size.max < size.min:
+        raise ValueError(f"size.max ({size.max}) must be >= size.min ({size.min})")
+
+
+@attrs.frozen
+class PoolConfig:
+    """One ``[[pools]]`` entry: agents the kernel keeps running."""
+
+    name: str
+    runtime: str = "local"
+    size: PoolSize = attrs.field(factory=PoolSize, validator=_size)
+    capabilities: frozenset[str] = frozenset()
+    capacity: int = attrs.field(default=1, validator=_positive)
+    options: dict[str, Any] = attrs.field(factory=dict)
+    labels: dict[str, str] = attrs.field(factory=dict)
+    skills: dict[str, float] = attrs.field(factory=dict)
+
+    def agent_spec(self, name: str) -> AgentSpec:
+        return AgentSpec(
+            name=name,
+            capabilities=self.capabilities,
+            capacity=self.capacity,
+            runtime=self.runtime,
+            options=self.options,
+            labels=self.labels,
+            skills=self.skills,
+        )
+
+
+@attrs.frozen
+class _Sections:
+    orchestrator: OrchestratorConfig = attrs.field(factory=OrchestratorConfig)
+    routing: RoutingConfig = attrs.field(factory=RoutingConfig)
+    pools: list[PoolConfig] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class Source:
+    """Where a config came from, to put file and line in front of an error."""
+
+    file: str = "<config>"
+    text: str | None = None
+    prefix: Path = ()
+
+    def line(self, path: Path) -> str:
+        """``file:line: key: message`` prefix for the dotted ``path``."""
+        where = self.file
+        if self.text is not None:
+            number = locate(self.text, (*self.prefix, *path))
+            if number:
+                where += f":{number}"
+        return f"{where}: {dotted(path)}" if path else where
+
+    def error(self, path: Path, message: str) -> str:
+        return f"{self.line(path)}: {message}"
+
+
+@attrs.frozen
+class Config:
+    """A whole configuration: kernel settings, which plugins, their raw tables, the pools."""
+
+    orchestrator: OrchestratorConfig = attrs.field(factory=OrchestratorConfig)
+    routing: RoutingConfig = attrs.field(factory=RoutingConfig)
+    pools: tuple[PoolConfig, ...] = ()
+    enabled: tuple[str, ...] = ()
+    disabled: tuple[str, ...] = ()
+    plugin_settings: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    source: Source = attrs.field(factory=Source)
+
+
+_TOP = ("orchestrator", "plugins", "routing", "pools")
+
+
+def parse(data: Mapping[str, Any], source: Source | None = None) -> Config:
+    """Structure a parsed TOML mapping into a ``Config``; raise ``ConfigError`` with every
+    problem."""
+    source = source or Source()
+    errors: list[str] = []
+    data = dict(data)
+
+    for key in data:
+        if key not in _TOP:
+            errors.append(source.error((key,), unknown_key(key, list(_TOP))))
+    plugins = data.pop("plugins", {})
+    lists: dict[str, tuple[str, ...]] = {"enabled": (), "disabled": ()}
+    settings: dict[str, Mapping[str, Any]] = {}
+    if not isinstance(plugins, Mapping):
+        errors.append(source.error(("plugins",), "expected a table"))
+        plugins = {}
+    for key, value in plugins.items():
+        if key in lists:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                errors.append(source.error(("plugins", key), "expected a list of plugin names"))
+            else:
+                lists[key] = tuple(value)
+        elif isinstance(value, Mapping):
+            settings[key] = value
+        else:
+            errors.append(
+                source.error(
+                    ("plugins", key),
+                    "expected a table of plugin settings ([plugins." + key + "]), "
+                    "or 'enabled' / 'disabled'",
+                )
+            )
+
+    sections = _Sections()
+    try:
+        sections = structure({k: v for k, v in data.items() if k in _TOP}, _Sections)
+    except Exception as exc:  # cattrs groups every problem in one exception
+        errors.extend(source.error(path, message) for path, message in iter_errors(exc))
+
+    names = [p.name for p in sections.pools]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            errors.append(source.error(("pools", i, "name"), f"pool {name!r} is declared twice"))
+
+    if errors:
+        raise ConfigError(errors)
+    return Config(
+        orchestrator=sections.orchestrator,
+        routing=sections.routing,
+        pools=tuple(sections.pools),
+        enabled=lists["enabled"],
+        disabled=lists["disabled"],
+        plugin_settings=settings,
+        source=source,
+    )
+
+
+def load(path: str | FsPath | None = None) -> Config:
+    """Read the config: ``path`` if given, else ``./alveary.toml``, else ``[tool.alveary]``
+    in ``./pyproject.toml``. Raise ``ConfigError`` if none is found or it is wrong."""
+    if path is not None:
+        return _load_file(FsPath(path), ())
+    local = FsPath("alveary.toml")
+    if local.is_file():
+        return _load_file(local, ())
+    pyproject = FsPath("pyproject.toml")
+    if pyproject.is_file():
+        try:
+            return _load_file(pyproject, ("tool", "alveary"))
+        except _NoTable:
+            pass
+    raise ConfigError(
+        "no configuration found: pass --config FILE, or create ./alveary.toml, "
+        "or add [tool.alveary] to ./pyproject.toml"
+    )
+
+
+def _load_file(path: FsPath, prefix: Path) -> Config:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}: cannot read: {exc}") from None
+    try:
+        data: Any = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        where = f"{name}:{match.group(1)}" if match else name
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(f"{where}: invalid TOML: {message}") from None
+    for step in prefix:
+        data = data.get(step) if isinstance(data, Mapping) else None
+        if data is None:
+            raise _NoTable(f"{name}: no [{'.'.join(map(str, prefix))}] table")
+    return parse(data, Source(name, text, prefix))
+
+
+class _NoTable(ConfigError):
+    """The file has no table for alveary (``pyproject.toml`` without ``[tool.alveary]``)."""
+
+
+# -- finding the line of a dotted key ---------------------------------------------------------
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(
+    r'^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|\'[^\']*\')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|\'[^\']*\'))*)\s*='
+)
+_INLINE_KEY = re.compile(r'[{,]\s*([A-Za-z0-9_-]+|"[^"]*")\s*=')
+
+
+def _split_key(raw: str) -> list[str]:
+    parts = re.findall(r'"[^"]*"|\'[^\']*\'|[A-Za-z0-9_-]+', raw)
+    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
+
+
+def locate(text: str, path: Path) -> int | None:
+    """The line number where ``path`` is set in TOML ``text``, or where its nearest set
+    ancestor is; None if not even the first key appears. Good enough for error messages:
+    handles tables, arrays of tables, dotted keys and one-line inline tables."""
+    lines: dict[Path, int] = {}
+    counts: dict[Path, int] = {}
+    table: Path = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            keys = tuple(_split_key(header.group(2)))
+            if header.group(1) == "[[":
+                index = counts.get(keys, -1) + 1
+                counts[keys] = index
+                table = (*keys, index)
+            else:
+                table = keys
+            lines.setdefault(table, number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            full = (*table, *_split_key(key.group(1)))
+            lines.setdefault(full, number)
+            rest = line[key.end() :]
+            for inner in _INLINE_KEY.finditer(rest):
+                lines.setdefault((*full, _split_key(inner.group(1))[0]), number)
+    for end in range(len(path), 0, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None

@@ -1,0 +1,52 @@
+"""The exception tree. Everything alveary raises on purpose is an ``AlvearyError``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class AlvearyError(Exception):
+    """Base of every error alveary raises on purpose."""
+
+
+class _Lines(AlvearyError):
+    """An error made of one or more self-contained lines, all reported at once."""
+
+    def __init__(self, lines: str | Sequence[str]) -> None:
+        self.lines: list[str] = [lines] if isinstance(lines, str) else list(lines)
+        super().__init__("\n".join(self.lines))
+
+
+class ConfigError(_Lines):
+    """The configuration is wrong. Each line names the file, line, dotted key and what was
+    expected."""
+
+
+class PluginError(_Lines):
+    """A plugin cannot be loaded: unknown, fails to import, misses a dependency, forms a cycle,
+    implements a hook that does not exist or with the wrong arguments, or has bad config."""
+
+
+class Rejected(AlvearyError):
+    """A validation hook refused an agent or a task. Raise it from ``alveary_*_validate`` or
+    ``alveary_task_before`` with the reason."""
+
+    def __init__(self, reason: str, *, plugin: str | None = None) -> None:
+        self.reason = reason
+        self.plugin = plugin
+        super().__init__(f"{plugin}: {reason}" if plugin else reason)
+
+
+class Denied(Rejected):
+    """Authentication or authorization failed."""
+
+
+class NotFound(AlvearyError, KeyError):
+    """No agent or task with that id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class PermanentFailure(AlvearyError):
+    """Raise from an agent to fail a task at once, without the retries it has left."""

@@ -1,0 +1,899 @@
+"""The orchestrator: registry, routing, queueing, dispatch, retries, pools and the tick loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path as FsPath
+from typing import Any
+
+import attrs
+import structlog
+
+from . import _config, _plugins
+from ._components import Runtime, Store, Strategy, validate_spec
+from ._config import Config
+from ._errors import AlvearyError, ConfigError, Denied, NotFound, PermanentFailure, Rejected
+from ._hooks import Hooks
+from ._queue import WaitQueue
+from ._records import (
+    ANONYMOUS,
+    Agent,
+    AgentSpec,
+    AgentState,
+    Event,
+    HealthReport,
+    HealthStatus,
+    Outcome,
+    Pool,
+    PoolMetrics,
+    Principal,
+    Task,
+    TaskSpec,
+    TaskState,
+)
+from ._routing import Candidates, Index, eligible
+
+log = structlog.get_logger("alveary")
+
+
+class StartFailed(AlvearyError):
+    """An agent's runtime could not start it."""
+
+
+@attrs.frozen
+class Metrics:
+    """A snapshot of the orchestrator: counts by state, queue length, work in flight."""
+
+    agents: Mapping[str, int]
+    tasks: Mapping[str, int]
+    queued: int
+    in_flight: int
+    submitted: int
+    retries: int
+    plugin_failures: Mapping[str, int]
+    disabled_plugins: tuple[str, ...]
+    uptime: float
+
+
+class TaskHandle:
+    """What ``submit`` returns: the task's id and a way to wait for its outcome."""
+
+    __slots__ = ("_orch", "task")
+
+    def __init__(self, orch: Orchestrator, task: Task) -> None:
+        self._orch = orch
+        self.task = task
+
+    @property
+    def id(self) -> str:
+        return self.task.id
+
+    def done(self) -> bool:
+        """True once the task is in a terminal state."""
+        return self.task.state.terminal
+
+    async def result(self, timeout: float | None = None) -> Outcome:
+        """Wait for the task's final ``Outcome`` (its state, value or error, agent, attempts).
+
+        Never raises for a failed task: look at ``outcome.state``. Raises ``TimeoutError`` if
+        ``timeout`` seconds pass first; the task goes on.
+        """
+        if self.task.outcome is not None and self.task.state.terminal:
+            return self.task.outcome
+        waiter = self._orch._waiter(self.task.id)
+        return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+
+    async def cancel(self) -> bool:
+        """Cancel the task; False if it had already finished."""
+        return await self._orch.cancel(self.task.id)
+
+    def __repr__(self) -> str:
+        return f"<TaskHandle {self.task.id} {self.task.spec.kind} {self.task.state.value}>"
+
+
+class Orchestrator:
+    """Registers agents, routes tasks to them, and sees every task to one terminal state.
+
+    Build one with ``from_file`` or ``from_config`` and use it as an async context manager::
+
+        async with Orchestrator.from_config({"plugins": {"enabled": []}}) as orch:
+            await orch.register(AgentSpec("a1", {"echo"}, options={"handler": echo}))
+            outcome = await (await orch.submit(TaskSpec("echo", requires={"echo"}))).result()
+    """
+
+    def __init__(self, config: Config, plugins: Sequence[object] = ()) -> None:
+        """Load and check the plugins ``config`` enables (plus plugin objects given
+        directly); raises ``PluginError`` or ``ConfigError`` listing every problem."""
+        self.config = config
+        settings = config.orchestrator
+        loaded = _plugins.load(config, plugins)
+        self.plugins: dict[str, object] = {p.name: p.instance for p in loaded}
+        self.hooks = Hooks(
+            [(p.name, p.instance) for p in loaded],
+            budget=settings.hook_timeout,
+            max_failures=settings.max_failures,
+            weights=config.routing.weights,
+        )
+        self.hooks.on_failure = self._plugin_failed
+        self.runtimes: dict[str, Runtime] = self.hooks.runtimes()
+        stores = self.hooks.stores()
+        strategies = self.hooks.strategies()
+        problems = []
+        src = config.source
+        if settings.store not in stores:
+            problems.append(src.error(("orchestrator", "store"), _one_of(settings.store, stores)))
+        if settings.strategy not in strategies:
+            problems.append(
+                src.error(("orchestrator", "strategy"), _one_of(settings.strategy, strategies))
+            )
+        for i, pool in enumerate(config.pools):
+            runtime = self.runtimes.get(pool.runtime)
+            if runtime is None:
+                problems.append(
+                    src.error(("pools", i, "runtime"), _one_of(pool.runtime, self.runtimes))
+                )
+                continue
+            try:
+                validate_spec(runtime, pool.agent_spec(pool.name))
+            except ValueError as exc:
+                problems.append(src.error(("pools", i, "options"), str(exc)))
+        for name in config.routing.weights:
+            if name not in self.plugins:
+                problems.append(
+                    src.error(("routing", "weights", name), f"no enabled plugin named {name!r}")
+                )
+        if problems:
+            raise ConfigError(problems)
+        self.store: Store = stores[settings.store]
+        self.strategy: Strategy = strategies[settings.strategy]
+
+        self._rng = random.Random()
+        self._prefix = os.urandom(4).hex()
+        self._counter = 0
+        self._seq = 0
+        self._agents: dict[str, Agent] = {}
+        self._names: dict[str, str] = {}
+        self._index = Index()
+        self._queue = WaitQueue()
+        self._active: dict[str, Task] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._interrupts: dict[str, tuple[str, bool]] = {}
+        self._waiters: dict[str, asyncio.Future[Outcome]] = {}
+        self._drained: dict[str, asyncio.Event] = {}
+        self._subscribers: list[asyncio.Queue[Event | None]] = []
+        self._counts: Counter[TaskState] = Counter()
+        self._submitted = 0
+        self._retries = 0
+        self.pools: dict[str, Pool] = {}
+        self._started = 0.0
+        self._tick_task: asyncio.Task[None] | None = None
+        self._last_health = 0.0
+        self._closing = False
+        self._running_flag = False
+        self._chores: set[asyncio.Future[Any]] = set()
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str] | None = None, plugins: Sequence[object] = ()
+    ) -> Orchestrator:
+        """Read ``path`` (default: ``./alveary.toml``, else ``[tool.alveary]`` in
+        ``./pyproject.toml``)."""
+        return cls(_config.load(None if path is None else FsPath(path)), plugins)
+
+    @classmethod
+    def from_config(
+        cls, data: Mapping[str, Any] | None = None, plugins: Sequence[object] = ()
+    ) -> Orchestrator:
+        """Build from a mapping shaped like ``alveary.toml``; ``plugins`` are plugin objects
+        to register directly, after the enabled ones (handy in tests)."""
+        return cls(_config.parse(data or {}), plugins)
+
+    async def __aenter__(self) -> Orchestrator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Run ``alveary_startup``, recover the store's unfinished tasks, start the pools and
+        the tick loop."""
+        if self._running_flag:
+            return
+        self._running_flag = True
+        self._started = time.time()
+        await self.hooks.startup(self)
+        for task in self.store.unfinished():
+            self._recover(task)
+        for pool_config in self.config.pools:
+            size = pool_config.size
+            self.pools[pool_config.name] = Pool(
+                pool_config.name, pool_config.agent_spec(pool_config.name), size, size.min
+            )
+        await self._reconcile_pools()
+        self._tick_task = asyncio.get_running_loop().create_task(self._tick_loop())
+        self._emit("orchestrator.started", data={"plugins": list(self.plugins)})
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Shut down gracefully: stop the tick loop, drain every agent (waiting up to
+        ``timeout``, default ``[orchestrator] shutdown_timeout``), stop them, and run
+        ``alveary_shutdown``. With a store that is not durable, tasks still waiting are
+        cancelled; with a durable one they stay for the next start."""
+        if not self._running_flag or self._closing:
+            return
+        self._closing = True
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            await asyncio.gather(self._tick_task, return_exceptions=True)
+        timeout = self.config.orchestrator.shutdown_timeout if timeout is None else timeout
+        agents = list(self._agents.values())
+        await asyncio.gather(
+            *(self._remove(a, "shutdown", drain=True, timeout=timeout) for a in agents),
+            return_exceptions=True,
+        )
+        if not self.store.durable:
+            for task in list(self._active.values()):
+                self._finish(
+                    task,
+                    Outcome(
+                        TaskState.CANCELLED, error="orchestrator stopped", attempts=task.attempts
+                    ),
+                )
+        for runner in list(self._running.values()):
+            runner.cancel()
+        while self._chores:
+            await asyncio.gather(*self._chores, return_exceptions=True)
+        await self.hooks.drain_background()
+        self._emit("orchestrator.stopped")
+        await self.hooks.shutdown(self)
+        await self.hooks.drain_background()
+        self.store.close()
+        for queue in self._subscribers:
+            queue.put_nowait(None)
+        self._running_flag = False
+
+    # -- agents -------------------------------------------------------------------------------
+
+    async def register(
+        self,
+        spec: AgentSpec,
+        *,
+        credentials: Mapping[str, Any] | None = None,
+        pool: str | None = None,
+    ) -> Agent:
+        """Start an agent through its runtime and make it ready for work.
+
+        Goes through ``alveary_authenticate``/``alveary_authorize`` (if any plugin implements
+        them), then ``alveary_agent_validate``; raises ``Rejected``/``Denied`` if refused,
+        ``StartFailed`` if its runtime cannot start it, ``ValueError`` if the name is taken.
+        """
+        if self._closing:
+            raise AlvearyError("the orchestrator is stopping")
+        principal = await self._principal(credentials, "agent.register", spec.name)
+        if spec.name in self._names:
+            raise ValueError(f"an agent named {spec.name!r} is already registered")
+        runtime = self.runtimes.get(spec.runtime)
+        if runtime is None:
+            raise ValueError(f"agent {spec.name!r}: {_one_of(spec.runtime, self.runtimes)}")
+        await self.hooks.agent_validate(spec, principal)
+        agent = Agent(self._new_id(), spec, pool=pool, heartbeat=time.time())
+        self._agents[agent.id] = agent
+        self._names[spec.name] = agent.id
+        self._emit("agent.starting", agent=agent, data={"runtime": spec.runtime, "pool": pool})
+        try:
+            await runtime.start(agent)
+        except Exception as exc:
+            self._agents.pop(agent.id, None)
+            self._names.pop(spec.name, None)
+            agent.state = AgentState.FAILED
+            self._emit("agent.failed", agent=agent, data={"reason": f"start failed: {exc}"})
+            raise StartFailed(
+                f"agent {spec.name!r}: runtime {spec.runtime!r} could not start it: {exc}"
+            ) from exc
+        self._set_agent_state(agent, AgentState.READY)
+        self.hooks.agent_registered(agent)
+        self._pump(agent.spec.capabilities)
+        return agent
+
+    async def deregister(
+        self, agent_id: str, *, drain: bool = True, timeout: float | None = None
+    ) -> None:
+        """Remove an agent. With ``drain`` (default) its in-flight tasks finish first, for at
+        most ``timeout`` seconds; whatever is still running then is re-queued without
+        spending an attempt."""
+        await self._remove(self.agent(agent_id), "deregistered", drain=drain, timeout=timeout)
+
+    async def drain(self, agent_id: str, timeout: float | None = None) -> bool:
+        """Stop giving the agent work and wait until its in-flight tasks finish. Returns
+        False if ``timeout`` passed first (the agent stays draining)."""
+        agent = self.agent(agent_id)
+        if agent.state in (AgentState.READY, AgentState.BUSY, AgentState.UNHEALTHY):
+            self._set_agent_state(agent, AgentState.DRAINING)
+        if agent.in_flight == 0:
+            return True
+        event = self._drained.setdefault(agent.id, asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    def heartbeat(self, agent_id: str, **metrics: float) -> None:
+        """Record that the agent is alive, with what it reports (``load``, ``context``, ...)."""
+        agent = self.agent(agent_id)
+        agent.heartbeat = time.time()
+        if metrics:
+            agent.metrics.update(metrics)
+
+    def set_health(self, agent_id: str, status: HealthStatus, reason: str) -> None:
+        """Apply a health verdict now (health plugins use it between checks): ``unhealthy``
+        takes the agent out of routing, ``failed`` removes it and re-queues its work."""
+        self._apply_health(self.agent(agent_id), HealthReport(status, reason))
+
+    def agent(self, agent_id: str) -> Agent:
+        """The agent with this id or name; raises ``NotFound``."""
+        agent = self._agents.get(agent_id) or self._agents.get(self._names.get(agent_id, ""))
+        if agent is None:
+            raise NotFound(f"no agent {agent_id!r}")
+        return agent
+
+    def agents(self) -> list[Agent]:
+        """Every registered agent."""
+        return list(self._agents.values())
+
+    # -- tasks --------------------------------------------------------------------------------
+
+    async def submit(
+        self, spec: TaskSpec, *, credentials: Mapping[str, Any] | None = None
+    ) -> TaskHandle:
+        """Accept a task and route it, or queue it until an agent can take it.
+
+        Goes through authentication and authorization (if implemented) and
+        ``alveary_task_validate``. A spec whose ``idempotency_key`` was seen returns the
+        existing task's handle instead of creating another.
+        """
+        if not self._running_flag or self._closing:
+            raise AlvearyError("the orchestrator is not running")
+        principal = ANONYMOUS
+        if self.hooks.has_authn or self.hooks.has_authz:
+            principal = await self._principal(credentials, "task.submit", spec.kind)
+        await self.hooks.task_validate(spec, principal)
+        task = Task(self._new_id(), spec, submitted=time.time(), principal=principal.id)
+        if spec.idempotency_key is not None:
+            existing = self.store.claim(spec.idempotency_key, task.id)
+            if existing is not None:
+                found = self._active.get(existing) or self.store.get_task(existing)
+                if found is not None:
+                    return TaskHandle(self, found)
+        self._submitted += 1
+        self._active[task.id] = task
+        self._counts[TaskState.PENDING] += 1
+        self._transition(task, TaskState.PENDING)
+        self._place(task)
+        return TaskHandle(self, task)
+
+    async def cancel(self, task_id: str) -> bool:
+        """Cancel a task wherever it is; False if it had already finished."""
+        task = self.get_task(task_id)
+        if task.state.terminal:
+            return False
+        if task.state in (TaskState.ASSIGNED, TaskState.RUNNING) and task.id in self._running:
+            self._interrupt(task, "cancelled", count=False)
+            return True
+        if task.state is TaskState.QUEUED:
+            self._queue.discard()
+        self._finish(task, Outcome(TaskState.CANCELLED, error="cancelled", attempts=task.attempts))
+        return True
+
+    def get_task(self, task_id: str) -> Task:
+        """The task with this id, running or finished; raises ``NotFound``."""
+        task = self._active.get(task_id) or self.store.get_task(task_id)
+        if task is None:
+            raise NotFound(f"no task {task_id!r}")
+        return task
+
+    def task(self, task_id: str) -> TaskHandle:
+        """A handle on an existing task, to wait for it."""
+        return TaskHandle(self, self.get_task(task_id))
+
+    def tasks(self, state: TaskState | None = None) -> list[Task]:
+        """Tasks the store retains, optionally only those in ``state``."""
+        found: Iterable[Task] = self.store.tasks()
+        return [t for t in found if state is None or t.state is state]
+
+    # -- observing ----------------------------------------------------------------------------
+
+    def metrics(self) -> Metrics:
+        """A snapshot of counts by state, queue length and failures."""
+        agents: Counter[str] = Counter(a.state.value for a in self._agents.values())
+        return Metrics(
+            agents=dict(agents),
+            tasks={s.value: n for s, n in self._counts.items() if n},
+            queued=self._queue.size,
+            in_flight=len(self._running),
+            submitted=self._submitted,
+            retries=self._retries,
+            plugin_failures=dict(self.hooks.failures),
+            disabled_plugins=tuple(sorted(self.hooks.disabled)),
+            uptime=time.time() - self._started if self._started else 0.0,
+        )
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Every event from now on, in order, until the orchestrator stops::
+
+        async for event in orch.events():
+            print(event.type, event.task_id)
+        """
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._subscribers.append(queue)
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                yield event
+        finally:
+            self._subscribers.remove(queue)
+
+    # -- internals: events and states ---------------------------------------------------------
+
+    def _new_id(self) -> str:
+        self._counter += 1
+        return f"{self._prefix}-{self._counter}"
+
+    def _emit(
+        self,
+        type: str,
+        task: Task | None = None,
+        agent: Agent | None = None,
+        data: Mapping[str, Any] | None = None,
+        to_hooks: bool = True,
+    ) -> None:
+        if not (self._subscribers or self.hooks.has_events):
+            return
+        self._seq += 1
+        event = Event(
+            type,
+            time.time(),
+            self._seq,
+            task.id if task is not None else None,
+            agent.id if agent is not None else (task.agent_id if task is not None else None),
+            data or {},
+        )
+        if to_hooks and self.hooks.has_events:
+            self.hooks.event(event)
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+
+    def _plugin_failed(self, plugin: str, hook: str, error: str, disabled: bool) -> None:
+        relay = hook != "alveary_event"
+        self._emit(
+            "plugin.failed", data={"plugin": plugin, "hook": hook, "error": error}, to_hooks=relay
+        )
+        if disabled:
+            self._emit("plugin.disabled", data={"plugin": plugin, "reason": error}, to_hooks=relay)
+
+    def _transition(
+        self, task: Task, state: TaskState, data: Mapping[str, Any] | None = None
+    ) -> None:
+        self._counts[task.state] -= 1
+        self._counts[state] += 1
+        task.state = state
+        task.times[state.value] = time.time()
+        self.store.save_task(task)
+        self._emit("task." + state.value, task=task, data=data)
+
+    def _set_agent_state(self, agent: Agent, state: AgentState, reason: str = "") -> None:
+        old = agent.state
+        if old is state:
+            return
+        agent.state = state
+        if state is AgentState.READY:
+            self._index.add(agent)
+        elif old is AgentState.READY:
+            self._index.discard(agent)
+        self._emit(
+            "agent." + state.value,
+            agent=agent,
+            data={"from": old.value, "reason": reason} if reason else {"from": old.value},
+        )
+
+    # -- internals: routing and dispatch ------------------------------------------------------
+
+    def _route(self, task: Task) -> Agent | None:
+        bucket, exact = self._index.bucket(task.spec.requires)
+        if not bucket:
+            return None
+        hooks = self.hooks
+        candidates = Candidates(
+            task,
+            bucket,
+            exact,
+            self._rng,
+            hooks.route_score if hooks.has_scorers else None,
+            self.config.routing.sample,
+        )
+        if hooks.has_filters:
+            hooks.route_filter(task, candidates)
+        agent = self.strategy.select(task, candidates)
+        if agent is None:
+            return None
+        if not eligible(agent, task):
+            log.error(
+                "strategy picked an ineligible agent",
+                strategy=self.config.orchestrator.strategy,
+                agent=agent.name,
+                task=task.id,
+            )
+            return None
+        return agent
+
+    def _place(self, task: Task) -> None:
+        """Dispatch ``task`` now if an agent can take it and nothing like it waits; else queue."""
+        if not self._queue.waiting(task.spec.requires):
+            agent = self._route(task)
+            if agent is not None:
+                self._assign(task, agent)
+                return
+        self._queue.push(task)
+        self._transition(task, TaskState.QUEUED)
+
+    def _pump(self, capabilities: frozenset[str] | None) -> None:
+        """Capacity appeared for agents with ``capabilities`` (None: anywhere): route waiting
+        tasks, best priority first, until no head can be placed."""
+        if not self._queue.size or self._closing:
+            return
+        progress = True
+        while progress and self._queue.size:
+            progress = False
+            for key, task in self._queue.heads(capabilities):
+                agent = self._route(task)
+                if agent is not None:
+                    self._queue.pop(key)
+                    self._assign(task, agent)
+                    progress = True
+                    break
+
+    def _assign(self, task: Task, agent: Agent) -> None:
+        agent.in_flight += 1
+        if agent.in_flight >= agent.spec.capacity:
+            self._set_agent_state(agent, AgentState.BUSY)
+        task.agent_id = agent.id
+        task.attempts += 1
+        self._transition(task, TaskState.ASSIGNED, {"attempt": task.attempts})
+        self._running[task.id] = asyncio.get_running_loop().create_task(self._run(task, agent))
+
+    async def _run(self, task: Task, agent: Agent) -> None:
+        runtime = self.runtimes[agent.spec.runtime]
+        loop = asyncio.get_running_loop()
+        timer = None
+        try:
+            try:
+                if self.hooks.has_task_hooks:
+                    await self.hooks.task_before(task, agent)
+                self._transition(task, TaskState.RUNNING)
+                timer = loop.call_later(task.spec.timeout, self._timed_out, task)
+                value = await runtime.execute(agent, task)
+                outcome = Outcome(TaskState.SUCCEEDED, value, None, agent.id, task.attempts)
+            except asyncio.CancelledError:
+                interrupt = self._interrupts.pop(task.id, None)
+                if interrupt is None:
+                    raise
+                current = asyncio.current_task()
+                if current is not None and hasattr(current, "uncancel"):
+                    current.uncancel()
+                reason, counts = interrupt
+                if reason == "cancelled":
+                    outcome = Outcome(
+                        TaskState.CANCELLED, None, "cancelled", agent.id, task.attempts
+                    )
+                else:
+                    if not counts:
+                        task.attempts -= 1
+                    outcome = Outcome(TaskState.FAILED, None, reason, agent.id, task.attempts)
+            except Rejected as exc:
+                outcome = Outcome(
+                    TaskState.FAILED, None, f"rejected: {exc}", agent.id, task.attempts
+                )
+            except PermanentFailure as exc:
+                outcome = Outcome(
+                    TaskState.FAILED, None, _describe(exc), agent.id, task.attempts, retry=False
+                )
+            except Exception as exc:
+                outcome = Outcome(TaskState.FAILED, None, _describe(exc), agent.id, task.attempts)
+            finally:
+                if timer is not None:
+                    timer.cancel()
+            if self.hooks.has_task_hooks and outcome.state is not TaskState.CANCELLED:
+                outcome = await self.hooks.task_after(task, agent, outcome)
+        finally:
+            self._running.pop(task.id, None)
+            self._release(agent)
+        self._settle(task, outcome)
+
+    def _timed_out(self, task: Task) -> None:
+        if task.id in self._running:
+            self._interrupt(task, f"timed out after {task.spec.timeout:g} s", count=True)
+
+    def _interrupt(self, task: Task, reason: str, *, count: bool) -> None:
+        runner = self._running.get(task.id)
+        if runner is not None and task.id not in self._interrupts:
+            self._interrupts[task.id] = (reason, count)
+            runner.cancel()
+
+    def _release(self, agent: Agent) -> None:
+        agent.in_flight -= 1
+        if agent.state is AgentState.BUSY:
+            self._set_agent_state(agent, AgentState.READY)
+            self._pump(agent.spec.capabilities)
+        elif agent.state is AgentState.READY:
+            self._pump(agent.spec.capabilities)
+        if agent.in_flight == 0:
+            event = self._drained.pop(agent.id, None)
+            if event is not None:
+                event.set()
+
+    def _settle(self, task: Task, outcome: Outcome) -> None:
+        if task.state.terminal:
+            return
+        if outcome.state is not TaskState.FAILED or not outcome.retry:
+            self._finish(task, outcome)
+        elif task.attempts >= task.spec.max_attempts:
+            self._finish(task, attrs.evolve(outcome, state=TaskState.DEAD))
+        elif self._closing and not self.store.durable:
+            self._finish(
+                task,
+                attrs.evolve(
+                    outcome,
+                    state=TaskState.CANCELLED,
+                    error=f"orchestrator stopped ({outcome.error})",
+                ),
+            )
+        else:
+            self._retry(task, outcome.error or "failed")
+
+    def _retry(self, task: Task, error: str) -> None:
+        settings = self.config.orchestrator
+        ceiling = min(settings.retry_max, settings.retry_base * 2 ** max(task.attempts - 1, 0))
+        delay = ceiling / 2 + self._rng.random() * ceiling / 2
+        self._retries += 1
+        task.agent_id = None
+        self._transition(
+            task,
+            TaskState.PENDING,
+            {"error": error, "attempt": task.attempts, "retry_in": round(delay, 3)},
+        )
+        if delay <= 0:
+            self._place(task)
+        else:
+            asyncio.get_running_loop().call_later(delay, self._requeue, task)
+
+    def _requeue(self, task: Task) -> None:
+        if task.state is TaskState.PENDING and not self._closing:
+            self._place(task)
+
+    def _finish(self, task: Task, outcome: Outcome) -> None:
+        task.outcome = outcome
+        self._active.pop(task.id, None)
+        data: dict[str, Any] = {"attempts": outcome.attempts}
+        if outcome.error is not None:
+            data["error"] = outcome.error
+        self._transition(task, outcome.state, data)
+        waiter = self._waiters.pop(task.id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(outcome)
+
+    def _waiter(self, task_id: str) -> asyncio.Future[Outcome]:
+        waiter = self._waiters.get(task_id)
+        if waiter is None:
+            waiter = self._waiters[task_id] = asyncio.get_running_loop().create_future()
+        return waiter
+
+    def _recover(self, task: Task) -> None:
+        """Re-queue a task a durable store kept from an earlier run."""
+        self._active[task.id] = task
+        self._counts[task.state] += 1
+        task.agent_id = None
+        self._transition(task, TaskState.PENDING, {"recovered": True})
+        self._place(task)
+
+    # -- internals: agents leaving, health, pools ---------------------------------------------
+
+    async def _remove(
+        self, agent: Agent, reason: str, *, drain: bool, timeout: float | None = None
+    ) -> None:
+        if agent.id not in self._agents or agent.state is AgentState.STOPPED:
+            return
+        if drain and agent.state is not AgentState.FAILED:
+            await self.drain(agent.id, timeout)
+        elif agent.state is not AgentState.FAILED:
+            self._set_agent_state(agent, AgentState.DRAINING, reason)
+        failed = agent.state is AgentState.FAILED
+        for task in [
+            t for t in self._active.values() if t.agent_id == agent.id and t.id in self._running
+        ]:
+            self._interrupt(task, f"agent {agent.name} {reason}", count=failed)
+        runners = [
+            self._running[t.id]
+            for t in list(self._active.values())
+            if t.agent_id == agent.id and t.id in self._running
+        ]
+        if runners:
+            await asyncio.gather(*runners, return_exceptions=True)
+        try:
+            await self.runtimes[agent.spec.runtime].stop(agent)
+        except Exception as exc:
+            log.warning("runtime failed to stop agent", agent=agent.name, error=str(exc))
+        self._agents.pop(agent.id, None)
+        self._names.pop(agent.name, None)
+        self._index.discard(agent)
+        if not failed:
+            self._set_agent_state(agent, AgentState.STOPPED, reason)
+        if agent.pool is not None and agent.pool in self.pools:
+            pool = self.pools[agent.pool]
+            if agent.id in pool.agents:
+                pool.agents.remove(agent.id)
+        self.hooks.agent_deregistered(agent, reason)
+
+    def _apply_health(self, agent: Agent, report: HealthReport) -> None:
+        old = agent.health
+        if report.status is old:
+            return
+        agent.health = report.status
+        self.hooks.health_changed(agent, old, report.status, report.reason)
+        self._emit(
+            "agent.health",
+            agent=agent,
+            data={
+                "from": old.name.lower(),
+                "to": report.status.name.lower(),
+                "reason": report.reason,
+                "source": report.source,
+            },
+        )
+        if report.status is HealthStatus.FAILED:
+            self._set_agent_state(agent, AgentState.FAILED, report.reason)
+            self._background(self._remove(agent, "failed", drain=False))
+        elif report.status is HealthStatus.UNHEALTHY:
+            if agent.state in (AgentState.READY, AgentState.BUSY):
+                self._set_agent_state(agent, AgentState.UNHEALTHY, report.reason)
+        elif agent.state is AgentState.UNHEALTHY:
+            full = agent.in_flight >= agent.spec.capacity
+            self._set_agent_state(
+                agent, AgentState.BUSY if full else AgentState.READY, report.reason
+            )
+            self._pump(agent.spec.capabilities)
+
+    def _background(self, work: Any) -> None:
+        """Run kernel work (removing a failed agent) without blocking the caller."""
+        future = asyncio.ensure_future(work)
+        self._chores.add(future)
+        future.add_done_callback(self._chores.discard)
+
+    async def _check_health(self) -> None:
+        agents = [
+            a
+            for a in self._agents.values()
+            if a.state not in (AgentState.STARTING, AgentState.FAILED, AgentState.STOPPED)
+        ]
+        reports = await asyncio.gather(*(self.hooks.health_check(a) for a in agents))
+        for agent, report in zip(agents, reports, strict=True):
+            if report is not None and agent.id in self._agents:
+                self._apply_health(agent, report)
+
+    def _pool_metrics(self, pool: Pool) -> PoolMetrics:
+        members = [self._agents[i] for i in pool.agents if i in self._agents]
+        caps = pool.spec.capabilities
+        return PoolMetrics(
+            agents=len(members),
+            ready=sum(a.state is AgentState.READY for a in members),
+            busy=sum(a.state is AgentState.BUSY for a in members),
+            in_flight=sum(a.in_flight for a in members),
+            capacity=sum(a.spec.capacity for a in members),
+            queued=sum(1 for t in self._queue.tasks() if t.spec.requires <= caps),
+        )
+
+    async def _reconcile_pools(self) -> None:
+        for pool in self.pools.values():
+            if self.hooks.has_scale:
+                answer = self.hooks.scale(pool, self._pool_metrics(pool))
+                if answer is not None:
+                    proposed, plugin = answer
+                    desired = pool.size.clamp(proposed)
+                    if desired != pool.desired:
+                        self._emit(
+                            "pool.scaled",
+                            data={
+                                "pool": pool.name,
+                                "from": pool.desired,
+                                "to": desired,
+                                "proposed": proposed,
+                                "by": plugin,
+                            },
+                        )
+                        pool.desired = desired
+            missing = pool.desired - len(pool.agents)
+            if missing > 0:
+                await asyncio.gather(*(self._spawn(pool) for _ in range(missing)))
+            elif missing < 0:
+                idle = [
+                    self._agents[i]
+                    for i in pool.agents
+                    if i in self._agents
+                    and self._agents[i].in_flight == 0
+                    and self._agents[i].state is AgentState.READY
+                ]
+                for agent in idle[:-missing]:
+                    await self._remove(agent, "scaled down", drain=True)
+
+    async def _spawn(self, pool: Pool) -> None:
+        pool.started += 1
+        spec = attrs.evolve(pool.spec, name=f"{pool.name}-{pool.started}")
+        try:
+            agent = await self.register(spec, pool=pool.name)
+        except AlvearyError as exc:
+            log.warning("pool agent failed to start", pool=pool.name, error=str(exc))
+            return
+        pool.agents.append(agent.id)
+
+    async def _tick_loop(self) -> None:
+        interval = self.config.orchestrator.tick_interval
+        while True:
+            await asyncio.sleep(interval)
+            now = time.time()
+            try:
+                await self.hooks.tick(self, now)
+                if (
+                    self.hooks.has_health
+                    and now - self._last_health >= self.config.orchestrator.health_interval
+                ):
+                    self._last_health = now
+                    await self._check_health()
+                await self._reconcile_pools()
+                self._pump(None)
+            except Exception:  # the loop must outlive a bug in any one step
+                log.exception("tick failed")
+
+    async def _principal(
+        self, credentials: Mapping[str, Any] | None, action: str, resource: str
+    ) -> Principal:
+        principal = ANONYMOUS
+        if self.hooks.has_authn:
+            found = await self.hooks.authenticate(credentials or {})
+            if found is None:
+                self._emit(
+                    "security.denied",
+                    data={"action": action, "resource": resource, "reason": "not authenticated"},
+                )
+                raise Denied("not authenticated")
+            principal = found
+        if self.hooks.has_authz and not await self.hooks.authorize(principal, action, resource):
+            self._emit(
+                "security.denied",
+                data={
+                    "action": action,
+                    "resource": resource,
+                    "principal": principal.id,
+                    "reason": "not authorized",
+                },
+            )
+            raise Denied(f"{principal.id} may not {action} {resource}")
+        return principal
+
+
+def _one_of(name: str, known: Mapping[str, object]) -> str:
+    return f"{name!r} is not one of {', '.join(sorted(known)) or '(none installed)'}"
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,276 @@
+"""The kernel's records: what agents, tasks, events and principals look like.
+
+Specs and outcomes are frozen: they describe. ``Agent`` and ``Task`` are mutable, but only the
+kernel changes them; plugins read them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+
+class Priority(enum.IntEnum):
+    """How urgent a task is: higher values leave the queue first."""
+
+    LOW = 0
+    MEDIUM = 1
+    HIGH = 2
+    CRITICAL = 3
+
+
+class AgentState(str, enum.Enum):
+    """Where an agent is in its life.
+
+    ``starting -> ready <-> busy -> draining -> stopped``; any state may go to ``unhealthy``,
+    which goes back to ``ready`` or on to ``failed``. ``busy`` means every slot is taken.
+    """
+
+    STARTING = "starting"
+    READY = "ready"
+    BUSY = "busy"
+    DRAINING = "draining"
+    UNHEALTHY = "unhealthy"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class TaskState(str, enum.Enum):
+    """Where a task is in its life.
+
+    ``pending -> queued -> assigned -> running`` and then one terminal state. A failed attempt
+    with attempts left goes back to ``pending`` until its backoff has passed.
+    """
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DEAD = "dead"
+
+    @property
+    def terminal(self) -> bool:
+        """True for the four states a task never leaves."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.DEAD})
+
+
+class HealthStatus(enum.IntEnum):
+    """How an agent is doing; when reports disagree, the highest (worst) wins."""
+
+    HEALTHY = 0
+    DEGRADED = 1
+    UNHEALTHY = 2
+    FAILED = 3
+
+
+def _names(value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset((value,))
+    return frozenset(value)
+
+
+def _priority(value: Priority | int | str) -> Priority:
+    if isinstance(value, str):
+        try:
+            return Priority[value.upper()]
+        except KeyError:
+            choices = ", ".join(p.name.lower() for p in Priority)
+            raise ValueError(f"{value!r} is not one of {choices}") from None
+    return Priority(value)
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+@attrs.frozen
+class AgentSpec:
+    """What an agent is: its name, what it can do, how much at once, and where it runs.
+
+    ``skills`` gives a level in ``[0, 1]`` per capability for scoring plugins; a capability
+    without a level counts as 1.0. ``options`` are for the runtime (e.g. the local runtime's
+    ``handler``); ``labels`` are free-form metadata that plugins may read.
+    """
+
+    name: str
+    capabilities: frozenset[str] = attrs.field(factory=frozenset, converter=_names)
+    capacity: int = attrs.field(default=1, validator=_positive)
+    runtime: str = "local"
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    skills: Mapping[str, float] = attrs.field(factory=dict)
+
+
+@attrs.define(eq=False)
+class Agent:
+    """A registered agent. The kernel owns and mutates it; plugins read it.
+
+    ``in_flight`` counts tasks assigned and not finished; ``metrics`` holds what the agent last
+    reported in a heartbeat (for example ``load`` or ``context`` usage, each in ``[0, 1]``).
+    """
+
+    id: str
+    spec: AgentSpec
+    state: AgentState = AgentState.STARTING
+    in_flight: int = 0
+    heartbeat: float = 0.0
+    pool: str | None = None
+    health: HealthStatus = HealthStatus.HEALTHY
+    metrics: dict[str, float] = attrs.field(factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def free(self) -> int:
+        """Slots left: capacity minus in-flight tasks."""
+        return self.spec.capacity - self.in_flight
+
+    @property
+    def load(self) -> float:
+        """In-flight tasks relative to capacity, in ``[0, 1]``."""
+        return self.in_flight / self.spec.capacity
+
+
+@attrs.frozen
+class TaskSpec:
+    """What to do: a task's kind, its payload and what an agent needs to take it.
+
+    ``timeout`` is per attempt, in seconds. ``max_attempts`` counts the first try.
+    Submitting a spec with an ``idempotency_key`` already seen returns the earlier task.
+    ``affinity_key`` lets hashing strategies send related tasks to the same agent.
+    """
+
+    kind: str
+    payload: Any = None
+    requires: frozenset[str] = attrs.field(factory=frozenset, converter=_names)
+    priority: Priority = attrs.field(default=Priority.MEDIUM, converter=_priority)
+    timeout: float = attrs.field(default=300.0, validator=_positive)
+    max_attempts: int = attrs.field(default=3, validator=_positive)
+    idempotency_key: str | None = None
+    affinity_key: str | None = None
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Outcome:
+    """How an attempt, or a task, ended: its state, its value or error, who ran it."""
+
+    state: TaskState
+    value: Any = None
+    error: str | None = None
+    agent_id: str | None = None
+    attempts: int = 0
+    retry: bool = True
+    """False when the error is permanent: the task fails at once instead of retrying."""
+
+    @property
+    def ok(self) -> bool:
+        return self.state is TaskState.SUCCEEDED
+
+
+@attrs.define(eq=False)
+class Task:
+    """A submitted task. The kernel owns and mutates it; plugins read it.
+
+    ``attempts`` counts attempts started; ``times`` maps each state to when the task last
+    entered it (seconds since the epoch); ``outcome`` is set in a terminal state.
+    """
+
+    id: str
+    spec: TaskSpec
+    state: TaskState = TaskState.PENDING
+    attempts: int = 0
+    agent_id: str | None = None
+    submitted: float = 0.0
+    times: dict[str, float] = attrs.field(factory=dict)
+    outcome: Outcome | None = None
+    principal: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def payload(self) -> Any:
+        """The spec's payload: what a handler works on."""
+        return self.spec.payload
+
+
+@attrs.frozen
+class Event:
+    """Something that happened. ``type`` is dotted: ``task.succeeded``, ``agent.ready``,
+    ``plugin.failed``. ``seq`` orders events of one orchestrator."""
+
+    type: str
+    time: float
+    seq: int = 0
+    task_id: str | None = None
+    agent_id: str | None = None
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Principal:
+    """Who is asking: an authenticated identity and its roles."""
+
+    id: str
+    roles: frozenset[str] = attrs.field(factory=frozenset, converter=_names)
+
+
+ANONYMOUS = Principal("anonymous")
+
+
+@attrs.frozen
+class HealthReport:
+    """One check's verdict on an agent, with the reason an operator will read."""
+
+    status: HealthStatus
+    reason: str = ""
+    source: str = ""
+
+
+@attrs.frozen
+class PoolSize:
+    min: int = 1
+    max: int | None = None
+
+    def clamp(self, n: int) -> int:
+        high = self.max if self.max is not None else self.min
+        return max(self.min, min(n, high))
+
+
+@attrs.define(eq=False)
+class Pool:
+    """A declared group of agents sharing one spec. Scaling plugins change ``desired``."""
+
+    name: str
+    spec: AgentSpec
+    size: PoolSize
+    desired: int
+    agents: list[str] = attrs.field(factory=list)
+    started: int = 0
+
+
+@attrs.frozen
+class PoolMetrics:
+    """What a scaling plugin sees of a pool at a tick."""
+
+    agents: int
+    ready: int
+    busy: int
+    in_flight: int
+    capacity: int
+    queued: int
+    """Tasks waiting that this pool's agents could take."""

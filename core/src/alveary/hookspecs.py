@@ -1,0 +1,272 @@
+"""The hook specifications: every way a plugin can take part in orchestration.
+
+A plugin implements a hook by defining a method of the same name marked ``@alveary.hookimpl``;
+it may accept any subset of the spec's arguments, in any order. The kernel calls hooks in the
+order of ``[plugins] enabled`` (built-ins first) and isolates them from each other:
+
+- a hook that raises, or runs longer than ``[orchestrator] hook_timeout``, is logged, counted
+  and reported as a ``plugin.failed`` event, and the other plugins still run;
+- after ``[orchestrator] max_failures`` failures in a row a plugin is disabled for the rest of
+  the run (a ``plugin.disabled`` event says so);
+- a hook marked *async ok* may be an ``async def``; the kernel awaits it within the budget.
+  The others are on the hot path and must be plain functions.
+
+This module is the reference for plugin authors; ``docs/hooks.md`` is generated from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from ._records import (
+    Agent,
+    AgentSpec,
+    Event,
+    HealthReport,
+    HealthStatus,
+    Outcome,
+    Pool,
+    PoolMetrics,
+    Principal,
+    Task,
+    TaskSpec,
+)
+
+if TYPE_CHECKING:
+    from ._components import Runtime, Store, Strategy
+    from ._orchestrator import Orchestrator
+
+hookspec = pluggy.HookspecMarker("alveary")
+"""Marks a hook specification. Only the kernel declares specs."""
+
+hookimpl = pluggy.HookimplMarker("alveary")
+"""Marks a plugin method as the implementation of the hook with the same name."""
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+
+
+@hookspec
+def alveary_startup(orchestrator: Orchestrator) -> None:
+    """Called once when the orchestrator starts, before pools are started and before any
+    agent registers, in config order.
+
+    Set up what the plugin needs for the run: connections, background tasks, state loaded
+    from the store. *Async ok.* The return value is ignored. If it raises, the failure is
+    reported and counted like any other; the orchestrator still starts.
+    """
+
+
+@hookspec
+def alveary_shutdown(orchestrator: Orchestrator) -> None:
+    """Called once when the orchestrator stops, after agents were drained and stopped, in
+    reverse config order.
+
+    Release what ``alveary_startup`` acquired and flush buffers. *Async ok.* The return value
+    is ignored; a failure is reported and the other plugins still shut down.
+    """
+
+
+@hookspec
+def alveary_tick(orchestrator: Orchestrator, now: float) -> None:
+    """Called every ``[orchestrator] tick_interval`` seconds with the wall-clock time.
+
+    For periodic work: checking heartbeats, rebalancing, flushing metrics. *Async ok*, but a
+    tick that overruns its budget counts as a failure, so hand long work to a background task.
+    The return value is ignored.
+    """
+
+
+# -- components ------------------------------------------------------------------------------
+
+
+@hookspec
+def alveary_runtimes() -> Mapping[str, Runtime]:
+    """Return the runtimes this plugin provides, by name (``{"local": runtime}``).
+
+    Called once at start-up. A runtime starts, runs and stops agents (see
+    ``alveary.Runtime``); ``[[pools]] runtime`` and ``AgentSpec.runtime`` name one.
+    Two plugins providing the same name is a start-up error.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def alveary_stores() -> Mapping[str, Store]:
+    """Return the stores this plugin provides, by name (``{"memory": store}``).
+
+    Called once at start-up; ``[orchestrator] store`` selects one (see ``alveary.Store``).
+    Two plugins providing the same name is a start-up error.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def alveary_strategies() -> Mapping[str, Strategy]:
+    """Return the routing strategies this plugin provides, by name.
+
+    Called once at start-up; ``[orchestrator] strategy`` selects one (see
+    ``alveary.Strategy``). Two plugins providing the same name is a start-up error.
+    """
+    raise NotImplementedError
+
+
+# -- registration ----------------------------------------------------------------------------
+
+
+@hookspec
+def alveary_agent_validate(spec: AgentSpec, principal: Principal) -> None:
+    """Called before an agent is registered, with the principal registering it.
+
+    Raise ``alveary.Rejected`` with a reason to refuse the agent; ``register`` then raises
+    it to the caller. *Async ok.* Any other exception, or an overrun, counts as a plugin
+    failure and also refuses the agent: validation fails closed.
+    """
+
+
+@hookspec
+def alveary_agent_registered(agent: Agent) -> None:
+    """Notification: an agent was registered and is ready for work.
+
+    Called in config order after the agent's runtime started it. Must not block: hand slow
+    work to a task. The return value is ignored.
+    """
+
+
+@hookspec
+def alveary_agent_deregistered(agent: Agent, reason: str) -> None:
+    """Notification: an agent left, with why (``"deregistered"``, ``"failed"``,
+    ``"scaled down"``, ``"shutdown"``, ...).
+
+    Its in-flight tasks have already finished or been re-queued. Must not block.
+    """
+
+
+# -- routing (hot path: plain functions, no I/O) ---------------------------------------------
+
+
+@hookspec
+def alveary_route_filter(task: Task, candidates: Sequence[Agent]) -> Sequence[Agent] | None:
+    """Narrow the agents that may take ``task``.
+
+    ``candidates`` are ready agents with every capability the task requires and a free slot.
+    Return the subset to keep (order does not matter), or ``None`` to keep them all. Each
+    plugin sees what the previous one kept. Returning agents that were not candidates is
+    ignored. If it raises, its filter is skipped for this task.
+    """
+
+
+@hookspec
+def alveary_route_score(task: Task, agent: Agent) -> float | None:
+    """Score how well ``agent`` suits ``task``, in ``[0, 1]`` (higher is better).
+
+    Called for the candidates a strategy asks to score (a small sample by default). Each
+    plugin's score is multiplied by its weight in ``[routing.weights]`` (default 1.0) and the
+    products are summed. ``None`` abstains. If it raises, it counts as 0.
+    """
+
+
+# -- tasks -----------------------------------------------------------------------------------
+
+
+@hookspec
+def alveary_task_validate(spec: TaskSpec, principal: Principal) -> None:
+    """Called before a task is accepted, with the principal submitting it.
+
+    Raise ``alveary.Rejected`` with a reason to refuse it; ``submit`` raises it to the
+    caller. *Async ok.* Any other exception, or an overrun, also refuses the task.
+    """
+
+
+@hookspec
+def alveary_task_before(task: Task, agent: Agent) -> None:
+    """Called right before ``agent`` runs an attempt of ``task``: a gate.
+
+    Raise ``alveary.Rejected`` to refuse this attempt; it then counts as a failed attempt
+    with that reason, and the task is retried while attempts remain. *Async ok.* Any other
+    exception, or an overrun, counts as a plugin failure and does not stop the attempt.
+    """
+
+
+@hookspec
+def alveary_task_after(task: Task, agent: Agent, outcome: Outcome) -> Outcome | None:
+    """Called after each attempt, with how it ended (``succeeded`` or ``failed``).
+
+    Return a replacement ``Outcome`` (for example, fail a success that misses a quality
+    gate) or ``None`` to keep it; each plugin sees the previous one's outcome. *Async ok.*
+    If it raises, its replacement is ignored.
+    """
+
+
+# -- health ----------------------------------------------------------------------------------
+
+
+@hookspec
+def alveary_health_check(agent: Agent) -> HealthReport | None:
+    """Check an agent, every ``[orchestrator] health_interval`` seconds.
+
+    Return a ``HealthReport`` or ``None`` to abstain. *Async ok.* The worst report wins;
+    a change of the agent's health is announced by ``alveary_health_changed``. ``unhealthy``
+    takes the agent out of routing; ``failed`` re-queues its tasks and removes it. If the
+    check raises, it abstains.
+    """
+
+
+@hookspec
+def alveary_health_changed(agent: Agent, old: HealthStatus, new: HealthStatus, reason: str) -> None:
+    """Notification: an agent's health changed from ``old`` to ``new``, with why.
+
+    Must not block. The return value is ignored.
+    """
+
+
+# -- scaling ---------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def alveary_scale(pool: Pool, metrics: PoolMetrics) -> int | None:
+    """Propose a size for ``pool`` at each tick, given what it is doing.
+
+    Return the desired number of agents, or ``None`` to leave it to the next plugin. The first
+    answer wins; the kernel clamps it to the pool's ``size`` and starts or drains agents.
+    Scale-down only removes agents with no work in flight. If it raises, it abstains.
+    """
+
+
+# -- security (decisions fail closed) --------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def alveary_authenticate(credentials: Mapping[str, Any]) -> Principal | None:
+    """Turn credentials (a bearer token, an API key, ...) into a ``Principal``.
+
+    The first non-``None`` answer wins; when every plugin answers ``None`` the caller is
+    refused with ``alveary.Denied``. Only called when some plugin implements it. *Async ok.*
+    If it raises, the caller is refused.
+    """
+
+
+@hookspec
+def alveary_authorize(principal: Principal, action: str, resource: str) -> bool | None:
+    """May ``principal`` do ``action`` (``"agent.register"``, ``"task.submit"``,
+    ``"task.cancel"``, ...) to ``resource`` (an agent name or a task kind)?
+
+    Any ``False`` denies; ``None`` abstains. *Async ok.* If it raises or overruns, the action
+    is denied.
+    """
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+@hookspec
+def alveary_event(event: Event) -> None:
+    """Notification: something happened. Every agent and task transition, every plugin
+    failure, every scaling decision is an event, delivered in order.
+
+    Must not block: this is called on the hot path. Buffer and flush in ``alveary_tick``.
+    If it raises, the failure is counted but not reported back through this hook.
+    """

@@ -1,0 +1,126 @@
+"""Build and test sessions for the alveary workspace.
+
+    uv run nox                        # the default sessions: tests, lint, typing
+    uv run nox -l                     # list every session
+    uv run nox -s "tests-3.12(core)"  # one package on one Python
+    uv run nox -s docs -- --check     # is docs/hooks.md up to date?
+
+There is one ``tests`` session per Python version and package: the kernel (``core``), every
+package under ``plugins/`` and ``contrib/``, and the integration tests. A package's tests live
+in ``tests/<package>`` (``tests/core``, ``tests/plugins/<name>``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.10.14"
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["tests", "lint", "typing"]
+# Interpreters come from the machine (PATH or pyenv), never from a download.
+nox.options.download_python = "never"
+# A missing interpreter is skipped locally and an error in CI.
+CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+nox.options.error_on_missing_interpreters = CI
+
+ROOT = Path(__file__).resolve().parent
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in path.name.split(".") if part.isdigit())
+
+
+def _find_interpreters() -> None:
+    """Put a pyenv-installed ``python3.X`` on PATH for each version that PATH lacks.
+
+    A pyenv shim does not count: it only works for the versions pyenv has selected.
+    """
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    for version in PYTHONS:
+        found = shutil.which(f"python{version}")
+        if found and Path(found).parent.name != "shims":
+            continue
+        installs = sorted(pyenv_root.glob(f"versions/{version}.*/bin"), key=_version_key)
+        installs = [bin_dir for bin_dir in installs if (bin_dir / f"python{version}").exists()]
+        if installs:
+            os.environ["PATH"] = os.pathsep.join([str(installs[-1]), os.environ["PATH"]])
+
+
+_find_interpreters()
+
+
+def _targets() -> dict[str, list[str]]:
+    """Test target -> the workspace packages to install; the tests are in tests/<target>."""
+    members = [
+        pyproject.parent.relative_to(ROOT).as_posix()
+        for group in ("plugins", "contrib")
+        for pyproject in sorted((ROOT / group).glob("*/pyproject.toml"))
+    ]
+    targets = {"core": ["core"]} | {member: ["core", member] for member in members}
+    targets["integration"] = ["core", *members]
+    return targets
+
+
+TARGETS = _targets()
+
+
+def _editable(packages: list[str]) -> list[str]:
+    return [arg for package in packages for arg in ("-e", package)]
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("target", list(TARGETS), ids=list(TARGETS))
+def tests(session: nox.Session, target: str) -> None:
+    """Run one package's tests (or the integration tests) with pytest."""
+    tests_dir = Path("tests", target)
+    if target == "integration":
+        if not any(tests_dir.rglob("test_*.py")) and not any(tests_dir.rglob("*_test.py")):
+            session.skip(f"{tests_dir} has no tests yet")
+    elif not tests_dir.is_dir():
+        session.error(f"{tests_dir} does not exist: every package needs tests")
+    session.install(*_editable(TARGETS[target]), *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run("pytest", tests_dir.as_posix(), *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".", *session.posargs)
+    session.run("ruff", "format", "--check", ".")
+
+
+# The Python version mypy checks for, so that version-conditional dependencies are installed.
+@nox.session(python=PYPROJECT["tool"]["mypy"]["python_version"])
+def typing(session: nox.Session) -> None:
+    """Type-check the kernel with mypy --strict (configured in pyproject.toml)."""
+    session.install("-e", "core", *nox.project.dependency_groups(PYPROJECT, "typing"))
+    session.run("mypy", "--strict", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Regenerate docs/hooks.md from the hook specs (``-- --check`` only checks it)."""
+    session.install("-e", "core")
+    session.run("python", "-m", "alveary._hookdocs", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks."""
+    session.install("-e", "core")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the demo."""
+    session.install("-e", "core")
+    session.run("alveary", "demo", *session.posargs)
