@@ -1,0 +1,220 @@
+"""The ``alveary`` command.
+
+Exit status: 0 success, 1 failure at run time, 2 bad usage or configuration. User errors
+print one line each and never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from . import __version__, _config, _plugins
+from ._errors import AlvearyError, ConfigError, PluginError
+
+log = structlog.get_logger("alveary")
+
+
+def configure_logging(fmt: str | None, level: str = "info") -> None:
+    """Configure structlog once: readable on a terminal, JSON lines otherwise."""
+    if fmt is None:
+        fmt = "console" if sys.stderr.isatty() else "json"
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        if fmt == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+            if sys.version_info >= (3, 11)
+            else getattr(logging, level.upper())
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alveary",
+        description="Orchestrate agents: register, route, watch, scale and secure workers.",
+    )
+    parser.add_argument("--version", action="version", version=f"alveary {__version__}")
+    parser.add_argument(
+        "--log-format",
+        choices=["console", "json"],
+        help="log format (default: console on a terminal, json otherwise)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="lowest level logged (default: warning)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="run the configured orchestrator until interrupted",
+        description="Start the orchestrator, its plugins and pools; stop "
+        "gracefully on SIGINT or SIGTERM.",
+    )
+    run.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config file (default: ./alveary.toml, else [tool.alveary] in ./pyproject.toml)",
+    )
+
+    check = commands.add_parser(
+        "check",
+        help="validate a config and the plugins it enables",
+        description="Exit 0 if the config and its plugins are good, "
+        "2 with one line per problem otherwise.",
+    )
+    check.add_argument("--config", metavar="FILE", help="config file (default as for run)")
+
+    plugins = commands.add_parser(
+        "plugins",
+        help="list installed plugins and their hooks",
+        description="Every installed plugin: name, version, "
+        "distribution, enabled or not, and the hooks it implements.",
+    )
+    plugins.add_argument("--config", metavar="FILE", help="config deciding what is enabled")
+    plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    demo = commands.add_parser(
+        "demo",
+        help="run a real workload on built-in defaults",
+        description="Pools of local agents hash, compress and analyse "
+        "files, some failing or slow on purpose; prints a live progress "
+        "bar and a summary.",
+    )
+    demo.add_argument("--tasks", type=int, default=600, help="tasks to submit (default 600)")
+    demo.add_argument(
+        "--events",
+        metavar="FILE",
+        default="alveary-demo-events.jsonl",
+        help="where to write the event log (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--path",
+        metavar="DIR",
+        default=".",
+        help="directory whose files the agents work on (default: .)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``alveary`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    configure_logging(args.log_format, args.log_level)
+    try:
+        if args.command == "check":
+            return _check(args.config)
+        if args.command == "plugins":
+            return _plugins_cmd(args.config, args.json)
+        if args.command == "run":
+            return _run(args.config)
+        if args.command == "demo":
+            from ._demo import demo
+
+            return asyncio.run(demo(args.tasks, args.events, args.path))
+    except (ConfigError, PluginError) as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 2
+    except AlvearyError as exc:
+        print(f"alveary: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _check(path: str | None) -> int:
+    from ._orchestrator import Orchestrator
+
+    config = _config.load(path)
+    orch = Orchestrator(config)
+    print(
+        f"{config.source.file}: ok ({len(orch.plugins)} plugins: {', '.join(orch.plugins)}; "
+        f"{len(config.pools)} pools)"
+    )
+    return 0
+
+
+def _plugins_cmd(path: str | None, as_json: bool) -> int:
+    config = None
+    if path is not None:
+        config = _config.load(path)
+    else:
+        try:
+            config = _config.load(None)
+        except ConfigError:
+            config = None
+    rows = _plugins.describe(config)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = ("NAME", "VERSION", "DISTRIBUTION", "ENABLED", "HOOKS")
+    table = [header] + [
+        (
+            r["name"],
+            r["version"] or "-",
+            r["distribution"] or "-",
+            ("yes (built-in)" if r["builtin"] else "yes") if r["enabled"] else "no",
+            f"import failed: {r['error']}"
+            if r["error"]
+            else ", ".join(h.removeprefix("alveary_") for h in r["hooks"]) or "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)), row[4])
+    return 0
+
+
+def _run(path: str | None) -> int:
+    from ._orchestrator import Orchestrator
+
+    orch = Orchestrator(_config.load(path))
+    return asyncio.run(_serve(orch))
+
+
+async def _serve(orch: Any) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with orch:
+        agents = len(orch.agents())
+        print(
+            f"alveary: running with {agents} agents in {len(orch.pools)} pools; Ctrl-C to stop",
+            file=sys.stderr,
+        )
+        await stop.wait()
+        print("alveary: stopping (draining agents)", file=sys.stderr)
+    metrics = orch.metrics()
+    print(f"alveary: stopped; tasks: {dict(metrics.tasks)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
