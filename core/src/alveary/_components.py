@@ -59,6 +59,13 @@ class Store(Protocol):
         """Bind an idempotency key to ``task_id`` unless it is bound already; return the
         task id it was already bound to, or None if this call bound it."""
 
+    def get_value(self, namespace: str, key: str) -> Any:
+        """A plugin's value saved under ``namespace``/``key``, or None. Plugins keep what
+        should survive a restart here (learned profiles, counters), JSON-able data only."""
+
+    def put_value(self, namespace: str, key: str, value: Any) -> None:
+        """Save a plugin's JSON-able value under ``namespace``/``key`` (None deletes it)."""
+
     def close(self) -> None:
         """Flush and release; called once at shutdown."""
 

@@ -427,6 +427,20 @@ class Orchestrator:
             uptime=time.time() - self._started if self._started else 0.0,
         )
 
+    def emit(
+        self,
+        type: str,
+        *,
+        task_id: str | None = None,
+        agent_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Announce something a plugin did or decided (``autoscale.decision``, ...), through
+        ``alveary_event`` and to ``events()`` subscribers like the kernel's own events."""
+        task = self.get_task(task_id) if task_id is not None else None
+        agent = self.agent(agent_id) if agent_id is not None else None
+        self._emit(type, task=task, agent=agent, data=data)
+
     async def events(self) -> AsyncIterator[Event]:
         """Every event from now on, in order, until the orchestrator stops::
 

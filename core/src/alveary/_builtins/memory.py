@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 
@@ -22,6 +23,7 @@ class MemoryStore:
         self._active: dict[str, Task] = {}
         self._finished: OrderedDict[str, Task] = OrderedDict()
         self._keys: dict[str, str] = {}
+        self._values: dict[tuple[str, str], Any] = {}
 
     def save_task(self, task: Task) -> None:
         if task.state.terminal:
@@ -48,6 +50,15 @@ class MemoryStore:
     def claim(self, key: str, task_id: str) -> str | None:
         owner = self._keys.setdefault(key, task_id)
         return None if owner == task_id else owner
+
+    def get_value(self, namespace: str, key: str) -> Any:
+        return self._values.get((namespace, key))
+
+    def put_value(self, namespace: str, key: str, value: Any) -> None:
+        if value is None:
+            self._values.pop((namespace, key), None)
+        else:
+            self._values[(namespace, key)] = value
 
     def close(self) -> None:
         self._active.clear()
