@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._components import Runtime, Store, Strategy
 from ._config import Config
+from ._converter import FieldError, structure, unstructure
 from ._errors import (
     AlvearyError,
     ConfigError,
@@ -54,6 +55,7 @@ __all__ = [
     "ConfigError",
     "Denied",
     "Event",
+    "FieldError",
     "HealthReport",
     "HealthStatus",
     "Metrics",
@@ -79,4 +81,6 @@ __all__ = [
     "__version__",
     "hookimpl",
     "hookspec",
+    "structure",
+    "unstructure",
 ]

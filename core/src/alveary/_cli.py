@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -21,6 +23,17 @@ from . import __version__, _config, _plugins
 from ._errors import AlvearyError, ConfigError, PluginError
 
 log = structlog.get_logger("alveary")
+
+
+class _Stderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was configured:
+    a replaced stream (a test's capture, a daemon's redirect) must not break logging."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(fmt: str | None, level: str = "info") -> None:
@@ -40,7 +53,7 @@ def configure_logging(fmt: str | None, level: str = "info") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _Stderr())),
         cache_logger_on_first_use=True,
     )
 
@@ -113,12 +126,31 @@ def _parser() -> argparse.ArgumentParser:
         default=".",
         help="directory whose files the agents work on (default: .)",
     )
+    demo.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=1.5,
+        help="per-attempt timeout of analyse tasks; their stuck attempts last this long "
+        "(default: %(default)s)",
+    )
+
+    agents = commands.add_parser(
+        "agents",
+        help="agent commands that installed packages add (detect, attach, logs, ...)",
+        description="Run ACTION, a command an installed package registers in the "
+        f"'{COMMANDS}' entry-point group; without ACTION, list them. "
+        "'alveary agents ACTION --help' describes one.",
+    )
+    agents.add_argument("action", nargs="?", metavar="ACTION", help="the command to run")
+    agents.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``alveary`` command; returns the exit status."""
     args = _parser().parse_args(argv)
+    _importable(getattr(args, "config", None))
     configure_logging(args.log_format, args.log_level)
     try:
         if args.command == "check":
@@ -127,10 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plugins_cmd(args.config, args.json)
         if args.command == "run":
             return _run(args.config)
+        if args.command == "agents":
+            return _agents_cmd(args.action, args.args)
         if args.command == "demo":
             from ._demo import demo
 
-            return asyncio.run(demo(args.tasks, args.events, args.path))
+            return asyncio.run(demo(args.tasks, args.events, args.path, timeout=args.timeout))
     except (ConfigError, PluginError) as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
@@ -141,6 +175,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _importable(config: str | None) -> None:
+    """Let handlers named ``"module:function"`` in a config import from the working directory
+    and from the config file's directory, as ``python script.py`` does for its own."""
+    for folder in (os.getcwd(), os.path.dirname(os.path.abspath(config)) if config else None):
+        if folder is not None and folder not in sys.path:
+            sys.path.insert(0, folder)
+
+
+COMMANDS = "alveary.commands"
+"""Entry-point group of ``alveary agents`` subcommands: ``name = "module:function"``, where
+the function takes the remaining arguments and returns the exit status."""
+
+
+def _agents_cmd(action: str | None, argv: Sequence[str]) -> int:
+    found = {ep.name: ep for ep in importlib.metadata.entry_points(group=COMMANDS)}
+    if action is None or action not in found:
+        if action is not None:
+            print(f"alveary agents: unknown command {action!r}", file=sys.stderr)
+        for name, ep in sorted(found.items()):
+            dist = ep.dist.name if ep.dist is not None else ep.value
+            print(f"{name:12} (from {dist})", file=sys.stderr if action else sys.stdout)
+        if not found:
+            print("no agent commands installed (alveary-subprocess, alveary-tmux add some)")
+        return 0 if action is None else 2
+    try:
+        command = found[action].load()
+    except Exception as exc:
+        print(f"alveary agents {action}: cannot load {found[action].value}: {exc}", file=sys.stderr)
+        return 2
+    return int(command(list(argv)))
 
 
 def _check(path: str | None) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from ._converter import Path, dotted, iter_errors, structure, unknown_key
+from ._converter import FieldError, Path, dotted, iter_errors, structure, unknown_key
 from ._errors import ConfigError
 from ._records import AgentSpec, PoolSize
 
@@ -23,12 +23,12 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
-        raise ValueError(f"expected a number > 0, got {value!r}")
+        raise FieldError(attribute.name, f"expected a number > 0, got {value!r}")
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value < 0:
-        raise ValueError(f"expected a number >= 0, got {value!r}")
+        raise FieldError(attribute.name, f"expected a number >= 0, got {value!r}")
 
 
 @attrs.frozen
@@ -44,6 +44,10 @@ class OrchestratorConfig:
     shutdown_timeout: float = attrs.field(default=30.0, validator=_non_negative)
     retry_base: float = attrs.field(default=0.5, validator=_non_negative)
     retry_max: float = attrs.field(default=60.0, validator=_non_negative)
+    restart_base: float = attrs.field(default=1.0, validator=_non_negative)
+    """After consecutive failures of a pool's agents, wait ``restart_base * 2**(n-2)`` s."""
+    restart_max: float = attrs.field(default=60.0, validator=_non_negative)
+    """The longest wait before starting a pool agent again after failures."""
 
 
 @attrs.frozen
@@ -54,20 +58,13 @@ class RoutingConfig:
     weights: dict[str, float] = attrs.field(factory=dict)
 
 
-def _size(instance: PoolConfig, attribute: attrs.Attribute[Any], size: PoolSize) -> None:
-    if size.min < 0:
-        raise ValueError(f"size.min must be >= 0, got {size.min}")
-    if size.max is not None and size.max < size.min:
-        raise ValueError(f"size.max ({size.max}) must be >= size.min ({size.min})")
-
-
 @attrs.frozen
 class PoolConfig:
     """One ``[[pools]]`` entry: agents the kernel keeps running."""
 
     name: str
     runtime: str = "local"
-    size: PoolSize = attrs.field(factory=PoolSize, validator=_size)
+    size: PoolSize = attrs.field(factory=PoolSize)
     capabilities: frozenset[str] = frozenset()
     capacity: int = attrs.field(default=1, validator=_positive)
     options: dict[str, Any] = attrs.field(factory=dict)
@@ -169,6 +166,16 @@ def parse(data: Mapping[str, Any], source: Source | None = None) -> Config:
     except Exception as exc:  # cattrs groups every problem in one exception
         errors.extend(source.error(path, message) for path, message in iter_errors(exc))
 
+    for i, pool in enumerate(sections.pools):  # here, not in a validator: errors get a key
+        low, high = pool.size.min, pool.size.max
+        if low < 0:
+            errors.append(source.error(("pools", i, "size", "min"), f"expected >= 0, got {low}"))
+        if high is not None and high < low:
+            errors.append(
+                source.error(
+                    ("pools", i, "size", "max"), f"expected >= size.min ({low}), got {high}"
+                )
+            )
     names = [p.name for p in sections.pools]
     for i, name in enumerate(names):
         if name in names[:i]:

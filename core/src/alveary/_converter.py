@@ -8,7 +8,9 @@ time, so ``error_lines`` can report every problem with its dotted path.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+import enum
+import typing
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -20,7 +22,7 @@ from cattrs.errors import (
     IterableValidationError,
 )
 
-from ._records import Priority, _priority
+from ._records import AgentState, HealthStatus, Priority, TaskState, _priority
 
 Path = tuple["str | int", ...]
 
@@ -31,7 +33,9 @@ converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 def _expect(kind: type, name: str, accepts: tuple[type, ...] | None = None) -> None:
     allowed = accepts or (kind,)
 
-    def structure(value: Any, _: type) -> Any:
+    def structure(value: Any, cls: type) -> Any:
+        if cls is not kind and issubclass(cls, enum.Enum):  # TaskState is a str, HealthStatus
+            return cls(value)  # an int: they dispatch here but are enums, by value
         if isinstance(value, bool) and kind is not bool:
             raise TypeError(f"expected {name}, got {value!r}")
         if not isinstance(value, allowed):
@@ -47,6 +51,45 @@ _expect(str, "a string")
 _expect(bool, "true or false")
 converter.register_structure_hook(Priority, lambda v, _: _priority(v))
 converter.register_unstructure_hook(Priority, lambda p: p.name.lower())
+for _state in (AgentState, TaskState, HealthStatus):
+    converter.register_unstructure_hook(_state, lambda s: s.value)
+
+
+def _unstructure_set(value: frozenset[Any] | set[Any]) -> list[Any]:
+    """JSON has no sets: a set becomes a list, sorted when its items allow, to be stable."""
+    items = [converter.unstructure(item) for item in value]
+    try:
+        return sorted(items)
+    except TypeError:
+        return items
+
+
+def _is_set(t: Any) -> bool:
+    return t in (frozenset, set) or typing.get_origin(t) in (frozenset, set)
+
+
+converter.register_unstructure_hook_func(_is_set, _unstructure_set)
+
+
+def _structure_set(value: Any, cls: Any) -> Any:
+    """Refuse a string, which cattrs would turn into the set of its characters."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise TypeError(f"expected a list, got {value!r}")
+    if set in (cls, typing.get_origin(cls)):
+        return converter._structure_set(value, cls)
+    return converter._structure_frozenset(value, cls)
+
+
+converter.register_structure_hook_func(_is_set, _structure_set)
+
+
+class FieldError(ValueError):
+    """Raise from a config class's attrs validator so the error line names the key
+    (``plugins.x.flush_every``): cattrs alone cannot tell which field's validator raised."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def structure(data: Any, cls: type[Any]) -> Any:
@@ -75,6 +118,8 @@ def iter_errors(exc: BaseException, path: Path = ()) -> Iterator[tuple[Path, str
     elif isinstance(exc, BaseValidationError):
         for sub in exc.exceptions:
             yield from iter_errors(sub, path)
+    elif isinstance(exc, FieldError):
+        yield (*path, exc.field), str(exc)
     elif isinstance(exc, KeyError):
         yield path, "required key is missing"
     else:
@@ -101,14 +146,3 @@ def dotted(path: Path) -> str:
         else:
             out += f".{step}" if out else str(step)
     return out
-
-
-def lookup(data: Mapping[str, Any], path: Path) -> Any:
-    """The value at ``path`` in nested mappings and lists, or None."""
-    node: Any = data
-    for step in path:
-        try:
-            node = node[step]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return node

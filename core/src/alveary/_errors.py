@@ -34,7 +34,11 @@ class Rejected(AlvearyError):
     def __init__(self, reason: str, *, plugin: str | None = None) -> None:
         self.reason = reason
         self.plugin = plugin
-        super().__init__(f"{plugin}: {reason}" if plugin else reason)
+        super().__init__(reason)
+
+    def __str__(self) -> str:
+        # The kernel sets ``plugin`` after the plugin raised, so the text is built here.
+        return f"{self.plugin}: {self.reason}" if self.plugin else self.reason
 
 
 class Denied(Rejected):

@@ -145,10 +145,6 @@ class Hooks:
             self._impls["alveary_task_before"] or self._impls["alveary_task_after"]
         )
 
-    def implemented(self, plugin: str) -> list[str]:
-        """Hook names that ``plugin`` implements."""
-        return [h for h in HOOK_NAMES if any(i.plugin == plugin for i in self._impls[h])]
-
     def _ok(self, impl: _Impl) -> None:
         if self.streak.get(impl.plugin):
             self.streak[impl.plugin] = 0
@@ -185,7 +181,7 @@ class Hooks:
         elapsed = time.perf_counter() - start
         if elapsed > self.budget:
             self._fail(impl, _overrun(elapsed, self.budget))
-        elif not inspect.isawaitable(result):
+        elif result is None or not inspect.isawaitable(result):  # None: skip the slow check
             self._ok(impl)
         return result
 
@@ -194,7 +190,7 @@ class Hooks:
     ) -> Any:
         """Call one impl that may be async; await it within the budget."""
         result = self._call(impl, args, passthrough)
-        if result is _FAILED or not inspect.isawaitable(result):
+        if result is None or result is _FAILED or not inspect.isawaitable(result):
             return result
         return await self._settle(impl, result, passthrough)
 
@@ -219,7 +215,7 @@ class Hooks:
         """Call a notification hook; async impls finish in the background."""
         for impl in self._impls[hook]:
             result = self._call(impl, args)
-            if result is not _FAILED and inspect.isawaitable(result):
+            if result is not None and result is not _FAILED and inspect.isawaitable(result):
                 fut = asyncio.ensure_future(self._settle(impl, result))
                 self._background.add(fut)
                 fut.add_done_callback(self._background.discard)
@@ -281,11 +277,15 @@ class Hooks:
 
     # -- registration -----------------------------------------------------------------------
 
-    async def agent_validate(self, spec: AgentSpec, principal: Principal) -> None:
+    async def agent_validate(self, spec: AgentSpec, principal: Principal) -> AgentSpec:
+        """The spec to register: ``spec`` as the plugins amended it (same name)."""
         for impl in self._impls["alveary_agent_validate"]:
-            await self._gate(impl, (spec, principal), "agent")
+            amended = await self._gate(impl, (spec, principal), "agent")
+            if isinstance(amended, AgentSpec):
+                spec = attrs.evolve(amended, name=spec.name)
+        return spec
 
-    async def _gate(self, impl: _Impl, args: tuple[Any, ...], what: str) -> None:
+    async def _gate(self, impl: _Impl, args: tuple[Any, ...], what: str) -> Any:
         try:
             result = await self._acall(impl, args, Rejected)
         except Rejected as exc:
@@ -293,6 +293,7 @@ class Hooks:
             raise
         if result is _FAILED:
             raise Rejected(f"could not validate the {what} (the plugin failed)", plugin=impl.plugin)
+        return result
 
     def agent_registered(self, agent: Agent) -> None:
         self._notify("alveary_agent_registered", (agent,))
@@ -304,7 +305,7 @@ class Hooks:
 
     def route_filter(self, task: Task, candidates: Candidates) -> None:
         for impl in self._impls["alveary_route_filter"]:
-            kept = self._call(impl, (task, list(candidates)))
+            kept = self._call(impl, (task, candidates))  # the lazy view: no list per route
             if kept is not None and kept is not _FAILED:
                 candidates.replace(kept)
 

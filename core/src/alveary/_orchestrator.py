@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import random
 import time
@@ -85,8 +86,16 @@ class TaskHandle:
         """
         if self.task.outcome is not None and self.task.state.terminal:
             return self.task.outcome
+        # A future per caller (not one shared and shielded): cancelling or timing out one
+        # wait leaves the others alone, with far fewer objects alive per waiting task.
         waiter = self._orch._waiter(self.task.id)
-        return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        try:
+            if timeout is None:
+                return await waiter
+            return await asyncio.wait_for(waiter, timeout)
+        except BaseException:
+            self._orch._unwait(self.task.id, waiter)
+            raise
 
     async def cancel(self) -> bool:
         """Cancel the task; False if it had already finished."""
@@ -163,7 +172,7 @@ class Orchestrator:
         self._active: dict[str, Task] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._interrupts: dict[str, tuple[str, bool]] = {}
-        self._waiters: dict[str, asyncio.Future[Outcome]] = {}
+        self._waiters: dict[str, list[asyncio.Future[Outcome]]] = {}
         self._drained: dict[str, asyncio.Event] = {}
         self._subscribers: list[asyncio.Queue[Event | None]] = []
         self._counts: Counter[TaskState] = Counter()
@@ -173,9 +182,12 @@ class Orchestrator:
         self._started = 0.0
         self._tick_task: asyncio.Task[None] | None = None
         self._last_health = 0.0
+        self.health_checks_by: str | None = None
+        """The plugin that schedules health checks instead of the kernel, if any."""
         self._closing = False
         self._running_flag = False
         self._chores: set[asyncio.Future[Any]] = set()
+        self._removing: dict[str, asyncio.Future[None]] = {}
 
     # -- construction -------------------------------------------------------------------------
 
@@ -284,11 +296,15 @@ class Orchestrator:
         runtime = self.runtimes.get(spec.runtime)
         if runtime is None:
             raise ValueError(f"agent {spec.name!r}: {_one_of(spec.runtime, self.runtimes)}")
-        await self.hooks.agent_validate(spec, principal)
+        spec = await self.hooks.agent_validate(spec, principal)
         agent = Agent(self._new_id(), spec, pool=pool, heartbeat=time.time())
         self._agents[agent.id] = agent
         self._names[spec.name] = agent.id
-        self._emit("agent.starting", agent=agent, data={"runtime": spec.runtime, "pool": pool})
+        self._emit(
+            "agent.starting",
+            agent=agent,
+            data={"name": spec.name, "runtime": spec.runtime, "pool": pool},
+        )
         try:
             await runtime.start(agent)
         except Exception as exc:
@@ -339,6 +355,21 @@ class Orchestrator:
         takes the agent out of routing, ``failed`` removes it and re-queues its work."""
         self._apply_health(self.agent(agent_id), HealthReport(status, reason))
 
+    async def check_health(self, agent_id: str) -> HealthReport | None:
+        """Run the ``alveary_health_check`` hooks on one agent now and return the worst
+        report (None if every check abstained), without applying it. For a plugin that
+        schedules checks itself (see ``claim_health_checks``) and applies its own verdicts."""
+        agent = self.agent(agent_id)
+        if not self.hooks.has_health:
+            return None
+        return await self.hooks.health_check(agent)
+
+    def claim_health_checks(self, owner: str) -> None:
+        """Stop the kernel's own sweep (every agent, every ``health_interval``): the plugin
+        ``owner`` schedules checks through ``check_health`` from now on, for example at a
+        rate that stays bounded however many agents there are."""
+        self.health_checks_by = owner
+
     def agent(self, agent_id: str) -> Agent:
         """The agent with this id or name; raises ``NotFound``."""
         agent = self._agents.get(agent_id) or self._agents.get(self._names.get(agent_id, ""))
@@ -387,7 +418,10 @@ class Orchestrator:
         if task.state.terminal:
             return False
         if task.state in (TaskState.ASSIGNED, TaskState.RUNNING) and task.id in self._running:
-            self._interrupt(task, "cancelled", count=False)
+            if task.id in self._interrupts:  # already interrupted (timeout, agent leaving)
+                self._interrupts[task.id] = ("cancelled", False)
+            else:
+                self._interrupt(task, "cancelled", count=False)
             return True
         if task.state is TaskState.QUEUED:
             self._queue.discard()
@@ -592,28 +626,20 @@ class Orchestrator:
         timer = None
         try:
             try:
+                self._check_interrupt(task)  # interrupted before this coroutine started
                 if self.hooks.has_task_hooks:
                     await self.hooks.task_before(task, agent)
+                    self._check_interrupt(task)
                 self._transition(task, TaskState.RUNNING)
                 timer = loop.call_later(task.spec.timeout, self._timed_out, task)
                 value = await runtime.execute(agent, task)
+                self._check_interrupt(task)
                 outcome = Outcome(TaskState.SUCCEEDED, value, None, agent.id, task.attempts)
             except asyncio.CancelledError:
-                interrupt = self._interrupts.pop(task.id, None)
-                if interrupt is None:
+                interrupted = self._interrupted(task, agent)
+                if interrupted is None:
                     raise
-                current = asyncio.current_task()
-                if current is not None and hasattr(current, "uncancel"):
-                    current.uncancel()
-                reason, counts = interrupt
-                if reason == "cancelled":
-                    outcome = Outcome(
-                        TaskState.CANCELLED, None, "cancelled", agent.id, task.attempts
-                    )
-                else:
-                    if not counts:
-                        task.attempts -= 1
-                    outcome = Outcome(TaskState.FAILED, None, reason, agent.id, task.attempts)
+                outcome = interrupted
             except Rejected as exc:
                 outcome = Outcome(
                     TaskState.FAILED, None, f"rejected: {exc}", agent.id, task.attempts
@@ -628,11 +654,42 @@ class Orchestrator:
                 if timer is not None:
                     timer.cancel()
             if self.hooks.has_task_hooks and outcome.state is not TaskState.CANCELLED:
-                outcome = await self.hooks.task_after(task, agent, outcome)
+                try:
+                    outcome = await self.hooks.task_after(task, agent, outcome)
+                    self._check_interrupt(task)
+                except asyncio.CancelledError:
+                    interrupted = self._interrupted(task, agent)
+                    if interrupted is None:
+                        raise
+                    outcome = interrupted
         finally:
             self._running.pop(task.id, None)
+            self._interrupts.pop(task.id, None)
             self._release(agent)
         self._settle(task, outcome)
+
+    def _check_interrupt(self, task: Task) -> None:
+        """Raise ``CancelledError`` if the attempt was interrupted: also when the cancellation
+        was swallowed on the way (``asyncio.wait_for`` before 3.12 does that when what it
+        awaits finishes at the same moment; a handler may catch it)."""
+        if task.id in self._interrupts:
+            raise asyncio.CancelledError
+
+    def _interrupted(self, task: Task, agent: Agent) -> Outcome | None:
+        """The outcome of an attempt the kernel interrupted; None if nobody asked for it (a
+        cancellation from outside, which the caller re-raises)."""
+        interrupt = self._interrupts.pop(task.id, None)
+        if interrupt is None:
+            return None
+        current = asyncio.current_task()
+        if current is not None and hasattr(current, "uncancel"):
+            current.uncancel()
+        reason, counts = interrupt
+        if reason == "cancelled":
+            return Outcome(TaskState.CANCELLED, None, "cancelled", agent.id, task.attempts)
+        if not counts:
+            task.attempts -= 1
+        return Outcome(TaskState.FAILED, None, reason, agent.id, task.attempts)
 
     def _timed_out(self, task: Task) -> None:
         if task.id in self._running:
@@ -642,7 +699,11 @@ class Orchestrator:
         runner = self._running.get(task.id)
         if runner is not None and task.id not in self._interrupts:
             self._interrupts[task.id] = (reason, count)
-            runner.cancel()
+            # A task cancelled before its first step never runs its body (no cleanup, no
+            # outcome): let ``_run`` see the interrupt when it starts instead.
+            coro = runner.get_coro()
+            if not inspect.iscoroutine(coro) or inspect.getcoroutinestate(coro) != "CORO_CREATED":
+                runner.cancel()
 
     def _release(self, agent: Agent) -> None:
         agent.in_flight -= 1
@@ -702,15 +763,27 @@ class Orchestrator:
         if outcome.error is not None:
             data["error"] = outcome.error
         self._transition(task, outcome.state, data)
-        waiter = self._waiters.pop(task.id, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(outcome)
+        for waiter in self._waiters.pop(task.id, ()):
+            if not waiter.done():
+                waiter.set_result(outcome)
 
     def _waiter(self, task_id: str) -> asyncio.Future[Outcome]:
-        waiter = self._waiters.get(task_id)
-        if waiter is None:
-            waiter = self._waiters[task_id] = asyncio.get_running_loop().create_future()
+        """A new future for one caller waiting on the task's outcome."""
+        waiter: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.get(task_id)
+        if waiters is None:
+            self._waiters[task_id] = [waiter]
+        else:
+            waiters.append(waiter)
         return waiter
+
+    def _unwait(self, task_id: str, waiter: asyncio.Future[Outcome]) -> None:
+        """Forget a caller that stopped waiting (cancelled or timed out)."""
+        waiters = self._waiters.get(task_id)
+        if waiters is not None and waiter in waiters:
+            waiters.remove(waiter)
+            if not waiters:
+                del self._waiters[task_id]
 
     def _recover(self, task: Task) -> None:
         """Re-queue a task a durable store kept from an earlier run."""
@@ -725,22 +798,44 @@ class Orchestrator:
     async def _remove(
         self, agent: Agent, reason: str, *, drain: bool, timeout: float | None = None
     ) -> None:
+        """Take an agent out: drain or interrupt its work, stop it, forget it. A second call
+        while one is under way waits for it (a failure interrupts the work at once)."""
         if agent.id not in self._agents or agent.state is AgentState.STOPPED:
             return
+        ongoing = self._removing.get(agent.id)
+        if ongoing is not None:
+            if agent.state is AgentState.FAILED:
+                self._interrupt_agent(agent, reason, count=True)
+            await asyncio.shield(ongoing)
+            return
+        done = self._removing[agent.id] = asyncio.get_running_loop().create_future()
+        try:
+            await self._take_out(agent, reason, drain=drain, timeout=timeout)
+        finally:
+            del self._removing[agent.id]
+            done.set_result(None)
+
+    def _interrupt_agent(
+        self, agent: Agent, reason: str, *, count: bool
+    ) -> list[asyncio.Task[None]]:
+        """Interrupt every attempt running on ``agent``; return their runners."""
+        runners = []
+        for task in list(self._active.values()):
+            runner = self._running.get(task.id)
+            if task.agent_id == agent.id and runner is not None:
+                self._interrupt(task, f"agent {agent.name} {reason}", count=count)
+                runners.append(runner)
+        return runners
+
+    async def _take_out(
+        self, agent: Agent, reason: str, *, drain: bool, timeout: float | None
+    ) -> None:
         if drain and agent.state is not AgentState.FAILED:
             await self.drain(agent.id, timeout)
         elif agent.state is not AgentState.FAILED:
             self._set_agent_state(agent, AgentState.DRAINING, reason)
         failed = agent.state is AgentState.FAILED
-        for task in [
-            t for t in self._active.values() if t.agent_id == agent.id and t.id in self._running
-        ]:
-            self._interrupt(task, f"agent {agent.name} {reason}", count=failed)
-        runners = [
-            self._running[t.id]
-            for t in list(self._active.values())
-            if t.agent_id == agent.id and t.id in self._running
-        ]
+        runners = self._interrupt_agent(agent, reason, count=failed)
         if runners:
             await asyncio.gather(*runners, return_exceptions=True)
         try:
@@ -756,6 +851,8 @@ class Orchestrator:
             pool = self.pools[agent.pool]
             if agent.id in pool.agents:
                 pool.agents.remove(agent.id)
+            if failed:
+                self._pool_failed(pool, f"agent {agent.name} failed")
         self.hooks.agent_deregistered(agent, reason)
 
     def _apply_health(self, agent: Agent, report: HealthReport) -> None:
@@ -807,13 +904,17 @@ class Orchestrator:
     def _pool_metrics(self, pool: Pool) -> PoolMetrics:
         members = [self._agents[i] for i in pool.agents if i in self._agents]
         caps = pool.spec.capabilities
+        waiting = [t for t in self._queue.tasks() if t.spec.requires <= caps]
+        oldest = min((t.times.get("queued", t.submitted) for t in waiting), default=None)
         return PoolMetrics(
             agents=len(members),
             ready=sum(a.state is AgentState.READY for a in members),
             busy=sum(a.state is AgentState.BUSY for a in members),
             in_flight=sum(a.in_flight for a in members),
             capacity=sum(a.spec.capacity for a in members),
-            queued=sum(1 for t in self._queue.tasks() if t.spec.requires <= caps),
+            queued=len(waiting),
+            idle=sum(a.state is AgentState.READY and a.in_flight == 0 for a in members),
+            oldest_wait=0.0 if oldest is None else max(0.0, time.time() - oldest),
         )
 
     async def _reconcile_pools(self) -> None:
@@ -836,7 +937,7 @@ class Orchestrator:
                         )
                         pool.desired = desired
             missing = pool.desired - len(pool.agents)
-            if missing > 0:
+            if missing > 0 and time.time() >= pool.restart_at:
                 await asyncio.gather(*(self._spawn(pool) for _ in range(missing)))
             elif missing < 0:
                 idle = [
@@ -847,7 +948,9 @@ class Orchestrator:
                     and self._agents[i].state is AgentState.READY
                 ]
                 for agent in idle[:-missing]:
-                    await self._remove(agent, "scaled down", drain=True)
+                    # an earlier removal awaited: this one may have taken work meanwhile
+                    if agent.in_flight == 0 and agent.state is AgentState.READY:
+                        await self._remove(agent, "scaled down", drain=True)
 
     async def _spawn(self, pool: Pool) -> None:
         pool.started += 1
@@ -856,8 +959,32 @@ class Orchestrator:
             agent = await self.register(spec, pool=pool.name)
         except AlvearyError as exc:
             log.warning("pool agent failed to start", pool=pool.name, error=str(exc))
+            self._pool_failed(pool, str(exc))
             return
         pool.agents.append(agent.id)
+
+    def _pool_failed(self, pool: Pool, reason: str) -> None:
+        """Count a failure of the pool's agents and hold its next start back: the first
+        replacement is immediate, then ``restart_base * 2**(n-2)`` s up to ``restart_max``."""
+        settings = self.config.orchestrator
+        now = time.time()
+        if now - pool.failed_at > 2 * settings.restart_max:
+            pool.failures = 0
+        pool.failures += 1
+        pool.failed_at = now
+        if pool.failures < 2:
+            return
+        delay = min(settings.restart_max, settings.restart_base * 2 ** (pool.failures - 2))
+        pool.restart_at = max(pool.restart_at, now + delay)
+        self._emit(
+            "pool.backoff",
+            data={
+                "pool": pool.name,
+                "failures": pool.failures,
+                "delay": round(delay, 3),
+                "reason": reason,
+            },
+        )
 
     async def _tick_loop(self) -> None:
         interval = self.config.orchestrator.tick_interval
@@ -868,6 +995,7 @@ class Orchestrator:
                 await self.hooks.tick(self, now)
                 if (
                     self.hooks.has_health
+                    and self.health_checks_by is None
                     and now - self._last_health >= self.config.orchestrator.health_interval
                 ):
                     self._last_health = now

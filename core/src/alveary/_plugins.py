@@ -117,8 +117,10 @@ def plugin_name(obj: object) -> str:
 def _import(names: list[str], config: Config, problems: list[str]) -> dict[str, type[Any]]:
     missing: list[str] = []
     failures: list[str] = []
+    failed: set[str] = set()
 
     def on_failure(_: Any, ep: importlib.metadata.EntryPoint, exc: BaseException) -> None:
+        failed.add(ep.name)
         failures.append(
             f"plugin {ep.name!r} ({ep.value}) failed to import: {type(exc).__name__}: {exc}"
         )
@@ -137,6 +139,7 @@ def _import(names: list[str], config: Config, problems: list[str]) -> dict[str, 
         conflict_resolver=on_conflict,
     )
     problems.extend(failures)
+    missing = [name for name in missing if name not in failed]  # stevedore counts them too
     if missing:
         known = sorted({ep.name for ep in manager.list_entry_points()})
         for name in missing:

@@ -261,6 +261,13 @@ class Pool:
     desired: int
     agents: list[str] = attrs.field(factory=list)
     started: int = 0
+    failures: int = 0
+    """Consecutive failures of its agents (a start that failed, an agent that failed); a
+    failure more than ``2 * restart_max`` seconds after the previous one starts a new count."""
+    failed_at: float = 0.0
+    """When the last of those failures happened (seconds since the epoch)."""
+    restart_at: float = 0.0
+    """No agent of the pool is started before this time: the restart backoff."""
 
 
 @attrs.frozen
@@ -274,3 +281,7 @@ class PoolMetrics:
     capacity: int
     queued: int
     """Tasks waiting that this pool's agents could take."""
+    idle: int = 0
+    """Ready agents with no task in flight: what a scale-down can remove."""
+    oldest_wait: float = 0.0
+    """Seconds the longest-waiting of those queued tasks has been waiting (0 with none)."""

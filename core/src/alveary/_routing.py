@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator, Sequence
+from typing import overload
 
 from ._records import Agent, AgentState, Task
 
@@ -100,19 +101,18 @@ class Index:
         return best, len(requires) == 1
 
 
-_EMPTY = IndexedSet()
-
-
-class Candidates:
+class Candidates(Sequence[Agent]):
     """The agents that may take a task: ready, with every required capability and a free slot.
 
-    Strategies read it: ``sample(k)`` is O(k) on an index bucket, iteration is O(n). After a
-    filter plugin ran, it holds the filtered list.
+    Strategies and filters read it: ``sample(k)`` is O(k) on an index bucket, ``in`` is
+    O(1), ``len`` is O(1) until a filter narrowed it, iteration and indexing are O(n). After
+    a filter plugin ran, it holds the filtered list.
     """
 
     __slots__ = (
         "_bucket",
         "_exact",
+        "_ids",
         "_list",
         "_requires",
         "_rng",
@@ -134,6 +134,7 @@ class Candidates:
         self._bucket = bucket
         self._exact = exact
         self._list: list[Agent] | None = None
+        self._ids: set[str] | None = None
         self._requires = task.spec.requires
         self._rng = rng
         self._scorer = scorer
@@ -155,9 +156,20 @@ class Candidates:
             return iter(self._bucket)
         return iter(self._materialise())
 
-    def __contains__(self, agent: Agent) -> bool:
-        if self._list is not None:
-            return agent in self._list
+    @overload
+    def __getitem__(self, index: int) -> Agent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Agent]: ...
+
+    def __getitem__(self, index: int | slice) -> Agent | list[Agent]:
+        return self._materialise()[index]
+
+    def __contains__(self, agent: object) -> bool:
+        if not isinstance(agent, Agent):
+            return False
+        if self._ids is not None:
+            return agent.id in self._ids
         return agent in self._bucket and self._requires <= agent.spec.capabilities
 
     def sample(self, k: int | None = None) -> list[Agent]:
@@ -187,6 +199,7 @@ class Candidates:
         current = self._materialise()
         keep = {a.id for a in agents}
         self._list = [a for a in current if a.id in keep]
+        self._ids = {a.id for a in self._list}
 
 
 def eligible(agent: Agent, task: Task) -> bool:
@@ -196,7 +209,3 @@ def eligible(agent: Agent, task: Task) -> bool:
         and agent.in_flight < agent.spec.capacity
         and task.spec.requires <= agent.spec.capabilities
     )
-
-
-def empty_bucket() -> IndexedSet:
-    return _EMPTY

@@ -66,7 +66,7 @@ def alveary_shutdown(orchestrator: Orchestrator) -> None:
     reverse config order.
 
     Release what ``alveary_startup`` acquired and flush buffers. *Async ok.* The return value
-    is ignored; a failure is reported and the other plugins still shut down.
+    is ignored. If it raises, the failure is reported and the other plugins still shut down.
     """
 
 
@@ -76,7 +76,8 @@ def alveary_tick(orchestrator: Orchestrator, now: float) -> None:
 
     For periodic work: checking heartbeats, rebalancing, flushing metrics. *Async ok*, but a
     tick that overruns its budget counts as a failure, so hand long work to a background task.
-    The return value is ignored.
+    The return value is ignored. If it raises, the failure is reported and counted, and the
+    next tick calls it again.
     """
 
 
@@ -89,7 +90,8 @@ def alveary_runtimes() -> Mapping[str, Runtime]:
 
     Called once at start-up. A runtime starts, runs and stops agents (see
     ``alveary.Runtime``); ``[[pools]] runtime`` and ``AgentSpec.runtime`` name one.
-    Two plugins providing the same name is a start-up error.
+    Two plugins providing the same name is a start-up error; so is an implementation that
+    raises.
     """
     raise NotImplementedError
 
@@ -99,7 +101,8 @@ def alveary_stores() -> Mapping[str, Store]:
     """Return the stores this plugin provides, by name (``{"memory": store}``).
 
     Called once at start-up; ``[orchestrator] store`` selects one (see ``alveary.Store``).
-    Two plugins providing the same name is a start-up error.
+    Two plugins providing the same name is a start-up error; so is an implementation that
+    raises.
     """
     raise NotImplementedError
 
@@ -109,7 +112,8 @@ def alveary_strategies() -> Mapping[str, Strategy]:
     """Return the routing strategies this plugin provides, by name.
 
     Called once at start-up; ``[orchestrator] strategy`` selects one (see
-    ``alveary.Strategy``). Two plugins providing the same name is a start-up error.
+    ``alveary.Strategy``). Two plugins providing the same name is a start-up error; so is an
+    implementation that raises.
     """
     raise NotImplementedError
 
@@ -118,12 +122,15 @@ def alveary_strategies() -> Mapping[str, Strategy]:
 
 
 @hookspec
-def alveary_agent_validate(spec: AgentSpec, principal: Principal) -> None:
+def alveary_agent_validate(spec: AgentSpec, principal: Principal) -> AgentSpec | None:
     """Called before an agent is registered, with the principal registering it.
 
     Raise ``alveary.Rejected`` with a reason to refuse the agent; ``register`` then raises
-    it to the caller. *Async ok.* Any other exception, or an overrun, counts as a plugin
-    failure and also refuses the agent: validation fails closed.
+    it to the caller. Return an amended ``AgentSpec`` (for example with its ``capacity`` set
+    from a preset named in its labels) to register that instead, or ``None`` to keep it; each
+    plugin sees the previous one's spec, and the agent keeps its name. *Async ok.* Any other
+    exception, or an overrun, counts as a plugin failure and also refuses the agent:
+    validation fails closed.
     """
 
 
@@ -132,7 +139,8 @@ def alveary_agent_registered(agent: Agent) -> None:
     """Notification: an agent was registered and is ready for work.
 
     Called in config order after the agent's runtime started it. Must not block: hand slow
-    work to a task. The return value is ignored.
+    work to a task. The return value is ignored. If it raises, the failure is reported and
+    counted; the agent stays registered.
     """
 
 
@@ -141,7 +149,8 @@ def alveary_agent_deregistered(agent: Agent, reason: str) -> None:
     """Notification: an agent left, with why (``"deregistered"``, ``"failed"``,
     ``"scaled down"``, ``"shutdown"``, ...).
 
-    Its in-flight tasks have already finished or been re-queued. Must not block.
+    Its in-flight tasks have already finished or been re-queued. Must not block. The return
+    value is ignored. If it raises, the failure is reported and counted.
     """
 
 
@@ -152,9 +161,11 @@ def alveary_agent_deregistered(agent: Agent, reason: str) -> None:
 def alveary_route_filter(task: Task, candidates: Sequence[Agent]) -> Sequence[Agent] | None:
     """Narrow the agents that may take ``task``.
 
-    ``candidates`` are ready agents with every capability the task requires and a free slot.
-    Return the subset to keep (order does not matter), or ``None`` to keep them all. Each
-    plugin sees what the previous one kept. Returning agents that were not candidates is
+    ``candidates`` are ready agents with every capability the task requires and a free slot,
+    as a lazy view (``alveary.Candidates``): ``len`` and ``in`` cost O(1), iterating O(n), so
+    a filter with nothing to do returns ``None`` before iterating. Return the subset to keep
+    (order does not matter), or ``None`` to keep them all. Each plugin sees what the previous
+    one kept. Returning agents that were not candidates is
     ignored. If it raises, its filter is skipped for this task.
     """
 
@@ -165,7 +176,7 @@ def alveary_route_score(task: Task, agent: Agent) -> float | None:
 
     Called for the candidates a strategy asks to score (a small sample by default). Each
     plugin's score is multiplied by its weight in ``[routing.weights]`` (default 1.0) and the
-    products are summed. ``None`` abstains. If it raises, it counts as 0.
+    products are summed. Returning ``None`` abstains. If it raises, it counts as 0.
     """
 
 
@@ -177,7 +188,8 @@ def alveary_task_validate(spec: TaskSpec, principal: Principal) -> None:
     """Called before a task is accepted, with the principal submitting it.
 
     Raise ``alveary.Rejected`` with a reason to refuse it; ``submit`` raises it to the
-    caller. *Async ok.* Any other exception, or an overrun, also refuses the task.
+    caller. *Async ok.* Any other exception, or an overrun, also refuses the task. The
+    return value is ignored.
     """
 
 
@@ -188,6 +200,7 @@ def alveary_task_before(task: Task, agent: Agent) -> None:
     Raise ``alveary.Rejected`` to refuse this attempt; it then counts as a failed attempt
     with that reason, and the task is retried while attempts remain. *Async ok.* Any other
     exception, or an overrun, counts as a plugin failure and does not stop the attempt.
+    The return value is ignored.
     """
 
 
@@ -206,7 +219,9 @@ def alveary_task_after(task: Task, agent: Agent, outcome: Outcome) -> Outcome | 
 
 @hookspec
 def alveary_health_check(agent: Agent) -> HealthReport | None:
-    """Check an agent, every ``[orchestrator] health_interval`` seconds.
+    """Check an agent, every ``[orchestrator] health_interval`` seconds, or when the plugin
+    that claimed the checks (``Orchestrator.claim_health_checks``) asks
+    (``Orchestrator.check_health``).
 
     Return a ``HealthReport`` or ``None`` to abstain. *Async ok.* The worst report wins;
     a change of the agent's health is announced by ``alveary_health_changed``. ``unhealthy``
@@ -219,7 +234,8 @@ def alveary_health_check(agent: Agent) -> HealthReport | None:
 def alveary_health_changed(agent: Agent, old: HealthStatus, new: HealthStatus, reason: str) -> None:
     """Notification: an agent's health changed from ``old`` to ``new``, with why.
 
-    Must not block. The return value is ignored.
+    Must not block. The return value is ignored. If it raises, the failure is reported and
+    counted.
     """
 
 
@@ -243,7 +259,8 @@ def alveary_scale(pool: Pool, metrics: PoolMetrics) -> int | None:
 def alveary_authenticate(credentials: Mapping[str, Any]) -> Principal | None:
     """Turn credentials (a bearer token, an API key, ...) into a ``Principal``.
 
-    The first non-``None`` answer wins; when every plugin answers ``None`` the caller is
+    Return the principal, or ``None`` if the credentials are not for this plugin. The first
+    non-``None`` answer wins; when every plugin answers ``None`` the caller is
     refused with ``alveary.Denied``. Only called when some plugin implements it. *Async ok.*
     If it raises, the caller is refused.
     """
@@ -254,8 +271,8 @@ def alveary_authorize(principal: Principal, action: str, resource: str) -> bool 
     """May ``principal`` do ``action`` (``"agent.register"``, ``"task.submit"``,
     ``"task.cancel"``, ...) to ``resource`` (an agent name or a task kind)?
 
-    Any ``False`` denies; ``None`` abstains. *Async ok.* If it raises or overruns, the action
-    is denied.
+    Return ``True`` to allow, ``False`` to deny or ``None`` to abstain; any ``False`` denies.
+    *Async ok.* If it raises or overruns, the action is denied.
     """
 
 
@@ -268,5 +285,6 @@ def alveary_event(event: Event) -> None:
     failure, every scaling decision is an event, delivered in order.
 
     Must not block: this is called on the hot path. Buffer and flush in ``alveary_tick``.
-    If it raises, the failure is counted but not reported back through this hook.
+    The return value is ignored. If it raises, the failure is counted but not reported back
+    through this hook.
     """

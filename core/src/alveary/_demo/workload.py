@@ -1,0 +1,148 @@
+"""What the demo runs: the files its agents work on, its embedded config and its task mix."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .._records import Priority, TaskSpec
+
+AGENTS = "alveary._demo.agents"
+"""The module holding the demo's handlers, as pool options name it."""
+
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".venv",
+        "venv",
+        ".nox",
+        ".tox",
+        ".eggs",
+        ".hypothesis",
+        "node_modules",
+        "__pycache__",
+    }
+)
+"""Directories never walked, besides caches (``*cache*``) and ``*.egg-info``."""
+
+MIN_FILES = 5
+"""Fewer files than this under ``--path``: use the alveary package's own files instead."""
+
+MAX_FILES = 400
+MAX_BYTES = 4 * 1024 * 1024
+"""Files bigger than this are skipped: the demo shows orchestration, not disk speed."""
+
+FAIL = 0.25
+"""Fraction of compress attempts that fail (an injected fault)."""
+
+STALL = 0.1
+"""Fraction of analyse attempts that get stuck until their timeout."""
+
+SYNC_TIMEOUT = 30.0
+"""Per-attempt timeout of hash and compress tasks: generous, they run in threads."""
+
+KINDS = ("hash", "compress", "analyse")
+
+_PRIORITIES = (
+    Priority.MEDIUM,
+    Priority.LOW,
+    Priority.HIGH,
+    Priority.MEDIUM,
+    Priority.LOW,
+    Priority.CRITICAL,
+    Priority.MEDIUM,
+    Priority.LOW,
+)
+
+
+def _skipped(name: str) -> bool:
+    return name in SKIP_DIRS or "cache" in name.lower() or name.endswith(".egg-info")
+
+
+def find_files(root: Path, exclude: Sequence[Path] = ()) -> list[Path]:
+    """Regular files under ``root`` in a stable order, skipping VCS, virtualenv and cache
+    directories, symlinks, files over ``MAX_BYTES`` and ``exclude``; at most ``MAX_FILES``."""
+    skip = {p.resolve() for p in exclude}
+    found: list[Path] = []
+    for top, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not _skipped(d))
+        for name in sorted(names):
+            path = Path(top, name)
+            try:
+                if path.is_symlink() or not path.is_file():
+                    continue
+                if path.stat().st_size > MAX_BYTES or path.resolve() in skip:
+                    continue
+            except OSError:
+                continue
+            found.append(path)
+            if len(found) >= MAX_FILES:
+                return found
+    return found
+
+
+def package_dir() -> Path:
+    """The installed alveary package: the fallback when ``--path`` has too few files."""
+    return Path(__file__).resolve().parent.parent
+
+
+def config(timeout: float) -> dict[str, Any]:
+    """The demo's config, shaped like ``alveary.toml``. ``timeout`` is the analysers'
+    per-attempt timeout; retry backoff scales with it so short runs stay short."""
+    return {
+        "orchestrator": {
+            "store": "memory",
+            "strategy": "least-loaded",
+            "tick_interval": 0.5,
+            "retry_base": timeout / 4,
+            "retry_max": timeout * 2,
+            "shutdown_timeout": 5.0,
+        },
+        "pools": [
+            _pool("hashers", "hash", f"{AGENTS}:sha256", size=2, capacity=4),
+            _pool("compressors", "compress", f"{AGENTS}:compress", size=2, capacity=2),
+            _pool("analysers", "analyse", f"{AGENTS}:analyse", size=2, capacity=2),
+        ],
+    }
+
+
+def _pool(name: str, capability: str, handler: str, *, size: int, capacity: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "runtime": "local",
+        "size": {"min": size, "max": size},
+        "capacity": capacity,
+        "capabilities": [capability],
+        "options": {"handler": handler},
+    }
+
+
+def task_specs(files: Sequence[Path], count: int, timeout: float) -> list[TaskSpec]:
+    """``count`` tasks cycling through the kinds and the files, with mixed priorities. Some
+    compress tasks get a single attempt, so that injected faults leave a few ``dead``."""
+    specs = []
+    for i in range(count):
+        kind, n = KINDS[i % len(KINDS)], i // len(KINDS)
+        payload: dict[str, Any] = {"path": str(files[n % len(files)])}
+        attempts, limit = 3, SYNC_TIMEOUT
+        if kind == "compress":
+            payload["fail"] = FAIL
+            attempts = 1 if n % 4 == 0 else 3
+        elif kind == "analyse":
+            payload["stall"] = STALL
+            attempts, limit = 2, timeout
+        specs.append(
+            TaskSpec(
+                kind,
+                payload,
+                requires={kind},
+                priority=_PRIORITIES[n % len(_PRIORITIES)],
+                timeout=limit,
+                max_attempts=attempts,
+            )
+        )
+    return specs

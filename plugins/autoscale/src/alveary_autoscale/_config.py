@@ -1,0 +1,162 @@
+"""``[plugins.autoscale]``: a policy per pool, as data. Rules name metrics and compare them
+with thresholds; nothing is ever evaluated as code."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+METRICS: dict[str, str] = {
+    "agents": "agents in the pool",
+    "ready": "agents with a free slot",
+    "busy": "agents with every slot taken",
+    "idle": "ready agents with nothing in flight",
+    "in_flight": "tasks running on the pool's agents",
+    "capacity": "slots of the pool's agents",
+    "slots": "slots of one agent of the pool (its capacity)",
+    "queued": "tasks waiting that the pool's agents could take",
+    "in_flight_avg": "moving average of in_flight (see smoothing)",
+    "queued_avg": "moving average of queued (see smoothing)",
+    "utilisation": "in_flight / capacity (0 with no agents)",
+    "queue_wait": "seconds the oldest of those queued tasks has waited",
+    "duration": "moving average of the pool's attempt durations, seconds",
+    "duration_p95": "95th percentile of the pool's last 100 attempt durations, seconds",
+    "error_rate": "failed share of the pool's last 100 attempts",
+    "memory": "host memory in use, as a fraction (absent when unknown)",
+}
+"""The metrics a rule may name, and what each means."""
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+def _one_of(choices: Any) -> Callable[[object, attrs.Attribute[Any], str], None]:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+        if value not in choices:
+            raise ValueError(
+                f"{attribute.name}: {value!r} is not one of {', '.join(map(str, choices))}"
+            )
+
+    return check
+
+
+def _at_least(low: float) -> Callable[[object, attrs.Attribute[Any], float], None]:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+        if value < low:
+            raise ValueError(f"{attribute.name}: expected a number >= {low:g}, got {value!r}")
+
+    return check
+
+
+def _fraction(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ValueError(f"{attribute.name}: expected a number in [0, 1], got {value!r}")
+
+
+def _some(instance: object, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
+    if not value:
+        raise ValueError(f"{attribute.name}: expected at least one condition")
+
+
+def _below_up(instance: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value >= instance.scale_up_above:
+        raise ValueError(
+            f"{attribute.name}: expected less than scale_up_above "
+            f"({instance.scale_up_above:g}), got {value!r}"
+        )
+
+
+@attrs.frozen
+class Condition:
+    """``metric op value``, for example ``{ metric = "error_rate", op = ">", value = 0.15 }``."""
+
+    metric: str = attrs.field(validator=_one_of(METRICS))
+    op: str = attrs.field(validator=_one_of(OPERATORS))
+    value: float
+
+    def holds(self, metrics: dict[str, float]) -> bool:
+        """True when the metric is known and compares as asked."""
+        found = metrics.get(self.metric)
+        return found is not None and OPERATORS[self.op](found, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+@attrs.frozen
+class Rule:
+    """When every condition holds, propose a size: ``up`` to at least ``size + by`` and
+    ``size * factor``, ``down`` to at most ``size - by`` and ``size * factor``."""
+
+    name: str
+    when: tuple[Condition, ...] = attrs.field(validator=_some)
+    action: str = attrs.field(validator=_one_of(("up", "down")))
+    by: int = attrs.field(default=1, validator=_at_least(0))
+    factor: float = attrs.field(default=1.0, validator=_at_least(0))
+
+    def matches(self, metrics: dict[str, float]) -> bool:
+        return all(c.holds(metrics) for c in self.when)
+
+    def propose(self, size: int) -> int:
+        if self.action == "up":
+            return max(size + self.by, math.ceil(size * self.factor))
+        return max(0, min(size - self.by, math.floor(size * self.factor)))
+
+
+@attrs.frozen
+class Policy:
+    """How one pool is scaled. Every signal proposes a size; the pool grows to the largest
+    proposal above its size, and shrinks only when every signal proposes less, to the
+    largest of those. Cool-downs, hysteresis and step caps then pace the change."""
+
+    target_duration: float = attrs.field(default=5.0, validator=_at_least(0))
+    """Work signal (Dask's adaptive): enough slots for the tasks in flight plus the queued
+    ones done within this many seconds, at the pool's average duration. 0 turns it off."""
+    default_duration: float = attrs.field(default=1.0, validator=_at_least(0))
+    """The duration assumed for a task until the pool has finished some."""
+    scale_up_above: float = attrs.field(default=0.75, validator=_fraction)
+    """Utilisation band: above this, grow until utilisation is back mid-band."""
+    scale_down_below: float = attrs.field(default=0.3, validator=[_fraction, _below_up])
+    """Utilisation band: below this, shrink until utilisation is back mid-band."""
+    smoothing: float = attrs.field(default=10.0, validator=_at_least(0))
+    """Time constant, in seconds, of the moving averages of ``in_flight`` and ``queued`` that
+    the work and utilisation signals read, so one noisy tick does not move the pool. 0: raw."""
+    max_queue_wait: float = attrs.field(default=30.0, validator=_at_least(0))
+    """Grow when the oldest queued task has waited longer than this. 0 turns it off."""
+    up_cooldown: float = attrs.field(default=5.0, validator=_at_least(0))
+    """Seconds between two scale-ups."""
+    down_cooldown: float = attrs.field(default=120.0, validator=_at_least(0))
+    """Seconds after any change before a scale-down."""
+    down_confirm: int = attrs.field(default=3, validator=_at_least(1))
+    """Ticks in a row a scale-down must be proposed before it happens (hysteresis)."""
+    max_change_percent: float = attrs.field(default=50.0, validator=_at_least(0))
+    """A step changes the size by at most this percent of it (and at least one agent)."""
+    max_up: int = attrs.field(default=5, validator=_at_least(1))
+    """Agents started per step at most: scale-up comes in batches."""
+    max_down: int = attrs.field(default=3, validator=_at_least(1))
+    """Agents removed per step at most."""
+    shed_above: float = attrs.field(default=0.95, validator=_fraction)
+    """Host memory in use above this fraction sheds idle agents at once (1 turns it off)."""
+    shed_percent: float = attrs.field(default=25.0, validator=_at_least(0))
+    """Share of the pool shed per step under memory pressure, idle agents only."""
+    rules: tuple[Rule, ...] = ()
+    """Extra rules, checked in order; each matching one proposes a size."""
+
+
+@attrs.frozen
+class Config:
+    """Policies by pool name; pools without one use the default ``Policy()``."""
+
+    pools: dict[str, Policy] = attrs.field(factory=dict)
+    """``[plugins.autoscale.pools.<pool>]``: a pool's policy. Keys left out take the
+    defaults of ``Policy``."""
+    scale_all: bool = True
+    """Scale pools that have no policy here with the default one; false leaves them alone."""

@@ -1,0 +1,427 @@
+"""Hook isolation with a real orchestrator: a plugin that raises or overruns is counted,
+reported and in the end disabled, the others go on, and security decisions fail closed."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+from alveary import (
+    Agent,
+    AgentSpec,
+    Denied,
+    Event,
+    Orchestrator,
+    Pool,
+    PoolMetrics,
+    Principal,
+    Rejected,
+    Task,
+    TaskSpec,
+    hookimpl,
+)
+from alveary.testing import EventRecorder, orchestrator
+
+ECHO = {"handler": "alveary.testing:echo"}
+
+
+def spec(name: str, *capabilities: str) -> AgentSpec:
+    return AgentSpec(name, frozenset(capabilities), options=ECHO)
+
+
+class Noting:
+    """Notes ``alveary_agent_registered`` calls in a shared journal; raises for the agent
+    names in ``fail_for``."""
+
+    def __init__(self, name: str, journal: list[str], fail_for: Sequence[str] = ()) -> None:
+        self.name = name
+        self.journal = journal
+        self.fail_for = set(fail_for)
+
+    @hookimpl
+    def alveary_agent_registered(self, agent: Agent) -> None:
+        self.journal.append(f"{self.name}:{agent.name}")
+        if agent.name in self.fail_for:
+            raise RuntimeError(f"cannot note {agent.name}")
+
+
+def failures(recorder: EventRecorder, plugin: str) -> list[Event]:
+    return [e for e in recorder.events if e.type == "plugin.failed" and e.data["plugin"] == plugin]
+
+
+# -- notifications -----------------------------------------------------------------------------
+
+
+async def test_a_raising_notification_does_not_stop_the_others() -> None:
+    journal: list[str] = []
+    recorder = EventRecorder()
+    first = Noting("first", journal, fail_for=["a1"])
+    second = Noting("second", journal)
+    async with orchestrator({}, first, second, recorder) as orch:
+        await orch.register(spec("a1"))
+        assert journal == ["first:a1", "second:a1"]
+        assert orch.metrics().plugin_failures == {"first": 1}
+        [failed] = failures(recorder, "first")
+        assert failed.data["hook"] == "alveary_agent_registered"
+        assert failed.data["error"] == "RuntimeError: cannot note a1"
+        assert orch.agent("a1").state.value == "ready"
+
+
+async def test_a_raising_event_hook_is_counted_and_the_others_see_every_event() -> None:
+    class Fragile:
+        name = "fragile"
+
+        @hookimpl
+        def alveary_event(self, event: Event) -> None:
+            raise ValueError(event.type)
+
+    recorder = EventRecorder()
+    async with orchestrator({"orchestrator": {"max_failures": 1000}}, Fragile(), recorder) as orch:
+        await orch.register(spec("a1"))
+        outcome = await (await orch.submit(TaskSpec("echo", payload=1))).result(5)
+        assert outcome.value == 1
+        seen = [e for e in recorder.events if not e.type.startswith("plugin.")]
+        assert orch.metrics().plugin_failures["fragile"] == len(seen)
+    # Failures of alveary_event itself are not relayed through alveary_event (no feedback loop).
+    assert not failures(recorder, "fragile")
+
+
+async def test_a_plugin_is_disabled_after_max_failures_in_a_row() -> None:
+    journal: list[str] = []
+    recorder = EventRecorder()
+    flaky = Noting("flaky", journal, fail_for=["a1", "a2", "a3", "a4"])
+    async with orchestrator({"orchestrator": {"max_failures": 3}}, flaky, recorder) as orch:
+        for name in ("a1", "a2", "a3", "a4"):
+            await orch.register(spec(name))
+        assert journal == ["flaky:a1", "flaky:a2", "flaky:a3"]
+        assert orch.metrics().disabled_plugins == ("flaky",)
+        assert orch.metrics().plugin_failures == {"flaky": 3}
+        disabled = [e for e in recorder.events if e.type == "plugin.disabled"]
+        assert [e.data["plugin"] for e in disabled] == ["flaky"]
+        assert disabled[0].data["reason"] == "RuntimeError: cannot note a3"
+        assert len(orch.agents()) == 4
+
+
+async def test_a_success_resets_the_failure_streak() -> None:
+    journal: list[str] = []
+    flaky = Noting("flaky", journal, fail_for=["a1", "a2", "a4", "a5"])
+    async with orchestrator({"orchestrator": {"max_failures": 3}}, flaky) as orch:
+        for name in ("a1", "a2", "a3", "a4", "a5"):
+            await orch.register(spec(name))
+        assert orch.metrics().disabled_plugins == ()
+        assert orch.metrics().plugin_failures == {"flaky": 4}
+        await orch.register(spec("a6"))
+        assert orch.metrics().disabled_plugins == ()
+        flaky.fail_for.update({"a7", "a8", "a9"})
+        for name in ("a7", "a8", "a9", "a10"):
+            await orch.register(spec(name))
+        assert orch.metrics().disabled_plugins == ("flaky",)
+    assert journal[-1] == "flaky:a9"
+
+
+# -- budgets -----------------------------------------------------------------------------------
+
+
+class Hanging:
+    """An async startup that waits on something that never comes."""
+
+    name = "hanging"
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    @hookimpl
+    async def alveary_startup(self, orchestrator: Orchestrator) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+
+
+async def test_an_async_impl_that_overruns_counts_as_a_failure() -> None:
+    recorder = EventRecorder()
+    hanging = Hanging()
+    config = {"orchestrator": {"hook_timeout": 0.05}}
+    async with orchestrator(config, hanging, recorder) as orch:
+        assert orch.metrics().plugin_failures == {"hanging": 1}
+        [failed] = failures(recorder, "hanging")
+        assert failed.data["hook"] == "alveary_startup"
+        assert failed.data["error"].startswith("overran its budget (")
+        assert failed.data["error"].endswith(" > 50 ms)")
+    assert hanging.cancelled
+
+
+async def test_a_sync_impl_that_overruns_counts_as_a_failure() -> None:
+    class Blocking:
+        name = "blocking"
+
+        @hookimpl
+        def alveary_agent_registered(self, agent: Agent) -> None:
+            threading.Event().wait(0.05)  # a blocking call that does not answer in time
+
+    recorder = EventRecorder()
+    config = {"orchestrator": {"hook_timeout": 0.01}}
+    async with orchestrator(config, Blocking(), recorder) as orch:
+        await orch.register(spec("a1"))
+        assert orch.metrics().plugin_failures == {"blocking": 1}
+        [failed] = failures(recorder, "blocking")
+        assert failed.data["error"].startswith("overran its budget")
+
+
+async def test_async_impls_are_awaited() -> None:
+    class Warm:
+        name = "warm"
+
+        def __init__(self) -> None:
+            self.plugins: list[str] = []
+            self.seen: list[str] = []
+
+        @hookimpl
+        async def alveary_startup(self, orchestrator: Orchestrator) -> None:
+            await asyncio.sleep(0)
+            self.plugins = list(orchestrator.plugins)
+
+        @hookimpl
+        async def alveary_agent_registered(self, agent: Agent) -> None:
+            await asyncio.sleep(0)
+            self.seen.append(agent.name)
+
+    warm = Warm()
+    async with orchestrator({}, warm) as orch:
+        assert warm.plugins == ["local", "memory", "least-loaded", "warm"]
+        await orch.register(spec("a1"))
+        assert orch.metrics().plugin_failures == {}
+    assert warm.seen == ["a1"]
+
+
+# -- security and validation fail closed -------------------------------------------------------
+
+
+async def test_an_authorize_hook_that_raises_denies() -> None:
+    class Broken:
+        name = "authz"
+
+        @hookimpl
+        def alveary_authorize(self, principal: Principal, action: str, resource: str) -> bool:
+            raise ConnectionError("policy server unreachable")
+
+    recorder = EventRecorder()
+    async with orchestrator({}, Broken(), recorder) as orch:
+        with pytest.raises(Denied, match=r"^anonymous may not agent\.register a1$"):
+            await orch.register(spec("a1"))
+        assert orch.agents() == []
+        assert orch.metrics().plugin_failures == {"authz": 1}
+        denied = [e for e in recorder.events if e.type == "security.denied"]
+        assert denied[0].data["reason"] == "not authorized"
+
+
+async def test_any_false_from_authorize_denies() -> None:
+    class Allow:
+        name = "allow"
+
+        @hookimpl
+        def alveary_authorize(self) -> bool:
+            return True
+
+    class NoSubmit:
+        name = "no-submit"
+
+        @hookimpl
+        def alveary_authorize(self, action: str) -> bool | None:
+            return False if action == "task.submit" else None
+
+    async with orchestrator({}, Allow(), NoSubmit()) as orch:
+        await orch.register(spec("a1"))
+        with pytest.raises(Denied):
+            await orch.submit(TaskSpec("echo"))
+
+
+@pytest.mark.parametrize("how", ["raises", "returns None"])
+async def test_authentication_fails_closed(how: str) -> None:
+    class Authn:
+        name = "authn"
+
+        @hookimpl
+        async def alveary_authenticate(self, credentials: Mapping[str, Any]) -> Principal | None:
+            if credentials.get("token") == "good":
+                return Principal("alice", {"admin"})
+            if how == "raises":
+                raise KeyError("token")
+            return None
+
+    async with orchestrator({}, Authn()) as orch:
+        with pytest.raises(Denied, match="not authenticated"):
+            await orch.register(spec("a1"), credentials={"token": "bad"})
+        assert orch.agents() == []
+        agent = await orch.register(spec("a2"), credentials={"token": "good"})
+        assert agent.name == "a2"
+
+
+async def test_agent_validate_rejected_names_the_plugin() -> None:
+    class Policy:
+        name = "policy"
+
+        @hookimpl
+        def alveary_agent_validate(self, spec: AgentSpec, principal: Principal) -> None:
+            if "root" in spec.capabilities:
+                raise Rejected("agents may not run as root")
+
+    async with orchestrator({}, Policy()) as orch:
+        with pytest.raises(Rejected) as info:
+            await orch.register(spec("a1", "root"))
+        assert info.value.plugin == "policy"
+        assert str(info.value) == "policy: agents may not run as root"
+        assert orch.agents() == []
+        await orch.register(spec("a2", "review"))
+        assert orch.metrics().plugin_failures == {}
+
+
+async def test_agent_validate_that_fails_refuses_the_agent() -> None:
+    class Buggy:
+        name = "buggy"
+
+        @hookimpl
+        async def alveary_agent_validate(self, spec: AgentSpec) -> None:
+            raise AttributeError("no attribute 'cpus'")
+
+    async with orchestrator({}, Buggy()) as orch:
+        with pytest.raises(Rejected) as info:
+            await orch.register(spec("a1"))
+        assert info.value.plugin == "buggy"
+        assert "the plugin failed" in str(info.value)
+        assert orch.agents() == []
+        assert orch.metrics().plugin_failures == {"buggy": 1}
+
+
+# -- routing and scaling -----------------------------------------------------------------------
+
+
+class Keep:
+    """A route filter keeping only the named agents."""
+
+    def __init__(self, name: str, keep: set[str]) -> None:
+        self.name = name
+        self.keep = keep
+
+    @hookimpl
+    def alveary_route_filter(self, candidates: Sequence[Agent]) -> list[Agent]:
+        return [a for a in candidates if a.name in self.keep]
+
+
+async def test_a_raising_route_filter_is_skipped() -> None:
+    class Broken:
+        name = "broken"
+
+        @hookimpl
+        def alveary_route_filter(self, task: Task, candidates: Sequence[Agent]) -> None:
+            raise IndexError("oops")
+
+    config = {"orchestrator": {"max_failures": 1000}}
+    async with orchestrator(config, Broken(), Keep("only-b", {"b"})) as orch:
+        for name in ("a", "b", "c"):
+            await orch.register(spec(name, "work"))
+        handles = [await orch.submit(TaskSpec("work", requires={"work"})) for _ in range(3)]
+        outcomes = [await h.result(5) for h in handles]
+        b = orch.agent("b").id
+        assert {o.agent_id for o in outcomes} == {b}
+        assert orch.metrics().plugin_failures["broken"] >= 3  # at least once per task
+
+
+async def test_only_a_raising_filter_leaves_every_candidate() -> None:
+    class Broken:
+        name = "broken"
+
+        @hookimpl
+        def alveary_route_filter(self) -> None:
+            raise IndexError("oops")
+
+    async with orchestrator({}, Broken()) as orch:
+        await orch.register(spec("a", "work"))
+        outcome = await (await orch.submit(TaskSpec("work", requires={"work"}))).result(5)
+        assert outcome.ok
+
+
+class Likes:
+    """Scores 1.0 for one agent, 0.0 for the others."""
+
+    def __init__(self, name: str, agent: str) -> None:
+        self.name = name
+        self.agent = agent
+
+    @hookimpl
+    def alveary_route_score(self, agent: Agent) -> float:
+        return 1.0 if agent.name == self.agent else 0.0
+
+
+@pytest.mark.parametrize(("weights", "winner"), [((1.0, 3.0), "b"), ((3.0, 1.0), "a")])
+async def test_route_scores_are_weighted(weights: tuple[float, float], winner: str) -> None:
+    config = {"routing": {"weights": {"likes-a": weights[0], "likes-b": weights[1]}}}
+    async with orchestrator(config, Likes("likes-a", "a"), Likes("likes-b", "b")) as orch:
+        for name in ("a", "b"):
+            await orch.register(spec(name, "work"))
+        task = TaskSpec("work", requires={"work"})
+        chosen = {(await (await orch.submit(task)).result(5)).agent_id for _ in range(5)}
+        assert chosen == {orch.agent(winner).id}
+        agent_a = orch.agent("a")
+        probe = Task("probe", task)
+        assert orch.hooks.route_score(probe, agent_a) == weights[0]
+
+
+async def test_a_raising_scorer_counts_as_zero() -> None:
+    class Broken:
+        name = "broken"
+
+        @hookimpl
+        def alveary_route_score(self) -> float:
+            raise ZeroDivisionError("division by zero")
+
+    async with orchestrator({}, Broken(), Likes("likes-b", "b")) as orch:
+        for name in ("a", "b"):
+            await orch.register(spec(name, "work"))
+        outcome = await (await orch.submit(TaskSpec("work", requires={"work"}))).result(5)
+        assert outcome.agent_id == orch.agent("b").id
+        assert orch.metrics().plugin_failures["broken"] >= 1
+
+
+async def test_scale_takes_the_first_answer() -> None:
+    calls: list[str] = []
+
+    class Proposes:
+        def __init__(self, name: str, size: int | None) -> None:
+            self.name = name
+            self.size = size
+
+        @hookimpl
+        def alveary_scale(self, pool: Pool, metrics: PoolMetrics) -> int | None:
+            calls.append(self.name)
+            return self.size
+
+    recorder = EventRecorder()
+    pool = {"name": "workers", "size": {"min": 1, "max": 5}, "options": ECHO}
+    config = {"pools": [pool], "orchestrator": {"tick_interval": 60}}
+    plugins = (Proposes("abstains", None), Proposes("three", 3), Proposes("one", 1), recorder)
+    async with orchestrator(config, *plugins) as orch:
+        assert len(orch.agents()) == 3
+        assert orch.pools["workers"].desired == 3
+        assert calls == ["abstains", "three"]
+        [scaled] = [e for e in recorder.events if e.type == "pool.scaled"]
+        assert scaled.data == {"pool": "workers", "from": 1, "to": 3, "proposed": 3, "by": "three"}
+
+
+async def test_scale_proposals_are_clamped_to_the_pool_size() -> None:
+    class Greedy:
+        name = "greedy"
+
+        @hookimpl
+        def alveary_scale(self) -> int:
+            return 50
+
+    pool = {"name": "workers", "size": {"min": 1, "max": 2}, "options": ECHO}
+    config = {"pools": [pool], "orchestrator": {"tick_interval": 60}}
+    async with orchestrator(config, Greedy()) as orch:
+        assert orch.pools["workers"].desired == 2
+        assert len(orch.agents()) == 2
