@@ -29,14 +29,17 @@ while True:
     time.sleep(0.02)
 """
 
+# Reports its current resident memory. Not ``ru_maxrss``: a peak, and on Linux it starts at the
+# peak of the parent (the test run), which can hide the growth altogether.
 REPORTING = """
-import resource, sys, time
+import time
+import psutil
+me = psutil.Process()
 hoard = []
-scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
 while True:
     if len(hoard) < 60:
         hoard.append(bytearray(2 * 1024 * 1024))
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, flush=True)
+    print(me.memory_info().rss, flush=True)
     time.sleep(0.02)
 """
 

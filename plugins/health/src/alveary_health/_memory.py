@@ -1,9 +1,11 @@
 """The leak watch: an agent's resident memory over a window, and where it comes from.
 
-An agent's memory is known when it reports ``rss`` (bytes) in its heartbeat metrics
-(``orch.heartbeat(agent_id, rss=...)``), or when its runtime has a ``pid(agent)`` method naming
-the process that runs it, which psutil then reads. In-process agents have neither: they share
-the orchestrator's memory, so there is nothing of their own to watch.
+An agent's memory is known when it reports ``rss`` (bytes, its current resident memory; not a
+peak such as ``ru_maxrss``, which never falls and on Linux starts at the parent's peak) in its
+heartbeat metrics (``orch.heartbeat(agent_id, rss=...)``), or when its runtime has a
+``pid(agent)`` method naming the process that runs it, which psutil then reads. In-process
+agents have neither: they share the orchestrator's memory, so there is nothing of their own to
+watch.
 """
 
 from __future__ import annotations
