@@ -13,34 +13,29 @@ never fails on a timing.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import gc
+import json
+import math
+import platform
+import random
+import selectors
+import statistics
 import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
+
+import alveary
+from _common import Progress, latency
+from alveary import AgentSpec, Orchestrator, Task, TaskSpec
+from alveary_balancer import Balancer, BoundedHash, BoundedLoadRing
+from alveary_context import Context
 
 HERE = Path(__file__).resolve().parent
-# Python puts this directory first, and it holds benchmarks named like standard modules
-# (subprocess.py): look in it last, after the standard library.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import platform  # noqa: E402
-import random  # noqa: E402
-import selectors  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from collections.abc import Awaitable, Callable  # noqa: E402
-from typing import Any, TypeVar  # noqa: E402
-
-import alveary  # noqa: E402
-from _common import Progress, latency  # noqa: E402
-from alveary import AgentSpec, Orchestrator, Task, TaskSpec  # noqa: E402
-from alveary_balancer import Balancer, BoundedHash, BoundedLoadRing  # noqa: E402
-from alveary_context import Context  # noqa: E402
-
 T = TypeVar("T")
 
 FULL = {

@@ -1,0 +1,44 @@
+"""alveary-subprocess: CLI tools and programs as agents.
+
+The ``subprocess`` runtime runs a long-lived program per agent that speaks the agent protocol
+over its standard input and output (``options.command``), or runs a tool once per task from a
+command template (``options.template`` / ``options.shell``). ``alveary agents detect`` finds
+known CLI tools on PATH. The protocol's orchestrator end (``Connection``), the agent log, the
+options and workspaces are public for other out-of-process runtimes (``alveary-tmux``).
+"""
+
+from __future__ import annotations
+
+from ._config import Config
+from ._oneshot import ToolFailed
+from ._plugin import Subprocess
+from ._runtime import Live, SubprocessRuntime, Supervisor
+from .consensus import Consensus, consensus
+from .logs import AgentLog
+from .options import Limits, ProcessOptions, SubprocessOptions, Worktree
+from .profiles import BUILTIN_TOOLS, ToolProfile, detect
+from .protocol import AgentError, AgentLost, Connection, Hello, read_lines
+
+__all__ = [
+    "BUILTIN_TOOLS",
+    "AgentError",
+    "AgentLog",
+    "AgentLost",
+    "Config",
+    "Connection",
+    "Consensus",
+    "Hello",
+    "Limits",
+    "Live",
+    "ProcessOptions",
+    "Subprocess",
+    "SubprocessOptions",
+    "SubprocessRuntime",
+    "Supervisor",
+    "ToolFailed",
+    "ToolProfile",
+    "Worktree",
+    "consensus",
+    "detect",
+    "read_lines",
+]

@@ -1,0 +1,371 @@
+"""The ``subprocess`` runtime: a long-lived protocol agent per agent, or a tool run per task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import alveary
+import attrs
+import structlog
+
+from . import workspace as ws
+from ._config import Config
+from ._oneshot import ToolFailed, command_for, run_once
+from .logs import AgentLog, log_name
+from .options import ProcessOptions, SubprocessOptions, parse
+from .process import (
+    Child,
+    build_env,
+    describe_exit,
+    secret_values,
+    signal_group,
+    spawn,
+    stop_group,
+    write_to,
+)
+from .protocol import AgentLost, Connection, read_lines
+
+log = structlog.get_logger("alveary.subprocess")
+
+
+@attrs.define(eq=False)
+class Live:
+    """What a runtime holds for one running agent (shared with the ``tmux`` runtime)."""
+
+    agent: alveary.Agent
+    options: ProcessOptions
+    workspace: ws.Workspace
+    env: dict[str, str]
+    log: AgentLog
+    conn: Connection | None = None
+    child: Child | None = None
+    chores: list[asyncio.Task[Any]] = attrs.field(factory=list)
+    began: float = 0.0
+    """When its process was started (``time.perf_counter()``), for its start-up time."""
+    started: bool = False
+    stopping: bool = False
+    cause: str | None = None
+    """Why the runtime killed the process itself (it misbehaved), for the failure reason."""
+    exit: str | None = None
+    """How its process ended (``the process exited with code 3``), once it did."""
+    output: str = ""
+    """The last lines it printed, when the runtime knows them better than its log does."""
+    ended: str | None = None
+    """Why the agent is gone, once it is: ``exit`` or ``cause``, with its last output."""
+
+
+class Supervisor:
+    """What every runtime with out-of-process agents shares: the orchestrator it reports to,
+    start-up pacing, and wiring a ``Connection`` to the orchestrator. (Restarting a pool's
+    failed agents, with backoff, is the kernel's.)"""
+
+    def __init__(self, config: Any, log_dir: Path) -> None:
+        self.config = config
+        self.log_dir = log_dir
+        self.orchestrator: alveary.Orchestrator | None = None
+        self.live: dict[str, Live] = {}
+        self._starting: asyncio.Semaphore | None = None
+
+    # -- start-up pacing --------------------------------------------------------------------
+
+    def starting(self) -> asyncio.Semaphore:
+        """Bounds how many agents start at once (``max_starting``)."""
+        if self._starting is None:
+            limit = self.config.max_starting or 4 * (os.cpu_count() or 1)
+            self._starting = asyncio.Semaphore(limit)
+        return self._starting
+
+    # -- wiring ---------------------------------------------------------------------------------
+
+    def heartbeat_interval(self) -> float:
+        """The interval an enabled plugin publishes as ``heartbeat_interval`` (the ``health``
+        plugin paces heartbeats by fleet size), else 5 seconds."""
+        for plugin in self.orchestrator.plugins.values() if self.orchestrator else ():
+            interval = getattr(plugin, "heartbeat_interval", None)
+            if isinstance(interval, (int, float)) and not isinstance(interval, bool):
+                return float(interval)
+        return 5.0
+
+    def open_log(self, agent: alveary.Agent, options: ProcessOptions) -> AgentLog:
+        return AgentLog(
+            self.log_dir / log_name(agent.name),
+            max_bytes=self.config.log_max_bytes,
+            secrets=secret_values(options),
+        )
+
+    def connect(self, live: Live, send: Any) -> Connection:
+        agent = live.agent
+        live.conn = Connection(
+            agent.name,
+            send,
+            live.log,
+            on_heartbeat=lambda metrics: self._heartbeat(agent, metrics),
+            on_broken=lambda reason: self.broken(live, reason),
+            emit=lambda kind, data: self.emit(kind, agent, data),
+            max_bad_lines=self.config.max_bad_lines,
+            cancel_grace=self.config.cancel_grace,
+        )
+        return live.conn
+
+    async def await_hello(self, live: Live, gone: asyncio.Future[Any]) -> None:
+        """Wait for the agent's hello, or its end (``gone``), or ``start_timeout``; raise
+        ``RuntimeError`` saying which, with the last lines it printed."""
+        assert live.conn is not None
+        hello = live.conn.hello
+        began = live.began or time.perf_counter()
+        await asyncio.wait(
+            {hello, gone}, timeout=live.options.start_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if hello.done() and hello.exception() is None:
+            found = hello.result()
+            problem = found.mismatch(live.agent.spec)
+            if problem is not None:
+                raise RuntimeError(problem)
+            live.started = True
+            took = time.perf_counter() - began
+            live.log.note(
+                f"hello after {took:.3f} s: {found.name or '-'} {found.version or ''} "
+                f"protocol {found.protocol}"
+            )
+            self.emit(
+                "protocol.hello",
+                live.agent,
+                {
+                    "name": found.name,
+                    "version": found.version,
+                    "protocol": found.protocol,
+                    "capacity": found.capacity,
+                    "capabilities": sorted(found.capabilities or ()),
+                    "seconds": round(took, 6),
+                },
+            )
+            extra = (found.capabilities or frozenset()) - live.agent.spec.capabilities
+            if extra:
+                log.debug(
+                    "agent offers capabilities its config does not route",
+                    agent=live.agent.name,
+                    extra=sorted(extra),
+                )
+            return
+        if live.cause is not None:
+            reason = f"{live.cause} before its hello; the agent was killed"
+        elif gone.done():
+            reason = f"{live.exit or 'the agent ended'} before its hello"
+        elif hello.done():
+            reason = str(hello.exception())
+        else:
+            reason = f"no hello within {live.options.start_timeout:g} s"
+        tail = live.output or live.log.tail()
+        raise RuntimeError(f"{reason}; last output: {tail}" if tail else reason)
+
+    def lost(self, live: Live, reason: str) -> None:
+        """The agent is gone on its own: fail its tasks now and tell the orchestrator, which
+        removes it and lets its pool replace it."""
+        live.ended = reason
+        if live.conn is not None:
+            live.conn.close(reason)
+        if not live.started or live.stopping:
+            return
+        live.log.note(f"lost: {reason}")
+        log.warning("agent lost", agent=live.agent.name, reason=reason)
+        if self.orchestrator is not None:
+            with contextlib.suppress(alveary.NotFound):
+                self.orchestrator.set_health(live.agent.id, alveary.HealthStatus.FAILED, reason)
+
+    def broken(self, live: Live, reason: str) -> None:
+        """The agent misbehaves beyond repair: kill it (``kill`` says how); its end is then
+        reported with this reason."""
+        if live.cause is None and not live.stopping:
+            live.cause = reason
+            live.log.note(f"killing the agent: {reason}")
+            if live.conn is not None:  # nothing more goes to it meanwhile
+                live.conn.close(f"{reason}; the agent was killed")
+            self.kill(live)
+
+    def kill(self, live: Live) -> None:
+        raise NotImplementedError
+
+    def health(self, agent: alveary.Agent) -> alveary.HealthReport | None:
+        """FAILED with the reason once the agent's process is gone; otherwise abstain."""
+        live = self.live.get(agent.id)
+        if live is not None and live.ended is not None:
+            return alveary.HealthReport(alveary.HealthStatus.FAILED, live.ended)
+        return None
+
+    def emit(self, kind: str, agent: alveary.Agent, data: dict[str, Any]) -> None:
+        if self.orchestrator is not None:
+            with contextlib.suppress(alveary.NotFound):
+                self.orchestrator.emit(kind, agent_id=agent.id, data=data)
+
+    def _heartbeat(self, agent: alveary.Agent, metrics: dict[str, float]) -> None:
+        if self.orchestrator is not None:
+            with contextlib.suppress(alveary.NotFound):
+                self.orchestrator.heartbeat(agent.id, **metrics)
+
+    async def run_task(self, live: Live, task: alveary.Task, work: Any) -> Any:
+        """Await ``work`` within ``options.timeout`` (if set)."""
+        limit = live.options.timeout
+        if limit is None:
+            return await work
+        try:
+            return await asyncio.wait_for(work, limit)
+        except asyncio.TimeoutError:
+            raise ToolFailed(f"timed out after {limit:g} s (options.timeout)") from None
+
+
+class SubprocessRuntime(Supervisor):
+    """Runs each agent as a child process: a protocol agent over its standard input and
+    output (``options.command``), or a tool started once per task (``options.template`` or
+    ``options.shell``)."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config, Path(config.log_dir).expanduser().resolve())
+
+    def validate(self, spec: alveary.AgentSpec) -> None:
+        """Check ``spec.options``; ``alveary check`` reports a ``ValueError`` against the
+        pool's config line."""
+        parse(spec.options, SubprocessOptions)
+
+    async def start(self, agent: alveary.Agent) -> None:
+        options = parse(agent.spec.options, SubprocessOptions)
+        live: Live | None = None
+        try:
+            env = build_env(options, agent, heartbeat=self.heartbeat_interval())
+            place = await ws.prepare(options, agent.name)
+            live = Live(agent, options, place, env, self.open_log(agent, options))
+            live.log.note(f"starting ({'one-shot' if options.one_shot else 'protocol'})")
+            self.live[agent.id] = live
+            if not options.one_shot:
+                await self._spawn(live, options)
+        except BaseException:
+            if live is not None:
+                await self._cleanup(live)
+            raise
+
+    async def _spawn(self, live: Live, options: SubprocessOptions) -> None:
+        async with self.starting():
+            live.began = time.perf_counter()
+            child = await spawn(
+                options.command, cwd=live.workspace.path, env=live.env, limits=options.limits
+            )
+            live.child = child
+            conn = self.connect(live, write_to(child))
+            stdout, stderr = child.process.stdout, child.process.stderr
+            assert stdout is not None
+            assert stderr is not None
+            reader = asyncio.ensure_future(
+                read_lines(stdout, options.max_line, conn.feed, conn.oversize)
+            )
+            pump = asyncio.ensure_future(_pump(stderr, live.log))
+            watcher = asyncio.ensure_future(self._watch(live, child, reader, pump))
+            live.chores += [reader, pump, watcher]
+            await self.await_hello(live, watcher)
+
+    async def _watch(
+        self,
+        live: Live,
+        child: Child,
+        reader: asyncio.Future[Any],
+        pump: asyncio.Future[Any],
+    ) -> None:
+        code = await child.wait()
+        await stop_group(child, 0)  # whatever it left running in its group goes too
+        # Let the last lines it wrote (a result just before it died) be read first.
+        await asyncio.wait({reader, pump}, timeout=1.0)
+        reason = live.exit = f"the process {describe_exit(code)}"
+        if live.cause is not None:
+            reason = f"{live.cause}; the agent was killed"
+        else:
+            tail = live.log.tail()
+            if tail:
+                reason += f" (last output: {tail[-300:]})"
+        self.lost(live, reason)
+
+    def kill(self, live: Live) -> None:
+        if live.child is not None and live.child.returncode is None:
+            signal_group(live.child.pid, signal.SIGKILL)
+
+    def pid(self, agent: alveary.Agent) -> int | None:
+        """The agent's process id while it runs (for memory watches); None for one-shot
+        agents, whose processes live only as long as a task."""
+        live = self.live.get(agent.id)
+        if live is None or live.child is None or live.child.returncode is not None:
+            return None
+        return live.child.pid
+
+    async def execute(self, agent: alveary.Agent, task: alveary.Task) -> Any:
+        live = self.live[agent.id]
+        if live.conn is not None:
+            return await self.run_task(live, task, live.conn.run(task))
+        options = live.options
+        assert isinstance(options, SubprocessOptions)
+        argv, stdin = command_for(options, agent, task, live.workspace.path)
+        work = run_once(
+            options,
+            argv,
+            stdin,
+            cwd=live.workspace.path,
+            env=live.env,
+            agent_log=live.log,
+            label=f"task {task.id} attempt {task.attempts}",
+        )
+        return await self.run_task(live, task, work)
+
+    async def stop(self, agent: alveary.Agent) -> None:
+        live = self.live.get(agent.id)
+        if live is None:
+            return
+        live.stopping = True
+        child = live.child
+        if child is not None and child.returncode is None and live.conn is not None:
+            live.conn.shutdown()
+            if child.process.stdin is not None:
+                child.process.stdin.close()  # end of input also means: finish and exit
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(child.wait(), live.options.grace)
+        if child is not None:
+            await stop_group(child, live.options.grace)
+        live.log.note("stopped")
+        await self._cleanup(live)
+
+    async def _cleanup(self, live: Live) -> None:
+        self.live.pop(live.agent.id, None)
+        if live.child is not None:
+            await stop_group(live.child, 0)
+        for chore in live.chores:
+            chore.cancel()
+        if live.chores:
+            await asyncio.gather(*live.chores, return_exceptions=True)
+        if live.child is not None:
+            live.child.close()
+        if live.conn is not None:
+            live.conn.close(live.ended or "the agent stopped")
+        note = await ws.release(live.workspace)
+        if note:
+            live.log.note(note)
+            log.warning("workspace kept", agent=live.agent.name, note=note)
+        live.log.close()
+
+    def close(self) -> None:
+        """At shutdown: kill whatever is still running (the kernel stopped every agent
+        before, so normally nothing)."""
+        for live in list(self.live.values()):
+            live.stopping = True
+            self.kill(live)
+
+
+async def _pump(stream: asyncio.StreamReader, agent_log: AgentLog) -> None:
+    while True:
+        chunk = await stream.read(65536)
+        if not chunk:
+            return
+        agent_log.write(chunk)
+
+
+__all__ = ["AgentLost", "Live", "SubprocessRuntime", "Supervisor"]
