@@ -19,7 +19,7 @@ from alveary import Orchestrator, PermanentFailure, Task, TaskSpec
 from alveary._cli import main
 from alveary._demo import demo, toml, workload
 from alveary._demo.agents import InjectedFault, analyse, compress, sha256
-from alveary._demo.summary import percentile
+from alveary._demo.summary import percentile, wc_counts
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,6 +28,9 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 TERMINAL = ("succeeded", "failed", "cancelled", "dead")
 BINARY = b"\x89PNG\r\n\x1a\n\x00\xff\xfe not text"
+TOOLS = workload.tool_missing() is None
+"""The ``subprocess`` plugin is installed and ``wc`` is on PATH: the demo counts with ``wc``."""
+LOCAL_POOLS = {"hashers", "compressors", "analysers"}
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +101,7 @@ def test_demo_runs_every_task_to_one_terminal_state(
 
     # Every attempt that ran is charged to one agent of the pool serving its kind.
     agents = _section(out, "agent")
-    assert {row[1] for row in agents} == {"hashers", "compressors", "analysers"}
+    assert {row[1] for row in agents} == LOCAL_POOLS | ({"counters"} if TOOLS else set())
     runs = sum(e["type"] == "task.running" for e in events)
     assert sum(int(row[2]) for row in agents) == runs
     retried = [e for e in events if e["type"] == "task.pending" and "error" in e["data"]]
@@ -111,6 +114,28 @@ def test_demo_runs_every_task_to_one_terminal_state(
     failed = [e for e in events if e["type"] == "task.failed"]
     assert all("logo.png is not UTF-8 text" in e["data"]["error"] for e in failed)
 
+    latency = {row[0]: int(row[1]) for row in _section(out, "submit")}
+    if not TOOLS:
+        assert f"subprocess pool left out: {workload.tool_missing()}" in out
+        assert set(latency) == {*workload.KINDS, "all"}
+        return
+    # The fourth kind: `wc` run as a child process on every file, each counted once.
+    assert latency["count"] == 15
+    tree = [*files.glob("src/*.txt"), *files.glob("docs/*.txt"), files / "logo.png"]
+    data = [p.read_bytes() for p in tree]
+    text_words = sum(len(d.split()) for d in data if d != BINARY)
+    found = re.search(
+        r"^  counted\s+(\d+) distinct files with wc: ([\d,]+) lines, ([\d,]+) words, "
+        r"([\d,]+) bytes$",
+        out,
+        re.M,
+    )
+    assert found, out
+    counted, lines, words, size = (int(g.replace(",", "")) for g in found.groups())
+    assert (counted, lines, size) == (8, sum(d.count(b"\n") for d in data), sum(map(len, data)))
+    # What counts as a word in binary data differs between wc implementations.
+    assert text_words + 2 <= words <= text_words + len(BINARY.split())
+
 
 def test_the_printed_config_is_the_one_that_ran(
     files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -121,8 +146,40 @@ def test_the_printed_config_is_the_one_that_ran(
     assert status == 0, out
     rule = "-" * 72
     text = out.split(rule)[1]
-    assert tomllib.loads(text) == workload.config(0.2)
-    Orchestrator.from_config(tomllib.loads(text))  # an operator can run it as it is
+    config = tomllib.loads(text)
+    log_dir = config.get("plugins", {}).get("subprocess", {}).get("log_dir")
+    assert config == workload.config(0.2, log_dir)
+    assert (log_dir is not None) == TOOLS
+    if log_dir is not None:
+        assert config["plugins"]["enabled"] == ["subprocess"]
+        assert not Path(log_dir).exists()  # the demo's own temporary directory, removed
+    Orchestrator.from_config(config)  # an operator can run it as it is
+
+
+def test_without_wc_the_subprocess_pool_is_left_out(
+    files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    reason = workload.tool_missing()
+    assert reason in ("the alveary-subprocess plugin is not installed", "`wc` is not on PATH")
+    log = tmp_path / "ev.jsonl"
+    args = ["--tasks", "6", "--events", str(log), "--path", str(files), "--timeout", "0.1"]
+    status, out = _run(args, capsys)
+    assert status == 0, out
+    assert [line for line in out.splitlines() if "subprocess pool" in line] == [
+        f"subprocess pool left out: {reason}"
+    ]
+    assert "(hash, compress, analyse) on 8 files" in out
+    assert {row[1] for row in _section(out, "agent")} == LOCAL_POOLS
+    assert "plugins" not in tomllib.loads(out.split("-" * 72)[1])
+    assert "counted" not in out
+
+
+def test_wc_counts_reads_the_counts_before_the_name() -> None:
+    assert wc_counts("  12  345 6789 docs/a file  with spaces.txt\n") == (12, 345, 6789)
+    assert wc_counts("0 0 0 -- odd name\n") == (0, 0, 0)
 
 
 def test_toml_round_trips_config_shapes() -> None:

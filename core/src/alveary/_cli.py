@@ -109,9 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="run a real workload on built-in defaults",
-        description="Pools of local agents hash, compress and analyse "
-        "files, some failing or slow on purpose; prints a live progress "
-        "bar and a summary.",
+        description="Pools of agents hash, compress, analyse and (with alveary-subprocess "
+        "and wc) count files, some failing or slow on purpose; prints a live progress bar "
+        "and a summary.",
     )
     demo.add_argument("--tasks", type=int, default=600, help="tasks to submit (default 600)")
     demo.add_argument(

@@ -1,21 +1,26 @@
 """``alveary demo``: a real workload on embedded defaults.
 
 Three pools of local agents hash, compress and analyse the files under a directory; some
-attempts fail or get stuck on purpose, so retries, timeouts and dead tasks show. It prints the
-config it runs, a progress bar and a summary, writes every event to a JSON-lines file, and exits
-0 when every submitted task reached exactly one terminal state, 1 otherwise.
+attempts fail or get stuck on purpose, so retries, timeouts and dead tasks show. When the
+``subprocess`` plugin is installed and ``wc`` is on PATH, a fourth pool counts the files' lines,
+words and bytes by running ``wc`` once per task as a child process. It prints the config it
+runs, a progress bar and a summary, writes every event to a JSON-lines file, and exits 0 when
+every submitted task reached exactly one terminal state, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from .._orchestrator import Orchestrator, TaskHandle
+from .._records import TaskSpec
 from . import toml, workload
 from .stats import EventStats, Progress, follow
 from .summary import LABEL, render
@@ -50,31 +55,24 @@ async def demo(
         root = str(workload.package_dir())
         print(f"only {len(files)} files under {path}: using the alveary package's own", file=out)
         files = workload.find_files(Path(root), exclude=[log_path])
-    mapping = workload.config(timeout)
-    specs = workload.task_specs(files, tasks, timeout)
-    orch = Orchestrator.from_config(mapping)
-    try:
-        log = await asyncio.to_thread(log_path.open, "w", encoding="utf-8")
-    except OSError as exc:
-        print(f"alveary demo: cannot write the event log: {exc}", file=sys.stderr)
-        return 2
-    _header(out, mapping, specs, len(files), root, timeout)
-    stats = EventStats(len(specs))
-    with log:
-        follower = asyncio.ensure_future(follow(orch, stats, log))
-        await asyncio.sleep(0)  # let the follower subscribe before the first event
-        async with orch:
-            stats.names = {a.id: (a.name, a.pool or "-") for a in orch.agents()}
-            progress = Progress(stats, out, tty=out.isatty())
-            handles = [await orch.submit(spec) for spec in specs]
-            ticker = asyncio.ensure_future(progress.run(0.1))
-            quiet = workload.SYNC_TIMEOUT + orch.config.orchestrator.retry_max + 30
-            await _wait(handles, quiet)
-            progress.ended = time.perf_counter()
-            unfinished = [h.id for h in handles if not h.done()]  # before stop() cancels them
-            ticker.cancel()
-            await asyncio.gather(ticker, return_exceptions=True)
-        await follower
+    left_out = workload.tool_missing()
+    tools: contextlib.AbstractContextManager[str | None] = contextlib.nullcontext()
+    if not left_out:
+        tools = tempfile.TemporaryDirectory(prefix="alveary-demo-")
+    with tools as tool_logs:  # the subprocess agents' logs, removed once they stopped
+        mapping = workload.config(timeout, tool_logs)
+        mix = workload.kinds(tool_logs is not None)
+        specs = workload.task_specs(files, tasks, timeout, mix)
+        orch = Orchestrator.from_config(mapping)
+        try:
+            log = await asyncio.to_thread(log_path.open, "w", encoding="utf-8")
+        except OSError as exc:
+            print(f"alveary demo: cannot write the event log: {exc}", file=sys.stderr)
+            return 2
+        _header(out, mapping, mix, len(specs), len(files), root, timeout, left_out)
+        stats = EventStats(len(specs))
+        with log:
+            handles, progress, unfinished = await _run(orch, specs, stats, log, out)
     progress.update(final=True)
     print(file=out)
     ids = {h.id for h in handles}
@@ -109,6 +107,28 @@ def _check(tasks: int, timeout: float, path: str) -> str | None:
     return None
 
 
+async def _run(
+    orch: Orchestrator, specs: Sequence[TaskSpec], stats: EventStats, log: TextIO, out: TextIO
+) -> tuple[list[TaskHandle], Progress, list[str]]:
+    """Start ``orch``, submit ``specs`` and wait for them with a progress bar, every event going
+    to ``log`` and ``stats``; stop it. Returns the handles, the bar and the unfinished ids."""
+    follower = asyncio.ensure_future(follow(orch, stats, log))
+    await asyncio.sleep(0)  # let the follower subscribe before the first event
+    async with orch:
+        stats.names = {a.id: (a.name, a.pool or "-") for a in orch.agents()}
+        progress = Progress(stats, out, tty=out.isatty())
+        handles = [await orch.submit(spec) for spec in specs]
+        ticker = asyncio.ensure_future(progress.run(0.1))
+        quiet = workload.SYNC_TIMEOUT + orch.config.orchestrator.retry_max + 30
+        await _wait(handles, quiet)
+        progress.ended = time.perf_counter()
+        unfinished = [h.id for h in handles if not h.done()]  # before stop() cancels them
+        ticker.cancel()
+        await asyncio.gather(ticker, return_exceptions=True)
+    await follower
+    return handles, progress, unfinished
+
+
 async def _wait(handles: Sequence[TaskHandle], quiet: float) -> None:
     """Wait until every task is terminal; give up if none finishes for ``quiet`` seconds."""
     pending = {asyncio.ensure_future(h.result()) for h in handles if not h.done()}
@@ -124,14 +144,23 @@ async def _wait(handles: Sequence[TaskHandle], quiet: float) -> None:
 def _header(
     out: TextIO,
     mapping: dict[str, object],
-    specs: Sequence[object],
+    mix: Sequence[str],
+    tasks: int,
     files: int,
     root: str,
     timeout: float,
+    left_out: str | None,
 ) -> None:
     rule = "-" * 72
-    lines = [
-        f"alveary demo: {len(specs)} tasks (hash, compress, analyse) on {files} files under {root}",
+    lines = [f"alveary demo: {tasks} tasks ({', '.join(mix)}) on {files} files under {root}"]
+    if left_out:
+        lines.append(f"subprocess pool left out: {left_out}")
+    else:
+        lines.append(
+            f"subprocess pool: `{workload.TOOL[0]}` runs once per count task as a child process; "
+            "its logs go to a temporary log_dir, removed at the end"
+        )
+    lines += [
         "",
         "config, embedded (save it as alveary.toml and `alveary run` starts the same pools):",
         rule,

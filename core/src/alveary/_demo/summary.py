@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from .._records import Task, TaskState
 from .stats import TERMINAL, EventStats
-from .workload import KINDS
+from .workload import COUNT, TOOL
 
 LABEL = 11
 """Width of the labels of the summary's last section."""
@@ -29,6 +29,13 @@ def size(n: float) -> str:
         if n >= scale:
             return f"{n / scale:.3g} {unit}" if n < 100 * scale else f"{n / scale:.0f} {unit}"
     return f"{n:.0f} B"
+
+
+def wc_counts(stdout: str) -> tuple[int, int, int]:
+    """Lines, words and bytes from what ``wc -l -w -c FILE`` prints: the counts come first,
+    in that order whatever the order of the flags, then the file name."""
+    lines, words, chars = stdout.split(maxsplit=3)[:3]
+    return int(lines), int(words), int(chars)
 
 
 def _table(rows: Sequence[Sequence[str]], align: str) -> list[str]:
@@ -80,7 +87,8 @@ def render(stats: EventStats, tasks: Sequence[Task], wall: float, root: str) -> 
     lines += [*_table(rows, "llrrr"), ""]
 
     rows = [("submit to result", "tasks", "p50 ms", "p95 ms", "p99 ms")]
-    groups = [(kind, [t for t in tasks if t.kind == kind]) for kind in KINDS]
+    kinds = dict.fromkeys(t.kind for t in tasks)  # in the order of the task mix
+    groups = [(kind, [t for t in tasks if t.kind == kind]) for kind in kinds]
     for label, group in [*groups, ("all", list(tasks))]:
         values = [1000 * v for v in map(_latency, group) if v is not None]
         rows.append(
@@ -93,10 +101,13 @@ def render(stats: EventStats, tasks: Sequence[Task], wall: float, root: str) -> 
 
 
 def _results(stats: EventStats, tasks: Sequence[Task], root: str) -> list[str]:
-    values: dict[str, list[Any]] = {kind: [] for kind in KINDS}
+    values: dict[str, list[Any]] = defaultdict(list)
+    counted: dict[str, tuple[int, int, int]] = {}
     for task in tasks:
         if task.state is TaskState.SUCCEEDED and task.outcome is not None:
-            values.setdefault(task.kind, []).append(task.outcome.value)
+            values[task.kind].append(task.outcome.value)
+            if task.kind == COUNT:
+                counted[task.payload["path"]] = wc_counts(task.outcome.value["stdout"])
     hashed = values["hash"]
     compressed = values["compress"]
     raw = sum(v["bytes"] for v in compressed)
@@ -135,6 +146,15 @@ def _results(stats: EventStats, tasks: Sequence[Task], root: str) -> list[str]:
     if tokens:
         top = ", ".join(f"{token} {n}" for token, n in tokens.most_common(6))
         rows.append(("top tokens", top))
+    if any(t.kind == COUNT for t in tasks):
+        lines, words, chars = (sum(c[i] for c in counted.values()) for i in range(3))
+        rows.append(
+            (
+                "counted",
+                f"{len(counted)} distinct files with {TOOL[0]}: {lines:,} lines, "
+                f"{words:,} words, {chars:,} bytes",
+            )
+        )
     by_id = {t.id: t for t in tasks}
     for task_id, state, error in stats.errors:
         found = by_id.get(task_id)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import _plugins
 from .._records import Priority, TaskSpec
 
 AGENTS = "alveary._demo.agents"
@@ -46,6 +48,16 @@ SYNC_TIMEOUT = 30.0
 """Per-attempt timeout of hash and compress tasks: generous, they run in threads."""
 
 KINDS = ("hash", "compress", "analyse")
+"""The kinds local agents serve: always in the mix."""
+
+COUNT = "count"
+"""The kind a pool of ``wc`` processes serves, when the ``subprocess`` plugin can run it."""
+
+TOOL = ("wc", "-l", "-w", "-c", "--", "{path}")
+"""The count pool's command template: ``wc`` runs once per task, as a child process."""
+
+TOOL_TIMEOUT = 10.0
+"""The count pool's limit per run of ``wc``."""
 
 _PRIORITIES = (
     Priority.MEDIUM,
@@ -90,10 +102,32 @@ def package_dir() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def config(timeout: float) -> dict[str, Any]:
+def tool_missing() -> str | None:
+    """Why the count pool is left out (the plugin is not installed, ``wc`` is not on PATH),
+    or None when it can run. The kernel does not depend on the plugin: it is used if found."""
+    if "subprocess" not in _plugins.installed():
+        return "the alveary-subprocess plugin is not installed"
+    if shutil.which(TOOL[0]) is None:
+        return f"`{TOOL[0]}` is not on PATH"
+    return None
+
+
+def kinds(tools: bool) -> tuple[str, ...]:
+    """The task mix: the local kinds, and ``count`` when the count pool runs."""
+    return (*KINDS, COUNT) if tools else KINDS
+
+
+def config(timeout: float, tool_logs: str | None = None) -> dict[str, Any]:
     """The demo's config, shaped like ``alveary.toml``. ``timeout`` is the analysers'
-    per-attempt timeout; retry backoff scales with it so short runs stay short."""
-    return {
+    per-attempt timeout; retry backoff scales with it so short runs stay short. With
+    ``tool_logs`` (where the ``subprocess`` plugin writes its agents' logs) the plugin is
+    enabled and a pool runs ``wc`` on the files, once per ``count`` task."""
+    pools = [
+        _pool("hashers", "hash", f"{AGENTS}:sha256", size=2, capacity=4),
+        _pool("compressors", "compress", f"{AGENTS}:compress", size=2, capacity=2),
+        _pool("analysers", "analyse", f"{AGENTS}:analyse", size=2, capacity=2),
+    ]
+    data: dict[str, Any] = {
         "orchestrator": {
             "store": "memory",
             "strategy": "least-loaded",
@@ -102,12 +136,22 @@ def config(timeout: float) -> dict[str, Any]:
             "retry_max": timeout * 2,
             "shutdown_timeout": 5.0,
         },
-        "pools": [
-            _pool("hashers", "hash", f"{AGENTS}:sha256", size=2, capacity=4),
-            _pool("compressors", "compress", f"{AGENTS}:compress", size=2, capacity=2),
-            _pool("analysers", "analyse", f"{AGENTS}:analyse", size=2, capacity=2),
-        ],
+        "pools": pools,
     }
+    if tool_logs is None:
+        return data
+    pools.append(
+        {
+            "name": "counters",
+            "runtime": "subprocess",
+            "size": {"min": 2, "max": 2},
+            "capacity": 4,
+            "capabilities": [COUNT],
+            "options": {"template": list(TOOL), "timeout": TOOL_TIMEOUT},
+        }
+    )
+    plugins = {"enabled": ["subprocess"], "subprocess": {"log_dir": tool_logs}}
+    return {"plugins": plugins, **data}
 
 
 def _pool(name: str, capability: str, handler: str, *, size: int, capacity: int) -> dict[str, Any]:
@@ -121,12 +165,15 @@ def _pool(name: str, capability: str, handler: str, *, size: int, capacity: int)
     }
 
 
-def task_specs(files: Sequence[Path], count: int, timeout: float) -> list[TaskSpec]:
-    """``count`` tasks cycling through the kinds and the files, with mixed priorities. Some
-    compress tasks get a single attempt, so that injected faults leave a few ``dead``."""
+def task_specs(
+    files: Sequence[Path], count: int, timeout: float, mix: Sequence[str] = KINDS
+) -> list[TaskSpec]:
+    """``count`` tasks cycling through the kinds of ``mix`` and the files, with mixed
+    priorities. Some compress tasks get a single attempt, so that injected faults leave a few
+    ``dead``."""
     specs = []
     for i in range(count):
-        kind, n = KINDS[i % len(KINDS)], i // len(KINDS)
+        kind, n = mix[i % len(mix)], i // len(mix)
         payload: dict[str, Any] = {"path": str(files[n % len(files)])}
         attempts, limit = 3, SYNC_TIMEOUT
         if kind == "compress":
