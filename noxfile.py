@@ -114,8 +114,8 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks."""
-    session.install("-e", "core")
+    """Run the kernel benchmarks (``-- --quick`` for a short run); psutil reads RSS."""
+    session.install("-e", "core", "psutil")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
