@@ -65,8 +65,8 @@ class PowerOfD(Picker):
 class WeightedScore(Picker):
     """The kernel's scoring pipeline decides: among ``[routing] sample`` candidates (0: all),
     the highest ``candidates.score`` (the ``alveary_route_score`` hooks weighted by
-    ``[routing.weights]``), healthy ones first; ties to the lower load factor.
-    O(sample x scorers)."""
+    ``[routing.weights]``), healthy ones first; ties to the lower load factor, then to
+    chance (the sample comes shuffled). O(sample x scorers)."""
 
     def choose(self, task: Task, candidates: Candidates) -> Agent | None:
         sample = candidates.sample()
