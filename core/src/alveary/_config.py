@@ -11,24 +11,15 @@ from typing import Any
 
 import attrs
 
-from ._converter import FieldError, Path, dotted, iter_errors, structure, unknown_key
+from ._converter import Path, dotted, iter_errors, structure, unknown_key
 from ._errors import ConfigError
 from ._records import AgentSpec, PoolSize
+from .validators import non_negative, positive
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
-
-
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
-        raise FieldError(attribute.name, f"expected a number > 0, got {value!r}")
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0:
-        raise FieldError(attribute.name, f"expected a number >= 0, got {value!r}")
 
 
 @attrs.frozen
@@ -37,16 +28,16 @@ class OrchestratorConfig:
 
     store: str = "memory"
     strategy: str = "least-loaded"
-    tick_interval: float = attrs.field(default=1.0, validator=_positive)
-    health_interval: float = attrs.field(default=5.0, validator=_positive)
-    hook_timeout: float = attrs.field(default=0.1, validator=_positive)
-    max_failures: int = attrs.field(default=5, validator=_positive)
-    shutdown_timeout: float = attrs.field(default=30.0, validator=_non_negative)
-    retry_base: float = attrs.field(default=0.5, validator=_non_negative)
-    retry_max: float = attrs.field(default=60.0, validator=_non_negative)
-    restart_base: float = attrs.field(default=1.0, validator=_non_negative)
+    tick_interval: float = attrs.field(default=1.0, validator=positive)
+    health_interval: float = attrs.field(default=5.0, validator=positive)
+    hook_timeout: float = attrs.field(default=0.1, validator=positive)
+    max_failures: int = attrs.field(default=5, validator=positive)
+    shutdown_timeout: float = attrs.field(default=30.0, validator=non_negative)
+    retry_base: float = attrs.field(default=0.5, validator=non_negative)
+    retry_max: float = attrs.field(default=60.0, validator=non_negative)
+    restart_base: float = attrs.field(default=1.0, validator=non_negative)
     """After consecutive failures of a pool's agents, wait ``restart_base * 2**(n-2)`` s."""
-    restart_max: float = attrs.field(default=60.0, validator=_non_negative)
+    restart_max: float = attrs.field(default=60.0, validator=non_negative)
     """The longest wait before starting a pool agent again after failures."""
 
 
@@ -54,7 +45,7 @@ class OrchestratorConfig:
 class RoutingConfig:
     """``[routing]``: how many candidates strategies sample, and score weights per plugin."""
 
-    sample: int = attrs.field(default=2, validator=_non_negative)
+    sample: int = attrs.field(default=2, validator=non_negative)
     weights: dict[str, float] = attrs.field(factory=dict)
 
 
@@ -66,7 +57,7 @@ class PoolConfig:
     runtime: str = "local"
     size: PoolSize = attrs.field(factory=PoolSize)
     capabilities: frozenset[str] = frozenset()
-    capacity: int = attrs.field(default=1, validator=_positive)
+    capacity: int = attrs.field(default=1, validator=positive)
     options: dict[str, Any] = attrs.field(factory=dict)
     labels: dict[str, str] = attrs.field(factory=dict)
     skills: dict[str, float] = attrs.field(factory=dict)

@@ -158,7 +158,10 @@ async def test_a_file_that_cannot_be_opened_is_reported_and_events_are_counted(
     ("settings", "line"),
     [
         ({"pth": "x"}, "<config>: plugins.eventlog.pth: unknown key (did you mean 'path'?)"),
-        ({"flush_every": 0}, "<config>: plugins.eventlog: flush_every must be >= 1, got 0"),
+        (
+            {"flush_every": 0},
+            "<config>: plugins.eventlog.flush_every: expected a number > 0, got 0",
+        ),
         ({"types": [1]}, "<config>: plugins.eventlog.types[0]: expected a string, got 1"),
     ],
 )

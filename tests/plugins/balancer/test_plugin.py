@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import alveary
 import pytest
 from alveary import AgentSpec, Priority, Task, TaskSpec
+from alveary._config import load
 from alveary.testing import echo, orchestrator
 from alveary_balancer import Balancer, Config, Move, ScoreWeights, plan_moves
 from hypothesis import given, settings
@@ -38,7 +40,7 @@ def test_strategies_are_selected_by_name() -> None:
 @pytest.mark.parametrize(
     ("settings_", "expected"),
     [
-        ({"d": 0}, "plugins.balancer: d: expected a number > 0, got 0"),
+        ({"d": 0}, "plugins.balancer.d: expected a number > 0, got 0"),
         ({"by_priority": {"urgent": {}}}, "by_priority.urgent: not a priority"),
         ({"score": {"speed": 1.0}}, "plugins.balancer.score.speed"),
         ({"tiers": {"huge": -1}}, "tiers.huge: expected an integer > 0"),
@@ -49,6 +51,20 @@ def test_bad_settings_are_one_clear_line(settings_: dict[str, Any], expected: st
     with pytest.raises(alveary.PluginError) as caught:
         alveary.Orchestrator.from_config(enabled(**settings_))
     assert expected in str(caught.value)
+
+
+def test_a_bad_setting_is_reported_with_its_file_line_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "alveary.toml"
+    path.write_text(
+        '[plugins]\nenabled = ["balancer"]\n\n[plugins.balancer]\nd = 2\nceiling = 0.9\n'
+        "alpha = 2\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(alveary.PluginError) as caught:
+        alveary.Orchestrator(load(path))
+    assert caught.value.lines == [
+        f"{path}:7: plugins.balancer.alpha: expected a number in (0, 1], got 2.0"
+    ]
 
 
 def test_unknown_strategy_lists_the_balancers() -> None:

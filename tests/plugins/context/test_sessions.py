@@ -121,7 +121,7 @@ def test_the_session_table_is_bounded_and_consistent() -> None:
     ("settings_", "expected"),
     [
         ({"wake_below": 0.9}, "wake_below < busy_above <= sleep_above <= critical_above"),
-        ({"explore": 1.5}, "explore: expected a number in [0, 1]"),
+        ({"explore": 1.5}, "plugins.context.explore: expected a number in [0, 1], got 1.5"),
         ({"weights": {"luck": 1.0}}, "plugins.context.weights.luck"),
     ],
 )

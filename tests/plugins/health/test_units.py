@@ -110,8 +110,11 @@ def test_a_wheel_visits_every_agent_within_an_interval() -> None:
 @pytest.mark.parametrize(
     ("settings_", "expected"),
     [
-        ({"max_checks": 0}, "max_checks: expected a number > 0, got 0"),
-        ({"breaker_ratio": 1.5}, "breaker_ratio: expected a number in (0, 1], got 1.5"),
+        ({"max_checks": 0}, "plugins.health.max_checks: expected a number > 0, got 0.0"),
+        (
+            {"breaker_ratio": 1.5},
+            "plugins.health.breaker_ratio: expected a number in (0, 1], got 1.5",
+        ),
         ({"leak_ratio": 1.0}, "leak_ratio: expected a ratio > 1"),
         ({"heartbeat_intervl": 3}, "heartbeat_intervl: unknown key"),
     ],

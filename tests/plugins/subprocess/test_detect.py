@@ -156,5 +156,9 @@ def test_alveary_check_reports_bad_options_against_the_line(tmp_path) -> None:
 def test_options_are_checked_when_the_orchestrator_is_built(config, pool) -> None:
     with pytest.raises(alveary.ConfigError, match=r"max_output: expected a number > 0"):
         alveary.Orchestrator.from_config(config(pool("x", [], template=["true"], max_output=0)))
+    with pytest.raises(
+        alveary.ConfigError, match=r"options: limits\.cpu: expected a number > 0, got 0"
+    ):
+        alveary.Orchestrator.from_config(config(pool("x", [], command=["true"], limits={"cpu": 0})))
     with pytest.raises(alveary.ConfigError, match=r"stdin: only for one-shot tools"):
         alveary.Orchestrator.from_config(config(pool("x", [], command=["true"], stdin="{x}")))

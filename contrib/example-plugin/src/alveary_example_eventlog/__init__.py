@@ -19,17 +19,13 @@ import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import alveary
 import attrs
+from alveary.validators import positive
 
 __all__ = ["EventLog"]
-
-
-def _at_least_one(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
 
 
 class EventLog:
@@ -53,7 +49,7 @@ class EventLog:
         """Event types to keep, by dotted prefix: ``"task"`` keeps ``task.succeeded`` and every
         other ``task.*`` event, ``"task.dead"`` only that one. Empty (the default) keeps all."""
 
-        flush_every: int = attrs.field(default=100, validator=_at_least_one)
+        flush_every: int = attrs.field(default=100, validator=positive)
         """Hand the buffer to the writer as soon as it holds this many events, without waiting
         for the next tick."""
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+from alveary.validators import fraction, non_negative, positive
 
 METRICS: dict[str, str] = {
     "agents": "agents in the pool",
@@ -46,19 +47,6 @@ def _one_of(choices: Any) -> Callable[[object, attrs.Attribute[Any], str], None]
             )
 
     return check
-
-
-def _at_least(low: float) -> Callable[[object, attrs.Attribute[Any], float], None]:
-    def check(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-        if value < low:
-            raise ValueError(f"{attribute.name}: expected a number >= {low:g}, got {value!r}")
-
-    return check
-
-
-def _fraction(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not 0 <= value <= 1:
-        raise ValueError(f"{attribute.name}: expected a number in [0, 1], got {value!r}")
 
 
 def _some(instance: object, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
@@ -99,8 +87,8 @@ class Rule:
     name: str
     when: tuple[Condition, ...] = attrs.field(validator=_some)
     action: str = attrs.field(validator=_one_of(("up", "down")))
-    by: int = attrs.field(default=1, validator=_at_least(0))
-    factor: float = attrs.field(default=1.0, validator=_at_least(0))
+    by: int = attrs.field(default=1, validator=non_negative)
+    factor: float = attrs.field(default=1.0, validator=non_negative)
 
     def matches(self, metrics: dict[str, float]) -> bool:
         return all(c.holds(metrics) for c in self.when)
@@ -117,35 +105,35 @@ class Policy:
     proposal above its size, and shrinks only when every signal proposes less, to the
     largest of those. Cool-downs, hysteresis and step caps then pace the change."""
 
-    target_duration: float = attrs.field(default=5.0, validator=_at_least(0))
+    target_duration: float = attrs.field(default=5.0, validator=non_negative)
     """Work signal (Dask's adaptive): enough slots for the tasks in flight plus the queued
     ones done within this many seconds, at the pool's average duration. 0 turns it off."""
-    default_duration: float = attrs.field(default=1.0, validator=_at_least(0))
+    default_duration: float = attrs.field(default=1.0, validator=non_negative)
     """The duration assumed for a task until the pool has finished some."""
-    scale_up_above: float = attrs.field(default=0.75, validator=_fraction)
+    scale_up_above: float = attrs.field(default=0.75, validator=fraction)
     """Utilisation band: above this, grow until utilisation is back mid-band."""
-    scale_down_below: float = attrs.field(default=0.3, validator=[_fraction, _below_up])
+    scale_down_below: float = attrs.field(default=0.3, validator=[fraction, _below_up])
     """Utilisation band: below this, shrink until utilisation is back mid-band."""
-    smoothing: float = attrs.field(default=10.0, validator=_at_least(0))
+    smoothing: float = attrs.field(default=10.0, validator=non_negative)
     """Time constant, in seconds, of the moving averages of ``in_flight`` and ``queued`` that
     the work and utilisation signals read, so one noisy tick does not move the pool. 0: raw."""
-    max_queue_wait: float = attrs.field(default=30.0, validator=_at_least(0))
+    max_queue_wait: float = attrs.field(default=30.0, validator=non_negative)
     """Grow when the oldest queued task has waited longer than this. 0 turns it off."""
-    up_cooldown: float = attrs.field(default=5.0, validator=_at_least(0))
+    up_cooldown: float = attrs.field(default=5.0, validator=non_negative)
     """Seconds between two scale-ups."""
-    down_cooldown: float = attrs.field(default=120.0, validator=_at_least(0))
+    down_cooldown: float = attrs.field(default=120.0, validator=non_negative)
     """Seconds after any change before a scale-down."""
-    down_confirm: int = attrs.field(default=3, validator=_at_least(1))
+    down_confirm: int = attrs.field(default=3, validator=positive)
     """Ticks in a row a scale-down must be proposed before it happens (hysteresis)."""
-    max_change_percent: float = attrs.field(default=50.0, validator=_at_least(0))
+    max_change_percent: float = attrs.field(default=50.0, validator=non_negative)
     """A step changes the size by at most this percent of it (and at least one agent)."""
-    max_up: int = attrs.field(default=5, validator=_at_least(1))
+    max_up: int = attrs.field(default=5, validator=positive)
     """Agents started per step at most: scale-up comes in batches."""
-    max_down: int = attrs.field(default=3, validator=_at_least(1))
+    max_down: int = attrs.field(default=3, validator=positive)
     """Agents removed per step at most."""
-    shed_above: float = attrs.field(default=0.95, validator=_fraction)
+    shed_above: float = attrs.field(default=0.95, validator=fraction)
     """Host memory in use above this fraction sheds idle agents at once (1 turns it off)."""
-    shed_percent: float = attrs.field(default=25.0, validator=_at_least(0))
+    shed_percent: float = attrs.field(default=25.0, validator=non_negative)
     """Share of the pool shed per step under memory pressure, idle agents only."""
     rules: tuple[Rule, ...] = ()
     """Extra rules, checked in order; each matching one proposes a size."""

@@ -3,21 +3,10 @@ Per-agent settings are the pool's ``options`` (see ``options.SubprocessOptions``
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
+from alveary.validators import non_negative, positive
 
 from .profiles import ToolProfile
-
-
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name}: expected a number > 0, got {value!r}")
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name}: expected a number >= 0, got {value!r}")
 
 
 @attrs.frozen
@@ -27,14 +16,14 @@ class Config:
     log_dir: str = ".alveary/logs"
     """Where ``<agent name>.log`` files go (relative to the orchestrator's working
     directory)."""
-    log_max_bytes: int = attrs.field(default=10 * 2**20, validator=_positive)
+    log_max_bytes: int = attrs.field(default=10 * 2**20, validator=positive)
     """An agent's log rotates (to ``.log.1``) past this size."""
-    max_starting: int = attrs.field(default=0, validator=_non_negative)
+    max_starting: int = attrs.field(default=0, validator=non_negative)
     """Protocol agents starting at once (0: four per CPU). Start-up is CPU-bound; starting
     200 at once would make each of them wait for all the others."""
-    max_bad_lines: int = attrs.field(default=100, validator=_positive)
+    max_bad_lines: int = attrs.field(default=100, validator=positive)
     """Malformed protocol lines in a row after which an agent is failed and replaced."""
-    cancel_grace: float = attrs.field(default=5.0, validator=_positive)
+    cancel_grace: float = attrs.field(default=5.0, validator=positive)
     """How long a protocol agent has to answer a ``cancel`` before it counts as hung and is
     killed."""
     tools: dict[str, ToolProfile] = attrs.field(factory=dict)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from alveary import FieldError
 from cattrs.errors import (
     BaseValidationError,
     ClassValidationError,
@@ -72,6 +73,8 @@ def _errors(
     elif isinstance(exc, BaseValidationError):
         for sub in exc.exceptions:
             yield from _errors(sub, path)
+    elif isinstance(exc, FieldError):
+        yield (*path, exc.field), str(exc)
     elif isinstance(exc, KeyError):
         yield path, "required key is missing"
     else:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
 import attrs
+from alveary.validators import non_negative, positive
+from attrs.validators import optional
 
 from ._structure import structure
 from .template import RESERVED, TemplateError, fields
@@ -34,23 +36,6 @@ DEFAULT_ENV_ALLOW = (
 otherwise: enough to find programs and a home, nothing secret."""
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name}: expected a number > 0, got {value!r}")
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name}: expected a number >= 0, got {value!r}")
-
-
-def _non_negative_or_none(
-    instance: object, attribute: attrs.Attribute[Any], value: float | None
-) -> None:
-    if value is not None:
-        _non_negative(instance, attribute, value)
 
 
 def _env_names(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -76,13 +61,13 @@ class Worktree:
 class Limits:
     """Resource limits applied to the agent's process (POSIX ``setrlimit``)."""
 
-    cpu: int | None = attrs.field(default=None, validator=_positive)
+    cpu: int | None = attrs.field(default=None, validator=optional(positive))
     """CPU seconds; the process gets SIGXCPU, then SIGKILL."""
-    memory: int | None = attrs.field(default=None, validator=_positive)
+    memory: int | None = attrs.field(default=None, validator=optional(positive))
     """Bytes of address space; allocations beyond it fail."""
-    files: int | None = attrs.field(default=None, validator=_positive)
+    files: int | None = attrs.field(default=None, validator=optional(positive))
     """Open file descriptors."""
-    file_size: int | None = attrs.field(default=None, validator=_positive)
+    file_size: int | None = attrs.field(default=None, validator=optional(positive))
     """Bytes per file written."""
 
 
@@ -107,18 +92,18 @@ class ProcessOptions:
     secrets: tuple[str, ...] = attrs.field(default=(), validator=_env_names)
     """Variables passed through that must be set; their values are replaced by ``***`` in
     captured output, logs and errors."""
-    start_timeout: float = attrs.field(default=10.0, validator=_positive)
+    start_timeout: float = attrs.field(default=10.0, validator=positive)
     """How long a protocol agent has to send ``hello``."""
-    grace: float = attrs.field(default=5.0, validator=_non_negative)
+    grace: float = attrs.field(default=5.0, validator=non_negative)
     """How long a process has to exit after ``shutdown`` or SIGTERM before the next step
     (SIGTERM, then SIGKILL of its whole process group)."""
-    timeout: float | None = attrs.field(default=None, validator=_positive)
+    timeout: float | None = attrs.field(default=None, validator=optional(positive))
     """A limit per task on this agent, on top of the task's own timeout."""
-    heartbeat: float | None = attrs.field(default=None, validator=_non_negative_or_none)
+    heartbeat: float | None = attrs.field(default=None, validator=optional(non_negative))
     """Seconds between a protocol agent's heartbeats (``ALVEARY_HEARTBEAT``; 0: none). By
     default the interval an enabled plugin publishes (``heartbeat_interval``, as the
     ``health`` plugin does) when the agent starts, else 5."""
-    max_line: int = attrs.field(default=8 * 2**20, validator=_positive)
+    max_line: int = attrs.field(default=8 * 2**20, validator=positive)
     """The longest protocol line accepted; longer ones are reported and dropped."""
 
     def problems(self) -> list[str]:
@@ -153,7 +138,7 @@ class SubprocessOptions(ProcessOptions):
     problems: ``[0, 1]``)."""
     output: Literal["text", "json"] = "text"
     """One-shot: ``json`` parses standard output; a tool printing something else fails."""
-    max_output: int = attrs.field(default=2**20, validator=_positive)
+    max_output: int = attrs.field(default=2**20, validator=positive)
     """One-shot: bytes of standard output (and of standard error) kept; a tool writing more
     is killed and the attempt fails."""
     limits: Limits = attrs.field(factory=Limits)

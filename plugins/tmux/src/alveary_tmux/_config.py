@@ -6,18 +6,8 @@ import re
 from typing import Any, Literal
 
 import attrs
+from alveary.validators import non_negative, positive
 from alveary_subprocess import ProcessOptions
-
-
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name}: expected a number > 0, got {value!r}")
-
-
-def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name}: expected a number >= 0, got {value!r}")
-
 
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9_./+-]*")
 
@@ -41,23 +31,23 @@ class Config:
     """The tmux program (3.0 or newer)."""
     log_dir: str = ".alveary/logs"
     """Where ``<agent name>.log`` files (the captured pane output) go."""
-    log_max_bytes: int = attrs.field(default=10 * 2**20, validator=_positive)
+    log_max_bytes: int = attrs.field(default=10 * 2**20, validator=positive)
     """An agent's log rotates (to ``.log.1``) past this size."""
     run_dir: str = attrs.field(default="", validator=_plain)
     """Where the per-agent FIFOs go ("": a private temporary directory, removed at
     shutdown)."""
-    width: int = attrs.field(default=200, validator=_positive)
+    width: int = attrs.field(default=200, validator=positive)
     """The size of each session's window, in characters..."""
-    height: int = attrs.field(default=50, validator=_positive)
+    height: int = attrs.field(default=50, validator=positive)
     """... and lines."""
-    poll_interval: float = attrs.field(default=0.5, validator=_positive)
+    poll_interval: float = attrs.field(default=0.5, validator=positive)
     """How often every pane is checked. tmux hooks report an exit or a killed session at
     once; the poll catches what they miss."""
-    max_starting: int = attrs.field(default=0, validator=_non_negative)
+    max_starting: int = attrs.field(default=0, validator=non_negative)
     """Agents starting at once (0: four per CPU)."""
-    max_bad_lines: int = attrs.field(default=100, validator=_positive)
+    max_bad_lines: int = attrs.field(default=100, validator=positive)
     """Malformed protocol lines in a row after which an agent is failed and replaced."""
-    cancel_grace: float = attrs.field(default=5.0, validator=_positive)
+    cancel_grace: float = attrs.field(default=5.0, validator=positive)
     """How long an agent has to answer a ``cancel`` before it counts as hung."""
 
 
