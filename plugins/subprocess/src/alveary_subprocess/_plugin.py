@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import alveary
 
@@ -37,6 +37,12 @@ class Subprocess:
         if agent.spec.runtime != "subprocess":
             return None
         return self.runtime.health(agent)
+
+    @alveary.hookimpl
+    def alveary_route_filter(
+        self, candidates: Sequence[alveary.Agent]
+    ) -> Sequence[alveary.Agent] | None:
+        return self.runtime.route_filter(candidates)
 
     @alveary.hookimpl
     def alveary_shutdown(self, orchestrator: alveary.Orchestrator) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ from .process import (
 from .protocol import AgentLost, Connection, read_lines
 
 log = structlog.get_logger("alveary.subprocess")
+
+_FINISHED = frozenset({alveary.AgentState.FAILED, alveary.AgentState.STOPPED})
+"""Agent states the orchestrator never routes to again."""
 
 
 @attrs.define(eq=False)
@@ -70,6 +74,10 @@ class Supervisor:
         self.log_dir = log_dir
         self.orchestrator: alveary.Orchestrator | None = None
         self.live: dict[str, Live] = {}
+        self.gone: dict[str, alveary.Agent] = {}
+        """Agents whose process or channel is gone, from the moment the runtime knows until
+        the orchestrator has removed them: they still look ready, so the plugin's
+        ``alveary_route_filter`` leaves them out (a task sent there would fail at once)."""
         self._starting: asyncio.Semaphore | None = None
 
     # -- start-up pacing --------------------------------------------------------------------
@@ -99,11 +107,39 @@ class Supervisor:
             secrets=secret_values(options),
         )
 
-    def connect(self, live: Live, send: Any) -> Connection:
+    def mark_gone(self, live: Live) -> None:
+        """The agent's process exited or a write to it failed: route nothing more to it.
+        Forgets agents the orchestrator has finished with (the runtime's own ``_cleanup``
+        forgets them too). An agent being stopped is not routed to anyway."""
+        if live.stopping:
+            return
         agent = live.agent
+        self.gone[agent.id] = agent
+        for other in [a for a in self.gone.values() if a.state in _FINISHED]:
+            del self.gone[other.id]
+
+    def route_filter(self, candidates: Sequence[alveary.Agent]) -> Sequence[alveary.Agent] | None:
+        """For ``alveary_route_filter``: leave out agents whose process is gone while their end
+        is being reported (they still look ready; a task sent there would fail at once and
+        spend an attempt). ``None``, at no cost, while no agent is gone."""
+        gone = self.gone
+        if not gone or not any(agent in candidates for agent in gone.values()):
+            return None
+        return [agent for agent in candidates if agent.id not in gone]
+
+    def connect(self, live: Live, send: Callable[[bytes], None]) -> Connection:
+        agent = live.agent
+
+        def send_or_mark(data: bytes) -> None:
+            try:
+                send(data)
+            except (OSError, RuntimeError, AgentLost):
+                self.mark_gone(live)
+                raise
+
         live.conn = Connection(
             agent.name,
-            send,
+            send_or_mark,
             live.log,
             on_heartbeat=lambda metrics: self._heartbeat(agent, metrics),
             on_broken=lambda reason: self.broken(live, reason),
@@ -168,6 +204,7 @@ class Supervisor:
         """The agent is gone on its own: fail its tasks now and tell the orchestrator, which
         removes it and lets its pool replace it."""
         live.ended = reason
+        self.mark_gone(live)
         if live.conn is not None:
             live.conn.close(reason)
         if not live.started or live.stopping:
@@ -183,6 +220,7 @@ class Supervisor:
         reported with this reason."""
         if live.cause is None and not live.stopping:
             live.cause = reason
+            self.mark_gone(live)
             live.log.note(f"killing the agent: {reason}")
             if live.conn is not None:  # nothing more goes to it meanwhile
                 live.conn.close(f"{reason}; the agent was killed")
@@ -252,7 +290,11 @@ class SubprocessRuntime(Supervisor):
         async with self.starting():
             live.began = time.perf_counter()
             child = await spawn(
-                options.command, cwd=live.workspace.path, env=live.env, limits=options.limits
+                options.command,
+                cwd=live.workspace.path,
+                env=live.env,
+                limits=options.limits,
+                on_exit=lambda _: self.mark_gone(live),  # before its last output is read
             )
             live.child = child
             conn = self.connect(live, write_to(child))
@@ -344,6 +386,7 @@ class SubprocessRuntime(Supervisor):
             await asyncio.gather(*live.chores, return_exceptions=True)
         if live.child is not None:
             live.child.close()
+        self.gone.pop(live.agent.id, None)  # after its exit, which marks it
         if live.conn is not None:
             live.conn.close(live.ended or "the agent stopped")
         note = await ws.release(live.workspace)

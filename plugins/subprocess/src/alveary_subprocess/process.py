@@ -100,12 +100,16 @@ def signal_group(pgid: int, sig: int) -> bool:
 class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
     """The standard stream protocol, plus a future that resolves as soon as the process
     exits. (``Process.wait()`` also waits for its pipes to close, which never happens while
-    a grandchild holds them.)"""
+    a grandchild holds them.) ``on_exit`` is told in the same step, so whoever routes work
+    learns of the exit no later than ``Child.returncode`` shows it."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, on_exit: Callable[[int], None] | None = None
+    ) -> None:
         super().__init__(limit=2**16, loop=loop)
         self.exited: asyncio.Future[int] = loop.create_future()
         self.transport: asyncio.SubprocessTransport | None = None
+        self._on_exit = on_exit
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -118,6 +122,8 @@ class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
         code = self.transport.get_returncode()
         if not self.exited.done() and code is not None:
             self.exited.set_result(code)
+            if self._on_exit is not None:
+                self._on_exit(code)
 
 
 @attrs.define(eq=False)
@@ -153,12 +159,14 @@ async def spawn(
     env: Mapping[str, str],
     limits: Limits | None = None,
     stdin: int = asyncio.subprocess.PIPE,
+    on_exit: Callable[[int], None] | None = None,
 ) -> Child:
     """Start ``argv`` in a new session (so it leads its own process group) with piped
-    standard output and error, and standard input piped (or ``stdin``)."""
+    standard output and error, and standard input piped (or ``stdin``); ``on_exit(status)``
+    is called the moment its exit is known."""
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.subprocess_exec(
-        lambda: _Protocol(loop),
+        lambda: _Protocol(loop, on_exit),
         *argv,
         stdin=stdin,
         stdout=asyncio.subprocess.PIPE,
