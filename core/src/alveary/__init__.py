@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._components import Runtime, Store, Strategy
 from ._config import Config
-from ._converter import FieldError, structure, unstructure
+from ._converter import FieldError, error_lines, structure, unstructure
 from ._errors import (
     AlvearyError,
     ConfigError,
@@ -79,6 +79,7 @@ __all__ = [
     "TaskSpec",
     "TaskState",
     "__version__",
+    "error_lines",
     "hookimpl",
     "hookspec",
     "structure",

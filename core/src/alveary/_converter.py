@@ -126,6 +126,12 @@ def iter_errors(exc: BaseException, path: Path = ()) -> Iterator[tuple[Path, str
         yield path, str(exc)
 
 
+def error_lines(exc: BaseException) -> list[str]:
+    """A cattrs error from ``structure`` as ``dotted.key: what was expected`` lines, one per
+    problem: for plugins that structure data of their own (agent options, profiles)."""
+    return [f"{dotted(path)}: {message}" if path else message for path, message in iter_errors(exc)]
+
+
 def unknown_key(key: str, known: list[str]) -> str:
     """The message for a key nobody reads, with the closest known key suggested."""
     message = "unknown key"

@@ -7,6 +7,7 @@ kernel changes them; plugins read them.
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -206,6 +207,13 @@ class Task:
     def payload(self) -> Any:
         """The spec's payload: what a handler works on."""
         return self.spec.payload
+
+    @property
+    def running_for(self) -> float | None:
+        """Seconds since the latest attempt started running (None if none has): in
+        ``alveary_task_after``, how long the attempt took."""
+        started = self.times.get(TaskState.RUNNING.value)
+        return None if started is None else max(0.0, time.time() - started)
 
 
 @attrs.frozen

@@ -62,13 +62,13 @@ class Autoscale:
     ) -> None:
         if agent.pool is None or (outcome.state is TaskState.FAILED and not outcome.retry):
             return
-        started = task.times.get("running")
-        if started is None:
+        took = task.running_for
+        if took is None:
             return
         stats = self._stats.get(agent.pool)
         if stats is None:
             stats = self._stats[agent.pool] = PoolStats()
-        stats.observe(max(0.0, time.time() - started), outcome.ok)
+        stats.observe(took, outcome.ok)
 
     @alveary.hookimpl
     def alveary_scale(self, pool: alveary.Pool, metrics: alveary.PoolMetrics) -> int | None:

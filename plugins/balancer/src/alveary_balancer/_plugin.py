@@ -8,7 +8,6 @@ rates and latencies from ``alveary_task_after``.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Mapping
 
 import attrs
@@ -21,7 +20,6 @@ from alveary import (
     Rejected,
     Strategy,
     Task,
-    TaskState,
     hookimpl,
 )
 
@@ -150,9 +148,7 @@ class Balancer:
     def alveary_task_after(self, task: Task, agent: Agent, outcome: Outcome) -> None:
         # the kernel releases the slot right after this hook
         self.fleet.sync(agent, agent.in_flight - 1)
-        started = task.times.get(TaskState.RUNNING.value)
-        seconds = None if started is None else time.time() - started
-        self.scorer.record(agent, outcome.ok, seconds)
+        self.scorer.record(agent, outcome.ok, task.running_for)
 
     # -- helpers -------------------------------------------------------------------------------
 

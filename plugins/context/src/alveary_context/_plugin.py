@@ -24,7 +24,6 @@ from alveary import (
     Strategy,
     Task,
     TaskSpec,
-    TaskState,
     hookimpl,
 )
 from alveary_balancer import Admission, Fleet, plan_moves
@@ -156,9 +155,7 @@ class Context:
     @hookimpl
     def alveary_task_after(self, task: Task, agent: Agent, outcome: Outcome) -> None:
         self.fleet.sync(agent, agent.in_flight - 1)
-        started = task.times.get(TaskState.RUNNING.value)
-        seconds = None if started is None else time.time() - started
-        self.expertise.learn(task, agent, outcome.ok, seconds)
+        self.expertise.learn(task, agent, outcome.ok, task.running_for)
         value = outcome.value
         if isinstance(value, Mapping) and self._orch is not None:
             usage = value.get(self.config.metric)

@@ -303,7 +303,7 @@ class Health:
         now = time.time()
         config = self.config
         if config.slow_after:
-            took = now - task.times.get("running", now)
+            took = task.running_for or 0.0
             watch.duration = (
                 took if watch.duration is None else (_ALPHA * took + (1 - _ALPHA) * watch.duration)
             )
