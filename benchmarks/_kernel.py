@@ -131,7 +131,7 @@ async def warmup(variant: str) -> None:
 
 
 def routing(orch: Orchestrator, batches: int, per_batch: int) -> dict[str, Any]:
-    """The routing decision alone: ``orch._route`` on a prepared pending task while every
+    """The routing decision alone: ``orch._dispatch.route`` on a prepared pending task while every
     agent is ready and idle.
 
     ``_route`` is the kernel's whole decision (capability index, candidates, filter and score
@@ -139,7 +139,7 @@ def routing(orch: Orchestrator, batches: int, per_batch: int) -> dict[str, Any]:
     on one task. The result is the median over batches of the mean time per decision.
     """
     task = Task("route-probe", TASK)
-    route = orch._route
+    route = orch._dispatch.route
     if route(task) is None:
         raise RuntimeError("routing found no agent: the fleet is not idle")
     clock = time.perf_counter_ns

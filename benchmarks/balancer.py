@@ -368,7 +368,8 @@ COST = [
 
 
 async def routing_cost(size: int, decisions: int) -> dict[str, dict[str, Any]]:
-    """``orch._route`` (the kernel's whole decision: candidates, filter and score hooks, the
+    """``orch._dispatch.route`` (the kernel's whole decision: candidates, filter and score
+    hooks, the
     strategy, the eligibility check; it reserves nothing) on idle agents, one strategy after
     another, with the plugin providing it enabled. Tasks carry 1,000 different affinity
     keys. Times each decision."""
@@ -395,7 +396,7 @@ async def routing_cost(size: int, decisions: int) -> dict[str, dict[str, Any]]:
                 if owner != plugin_name:
                     continue
                 orch.strategy = provided[name]
-                route = orch._route
+                route = orch._dispatch.route
                 clock = time.perf_counter_ns
                 samples = []
                 for _ in range(200):  # warm up: rings and schedules are built on first use

@@ -211,7 +211,7 @@ async def test_an_authorize_hook_that_raises_denies() -> None:
 
     recorder = EventRecorder()
     async with orchestrator({}, Broken(), recorder) as orch:
-        with pytest.raises(Denied, match=r"^anonymous may not agent\.register a1$"):
+        with pytest.raises(Denied, match=r"^authz: agent\.register a1: the plugin failed$"):
             await orch.register(spec("a1"))
         assert orch.agents() == []
         assert orch.metrics().plugin_failures == {"authz": 1}

@@ -351,7 +351,7 @@ def check(played: Played) -> None:
     assert played.problems == []
     by_task: dict[str, list[Event]] = {}
     for event in played.events:
-        if event.task_id is not None:
+        if event.task_id is not None and event.type.startswith("task."):  # its transitions
             by_task.setdefault(event.task_id, []).append(event)
     unique = {h.id: (h, o) for h, o in zip(played.handles, played.outcomes, strict=True)}
     assert set(by_task) == set(unique), "events of a task nobody submitted, or a silent task"

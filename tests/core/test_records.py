@@ -240,7 +240,7 @@ def test_every_field_problem_is_reported() -> None:
         (
             ("extra",),
             "unknown key (expected one of kind, payload, requires, priority, timeout, "
-            "max_attempts, idempotency_key, affinity_key, labels)",
+            "max_attempts, queue_timeout, idempotency_key, affinity_key, labels)",
         ),
         (("kind",), "expected a string, got 1"),
         (("max_attempts",), "expected an integer, got '3'"),

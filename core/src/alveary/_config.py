@@ -33,6 +33,11 @@ class OrchestratorConfig:
     hook_timeout: float = attrs.field(default=0.1, validator=positive)
     max_failures: int = attrs.field(default=5, validator=positive)
     shutdown_timeout: float = attrs.field(default=30.0, validator=non_negative)
+    start_timeout: float = attrs.field(default=60.0, validator=positive)
+    """How long a runtime may take to start an agent before the start counts as failed."""
+    cancel_grace: float = attrs.field(default=5.0, validator=positive)
+    """How long an interrupted attempt (timeout, cancel, agent lost) may take to unwind
+    before the kernel settles it anyway and abandons the runtime's work."""
     retry_base: float = attrs.field(default=0.5, validator=non_negative)
     retry_max: float = attrs.field(default=60.0, validator=non_negative)
     restart_base: float = attrs.field(default=1.0, validator=non_negative)

@@ -1,28 +1,27 @@
 """The typed facade through which the kernel calls every hook.
 
 pluggy validates and collects the implementations; this module calls them itself, one by one in
-config order, so that one plugin's exception or overrun never stops the others: it is logged,
-counted, reported as a ``plugin.failed`` event, and after ``max_failures`` in a row the plugin
-is disabled.
+config order, so that one plugin's exception, overrun or wrong answer never stops the others
+(see ``_isolation``). Gates fail closed: an error, an overrun or a disabled implementer refuses.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import pluggy
-import structlog
 
-from . import hookspecs
-from ._errors import PluginError, Rejected
+from ._builtins.least_loaded import LeastLoaded
+from ._components import Runtime, Store, Strategy
+from ._errors import Denied, PluginError, Rejected
+from ._isolation import FAILED, Isolation
 from ._records import (
     Agent,
     AgentSpec,
+    AgentState,
     Event,
     HealthReport,
     HealthStatus,
@@ -33,318 +32,164 @@ from ._records import (
     Task,
     TaskSpec,
 )
+from .hookspecs import HOOK_NAMES, SPEC_ARGS, SYNC_ONLY
 
 if TYPE_CHECKING:
-    from ._components import Runtime, Store, Strategy
-    from ._orchestrator import Orchestrator
+    from ._host import Host
     from ._routing import Candidates
 
-log = structlog.get_logger("alveary.hooks")
+__all__ = ["HOOK_NAMES", "SPEC_ARGS", "SYNC_ONLY", "Hooks"]
 
-T = TypeVar("T")
-
-HOOK_NAMES: tuple[str, ...] = tuple(
-    name for name, fn in vars(hookspecs).items() if name.startswith("alveary_") and callable(fn)
-)
-"""Every hook name, in the order ``hookspecs`` declares them."""
-
-SYNC_ONLY = frozenset(
-    {
-        "alveary_runtimes",
-        "alveary_stores",
-        "alveary_strategies",
-        "alveary_route_filter",
-        "alveary_route_score",
-        "alveary_scale",
-    }
-)
-"""Hooks on the hot path or at start-up that must be plain functions."""
-
-_FAILED: Any = object()
-
-
-@attrs.define(slots=True)
-class _Impl:
-    plugin: str
-    hook: str
-    fn: Callable[..., Any]
-    argnames: tuple[str, ...]
-    positional: bool
-
-
-SPEC_ARGS: dict[str, tuple[str, ...]] = {
-    hook: tuple(inspect.signature(getattr(hookspecs, hook)).parameters) for hook in HOOK_NAMES
+_KINDS: dict[str, tuple[str, type[Any]]] = {
+    "alveary_runtimes": ("runtime", Runtime),
+    "alveary_stores": ("store", Store),
+    "alveary_strategies": ("strategy", Strategy),
 }
-"""Each hook's argument names, as its spec declares them."""
 
 
-class Hooks:
-    """Calls hook implementations with isolation, budgets and failure accounting.
-
-    ``on_failure(plugin, hook, error, disabled)`` is how the orchestrator turns failures into
-    events; it is set once the orchestrator exists.
-    """
-
-    def __init__(
-        self,
-        plugins: Sequence[tuple[str, object]],
-        *,
-        budget: float,
-        max_failures: int,
-        weights: Mapping[str, float],
-    ) -> None:
-        self.pm = pluggy.PluginManager("alveary")
-        self.pm.add_hookspecs(hookspecs)
-        for name, plugin in plugins:
-            self.pm.register(plugin, name=name)
-        self._order = {name: i for i, (name, _) in enumerate(plugins)}
-        self.budget = budget
-        self.max_failures = max_failures
-        self._weights = dict(weights)
-        self.streak: dict[str, int] = {}
-        self.failures: dict[str, int] = {}
-        self.disabled: set[str] = set()
-        self.on_failure: Callable[[str, str, str, bool], None] | None = None
-        self._background: set[asyncio.Future[Any]] = set()
-        self._impls: dict[str, tuple[_Impl, ...]] = {}
-        self._build()
-
-    # -- bookkeeping ------------------------------------------------------------------------
-
-    def _build(self) -> None:
-        for hook in HOOK_NAMES:
-            spec_args = SPEC_ARGS[hook]
-            found = []
-            for impl in getattr(self.pm.hook, hook).get_hookimpls():
-                if impl.plugin_name in self.disabled:
-                    continue
-                rank = 0 if impl.tryfirst else 2 if impl.trylast else 1
-                found.append(
-                    (
-                        rank,
-                        self._order.get(impl.plugin_name, len(self._order)),
-                        _Impl(
-                            impl.plugin_name,
-                            hook,
-                            impl.function,
-                            tuple(impl.argnames),
-                            tuple(impl.argnames) == spec_args,
-                        ),
-                    )
-                )
-            found.sort(key=lambda t: (t[0], t[1]))
-            self._impls[hook] = tuple(i for _, _, i in found)
-        self.has_filters = bool(self._impls["alveary_route_filter"])
-        self.has_scorers = bool(self._impls["alveary_route_score"])
-        self.has_authn = bool(self._impls["alveary_authenticate"])
-        self.has_authz = bool(self._impls["alveary_authorize"])
-        self.has_events = bool(self._impls["alveary_event"])
-        self.has_health = bool(self._impls["alveary_health_check"])
-        self.has_scale = bool(self._impls["alveary_scale"])
-        self.has_task_hooks = bool(
-            self._impls["alveary_task_before"] or self._impls["alveary_task_after"]
-        )
-
-    def _ok(self, impl: _Impl) -> None:
-        if self.streak.get(impl.plugin):
-            self.streak[impl.plugin] = 0
-
-    def _fail(self, impl: _Impl, error: str) -> None:
-        plugin = impl.plugin
-        self.failures[plugin] = self.failures.get(plugin, 0) + 1
-        streak = self.streak[plugin] = self.streak.get(plugin, 0) + 1
-        disable = streak >= self.max_failures and plugin not in self.disabled
-        log.warning("plugin failed", plugin=plugin, hook=impl.hook, error=error, streak=streak)
-        if disable:
-            self.disabled.add(plugin)
-            self._build()
-            log.error("plugin disabled", plugin=plugin, failures_in_a_row=streak)
-        if self.on_failure is not None:
-            self.on_failure(plugin, impl.hook, error, disable)
-
-    def _call(
-        self, impl: _Impl, args: tuple[Any, ...], passthrough: type[BaseException] | None = None
-    ) -> Any:
-        """Call one impl synchronously; return its result, or ``_FAILED``."""
-        start = time.perf_counter()
-        try:
-            if impl.positional:
-                result = impl.fn(*args)
-            else:
-                named = dict(zip(SPEC_ARGS[impl.hook], args, strict=True))
-                result = impl.fn(**{k: named[k] for k in impl.argnames})
-        except Exception as exc:
-            if passthrough is not None and isinstance(exc, passthrough):
-                raise
-            self._fail(impl, f"{type(exc).__name__}: {exc}")
-            return _FAILED
-        elapsed = time.perf_counter() - start
-        if elapsed > self.budget:
-            self._fail(impl, _overrun(elapsed, self.budget))
-        elif result is None or not inspect.isawaitable(result):  # None: skip the slow check
-            self._ok(impl)
-        return result
-
-    async def _acall(
-        self, impl: _Impl, args: tuple[Any, ...], passthrough: type[BaseException] | None = None
-    ) -> Any:
-        """Call one impl that may be async; await it within the budget."""
-        result = self._call(impl, args, passthrough)
-        if result is None or result is _FAILED or not inspect.isawaitable(result):
-            return result
-        return await self._settle(impl, result, passthrough)
-
-    async def _settle(
-        self, impl: _Impl, awaitable: Awaitable[T], passthrough: type[BaseException] | None = None
-    ) -> Any:
-        start = time.perf_counter()
-        try:
-            value = await asyncio.wait_for(awaitable, self.budget)
-        except asyncio.TimeoutError:
-            self._fail(impl, _overrun(time.perf_counter() - start, self.budget))
-            return _FAILED
-        except Exception as exc:
-            if passthrough is not None and isinstance(exc, passthrough):
-                raise
-            self._fail(impl, f"{type(exc).__name__}: {exc}")
-            return _FAILED
-        self._ok(impl)
-        return value
-
-    def _notify(self, hook: str, args: tuple[Any, ...]) -> None:
-        """Call a notification hook; async impls finish in the background."""
-        for impl in self._impls[hook]:
-            result = self._call(impl, args)
-            if result is not None and result is not _FAILED and inspect.isawaitable(result):
-                fut = asyncio.ensure_future(self._settle(impl, result))
-                self._background.add(fut)
-                fut.add_done_callback(self._background.discard)
-
-    async def drain_background(self) -> None:
-        """Wait for notification impls still running in the background (at shutdown)."""
-        while self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+class Hooks(Isolation):
+    """Calls each hook's implementations with isolation, validation and failure accounting."""
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    async def startup(self, orchestrator: Orchestrator) -> None:
-        for impl in self._impls["alveary_startup"]:
-            await self._acall(impl, (orchestrator,))
+    async def startup(self, host: Host) -> None:
+        for impl in self.impls["alveary_startup"]:
+            await self.acall(impl, (host,))
 
-    async def shutdown(self, orchestrator: Orchestrator) -> None:
-        for impl in reversed(self._impls["alveary_shutdown"]):
-            await self._acall(impl, (orchestrator,))
+    async def shutdown(self, host: Host) -> None:
+        for impl in reversed(self.impls["alveary_shutdown"]):
+            await self.acall(impl, (host,))
 
-    async def tick(self, orchestrator: Orchestrator, now: float) -> None:
-        for impl in self._impls["alveary_tick"]:
-            await self._acall(impl, (orchestrator, now))
+    async def tick(self, host: Host, now: float) -> None:
+        for impl in self.impls["alveary_tick"]:
+            await self.acall(impl, (host, now))
 
     # -- components -------------------------------------------------------------------------
 
-    def _components(self, hook: str, kind: str) -> dict[str, Any]:
+    def components(self, hook: str) -> dict[str, Any]:
+        """Name -> component from every plugin implementing ``hook``; raises ``PluginError``
+        for a raising implementation, a duplicate name or an object of the wrong kind."""
+        kind, protocol = _KINDS[hook]
         found: dict[str, Any] = {}
-        owner: dict[str, str] = {}
         problems = []
-        for impl in self._impls[hook]:
+        for impl in self.impls[hook]:
+            where = f"plugin {impl.plugin!r}: {hook}"
             try:
                 provided = impl.fn()
             except Exception as exc:
-                problems.append(
-                    f"plugin {impl.plugin!r}: {hook} raised {type(exc).__name__}: {exc}"
-                )
+                problems.append(f"{where} raised {type(exc).__name__}: {exc}")
                 continue
-            for name, component in dict(provided or {}).items():
-                if name in found:
+            if provided is None:
+                continue
+            if not isinstance(provided, Mapping):
+                problems.append(f"{where} returned {_kind(provided)}, expected a mapping")
+                continue
+            for name, component in provided.items():
+                owner = self.owners.get((kind, name))
+                if not isinstance(name, str) or not name:
+                    problems.append(f"{where}: {kind} names must be strings, got {name!r}")
+                elif owner is not None:
                     problems.append(
-                        f"plugin {impl.plugin!r}: {kind} {name!r} is already provided by "
-                        f"plugin {owner[name]!r}"
+                        f"{where}: {kind} {name!r} is already provided by plugin {owner!r}"
                     )
-                    continue
-                found[name] = component
-                owner[name] = impl.plugin
+                elif not isinstance(component, protocol):
+                    problems.append(
+                        f"{where}: {kind} {name!r} is {_kind(component)}, which lacks the "
+                        f"methods of alveary.{protocol.__name__}"
+                    )
+                else:
+                    found[name] = component
+                    self.owners[(kind, name)] = impl.plugin
         if problems:
             raise PluginError(problems)
         return found
 
-    def runtimes(self) -> dict[str, Runtime]:
-        return self._components("alveary_runtimes", "runtime")
-
-    def stores(self) -> dict[str, Store]:
-        return self._components("alveary_stores", "store")
-
-    def strategies(self) -> dict[str, Strategy]:
-        return self._components("alveary_strategies", "strategy")
+    def select(self, strategy: Strategy, name: str, task: Task, cands: Candidates) -> Agent | None:
+        """Ask the configured strategy; if it raises or picks an agent that is not a candidate
+        (after the filters), count its plugin's failure and pick least-loaded instead."""
+        owner = self.owners.get(("strategy", name), name)
+        if owner not in self.disabled:
+            try:
+                agent = strategy.select(task, cands)
+            except Exception as exc:
+                self.fail(owner, "strategy.select", f"{type(exc).__name__}: {exc}")
+            else:
+                if agent is None or (isinstance(agent, Agent) and agent in cands):
+                    self.succeed(owner, "strategy.select")
+                    return agent
+                self.fail(owner, "strategy.select", f"picked {_kind(agent)}, not a candidate")
+        return _FALLBACK.select(task, cands)
 
     # -- registration -----------------------------------------------------------------------
 
     async def agent_validate(self, spec: AgentSpec, principal: Principal) -> AgentSpec:
         """The spec to register: ``spec`` as the plugins amended it (same name)."""
-        for impl in self._impls["alveary_agent_validate"]:
-            amended = await self._gate(impl, (spec, principal), "agent")
-            if isinstance(amended, AgentSpec):
+        for impl in self.gate("alveary_agent_validate", "agent"):
+            amended = await self._gated(impl, (spec, principal), "agent", _is(AgentSpec))
+            if amended is not None:
                 spec = attrs.evolve(amended, name=spec.name)
         return spec
 
-    async def _gate(self, impl: _Impl, args: tuple[Any, ...], what: str) -> Any:
-        try:
-            result = await self._acall(impl, args, Rejected)
-        except Rejected as exc:
-            exc.plugin = exc.plugin or impl.plugin
-            raise
-        if result is _FAILED:
-            raise Rejected(f"could not validate the {what} (the plugin failed)", plugin=impl.plugin)
-        return result
-
     def agent_registered(self, agent: Agent) -> None:
-        self._notify("alveary_agent_registered", (agent,))
+        self.notify("alveary_agent_registered", (agent,))
 
     def agent_deregistered(self, agent: Agent, reason: str) -> None:
-        self._notify("alveary_agent_deregistered", (agent, reason))
+        self.notify("alveary_agent_deregistered", (agent, reason))
+
+    def agent_state_changed(
+        self, agent: Agent, old: AgentState, new: AgentState, reason: str
+    ) -> None:
+        self.notify("alveary_agent_state_changed", (agent, old, new, reason))
 
     # -- routing ----------------------------------------------------------------------------
 
     def route_filter(self, task: Task, candidates: Candidates) -> None:
-        for impl in self._impls["alveary_route_filter"]:
-            kept = self._call(impl, (task, candidates))  # the lazy view: no list per route
-            if kept is not None and kept is not _FAILED:
+        for impl in self.impls["alveary_route_filter"]:
+            kept = self.call(impl, (task, candidates), _agents)  # the lazy view: no list
+            if kept is not None and kept is not FAILED and kept is not candidates:
                 candidates.replace(kept)
 
     def route_score(self, task: Task, agent: Agent) -> float:
         total = 0.0
-        for impl in self._impls["alveary_route_score"]:
-            score = self._call(impl, (task, agent))
-            if score is not None and score is not _FAILED:
-                total += self._weights.get(impl.plugin, 1.0) * float(score)
+        for impl in self.impls["alveary_route_score"]:
+            score = self.call(impl, (task, agent), _finite)
+            if score is not None and score is not FAILED:
+                total += self.weights.get(impl.plugin, 1.0) * score
         return total
 
     # -- tasks ------------------------------------------------------------------------------
 
     async def task_validate(self, spec: TaskSpec, principal: Principal) -> None:
-        for impl in self._impls["alveary_task_validate"]:
-            await self._gate(impl, (spec, principal), "task")
+        for impl in self.gate("alveary_task_validate", "task"):
+            await self._gated(impl, (spec, principal), "task", None)
 
     async def task_before(self, task: Task, agent: Agent) -> None:
-        for impl in self._impls["alveary_task_before"]:
+        for impl in self.impls["alveary_task_before"]:
             try:
-                await self._acall(impl, (task, agent), Rejected)
+                await self.acall(impl, (task, agent), passthrough=Rejected)
             except Rejected as exc:
                 exc.plugin = exc.plugin or impl.plugin
                 raise
 
     async def task_after(self, task: Task, agent: Agent, outcome: Outcome) -> Outcome:
-        for impl in self._impls["alveary_task_after"]:
-            replaced = await self._acall(impl, (task, agent, outcome))
-            if isinstance(replaced, Outcome):
-                outcome = replaced
+        for impl in self.impls["alveary_task_after"]:
+            replaced = await self.acall(impl, (task, agent, outcome), _terminal_outcome)
+            if replaced is not None and replaced is not FAILED:
+                outcome = attrs.evolve(
+                    replaced, agent_id=outcome.agent_id, attempts=outcome.attempts
+                )
         return outcome
+
+    def attempt_finished(self, task: Task, agent: Agent, outcome: Outcome) -> None:
+        self.notify("alveary_attempt_finished", (task, agent, outcome))
 
     # -- health and scaling -----------------------------------------------------------------
 
     async def health_check(self, agent: Agent) -> HealthReport | None:
         worst: HealthReport | None = None
-        for impl in self._impls["alveary_health_check"]:
-            report = await self._acall(impl, (agent,))
-            if isinstance(report, HealthReport):
+        for impl in self.impls["alveary_health_check"]:
+            report = await self.acall(impl, (agent,), _is(HealthReport))
+            if report is not None and report is not FAILED:
                 if not report.source:
                     report = attrs.evolve(report, source=impl.plugin)
                 if worst is None or report.status > worst.status:
@@ -354,39 +199,98 @@ class Hooks:
     def health_changed(
         self, agent: Agent, old: HealthStatus, new: HealthStatus, reason: str
     ) -> None:
-        self._notify("alveary_health_changed", (agent, old, new, reason))
+        self.notify("alveary_health_changed", (agent, old, new, reason))
 
     def scale(self, pool: Pool, metrics: PoolMetrics) -> tuple[int, str] | None:
         """The first plugin's proposed size for ``pool`` and which plugin proposed it."""
-        for impl in self._impls["alveary_scale"]:
-            size = self._call(impl, (pool, metrics))
-            if size is not None and size is not _FAILED:
+        for impl in self.impls["alveary_scale"]:
+            size = self.call(impl, (pool, metrics), _size)
+            if size is not None and size is not FAILED:
                 return int(size), impl.plugin
         return None
 
     # -- security: fail closed --------------------------------------------------------------
 
-    async def authenticate(self, credentials: Mapping[str, Any]) -> Principal | None:
-        for impl in self._impls["alveary_authenticate"]:
-            principal = await self._acall(impl, (credentials,))
-            if principal is _FAILED:
-                return None
+    async def authenticate(self, credentials: Mapping[str, Any]) -> Principal:
+        """The principal the first answering plugin names; raises ``Denied`` when none does,
+        or when an implementer fails, overruns or is disabled."""
+        for impl in self.gate("alveary_authenticate", "authentication"):
+            principal = await self.acall(impl, (credentials,), _is(Principal))
+            if principal is FAILED:
+                raise Denied("not authenticated (the plugin failed)", plugin=impl.plugin)
             if principal is not None:
                 return principal  # type: ignore[no-any-return]
-        return None
+        raise Denied("not authenticated")
 
-    async def authorize(self, principal: Principal, action: str, resource: str) -> bool:
-        for impl in self._impls["alveary_authorize"]:
-            allowed = await self._acall(impl, (principal, action, resource))
-            if allowed is _FAILED or allowed is False:
-                return False
-        return True
+    async def authorize(self, principal: Principal, action: str, resource: str) -> None:
+        """Raise ``Denied`` unless every implementer allows or abstains."""
+        for impl in self.gate("alveary_authorize", "authorization"):
+            allowed = await self.acall(impl, (principal, action, resource), _is(bool))
+            if allowed is FAILED:
+                raise Denied(f"{action} {resource}: the plugin failed", plugin=impl.plugin)
+            if allowed is False:
+                raise Denied(f"{principal.id} may not {action} {resource}", plugin=impl.plugin)
+
+    async def _gated(self, impl: Any, args: tuple[Any, ...], what: str, check: Any) -> Any:
+        try:
+            result = await self.acall(impl, args, check, passthrough=Rejected)
+        except Rejected as exc:
+            exc.plugin = exc.plugin or impl.plugin
+            raise
+        if result is FAILED:
+            raise Rejected(f"could not validate the {what} (the plugin failed)", plugin=impl.plugin)
+        return result
 
     # -- events -----------------------------------------------------------------------------
 
     def event(self, event: Event) -> None:
-        self._notify("alveary_event", (event,))
+        self.notify("alveary_event", (event,))
 
 
-def _overrun(elapsed: float, budget: float) -> str:
-    return f"overran its budget ({elapsed * 1000:.0f} ms > {budget * 1000:.0f} ms)"
+_FALLBACK = LeastLoaded()
+"""What routes when the configured strategy fails: never strand a task on a broken plugin."""
+
+
+# -- return-value checks: None when the value is right, else what is wrong ------------------
+
+
+def _kind(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}" if len(text) <= 60 else type(value).__name__
+
+
+def _is(cls: type[Any]) -> Any:
+    def check(value: object) -> str | None:
+        return None if isinstance(value, cls) else f"returned {_kind(value)}, not {cls.__name__}"
+
+    return check
+
+
+def _finite(value: object) -> str | None:
+    if isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value):
+        return None
+    return f"returned {_kind(value)}, not a finite number"
+
+
+def _size(value: object) -> str | None:
+    if isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= 0:
+        return None
+    return f"returned {_kind(value)}, not a whole number >= 0"
+
+
+def _agents(value: object) -> str | None:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        return f"returned {_kind(value)}, not a sequence of agents"
+    if not isinstance(value, (Sequence, set, frozenset)):
+        return f"returned {_kind(value)}: return a list of agents, not an iterator"
+    if not all(isinstance(a, Agent) for a in value):
+        return "returned a sequence holding something other than agents"
+    return None
+
+
+def _terminal_outcome(value: object) -> str | None:
+    if not isinstance(value, Outcome):
+        return f"returned {_kind(value)}, not an Outcome"
+    if not value.state.terminal:
+        return f"returned an Outcome in state {value.state.value!r}, which is not terminal"
+    return None

@@ -148,7 +148,10 @@ class Agent:
 class TaskSpec:
     """What to do: a task's kind, its payload and what an agent needs to take it.
 
-    ``timeout`` is per attempt, in seconds. ``max_attempts`` counts the first try.
+    ``timeout`` is per attempt, in seconds, and covers the ``alveary_task_before`` gates.
+    ``queue_timeout`` bounds how long the task may wait for an agent (None: as long as it
+    takes); past it the task fails with the reason it could not be placed.
+    ``max_attempts`` counts the first try.
     Submitting a spec with an ``idempotency_key`` already seen returns the earlier task.
     ``affinity_key`` lets hashing strategies send related tasks to the same agent.
     """
@@ -159,6 +162,9 @@ class TaskSpec:
     priority: Priority = attrs.field(default=Priority.MEDIUM, converter=_priority)
     timeout: float = attrs.field(default=300.0, validator=_positive)
     max_attempts: int = attrs.field(default=3, validator=_positive)
+    queue_timeout: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_positive)
+    )
     idempotency_key: str | None = None
     affinity_key: str | None = None
     labels: Mapping[str, str] = attrs.field(factory=dict)
@@ -269,6 +275,8 @@ class Pool:
     desired: int
     agents: list[str] = attrs.field(factory=list)
     started: int = 0
+    starting: int = 0
+    """Agents being started for it in the background."""
     failures: int = 0
     """Consecutive failures of its agents (a start that failed, an agent that failed); a
     failure more than ``2 * restart_max`` seconds after the previous one starts a new count."""

@@ -4,18 +4,27 @@ A plugin implements a hook by defining a method of the same name marked ``@alvea
 it may accept any subset of the spec's arguments, in any order. The kernel calls hooks in the
 order of ``[plugins] enabled`` (built-ins first) and isolates them from each other:
 
-- a hook that raises, or runs longer than ``[orchestrator] hook_timeout``, is logged, counted
-  and reported as a ``plugin.failed`` event, and the other plugins still run;
-- after ``[orchestrator] max_failures`` failures in a row a plugin is disabled for the rest of
-  the run (a ``plugin.disabled`` event says so);
+- a hook that raises, runs longer than ``[orchestrator] hook_timeout`` or returns a value of
+  the wrong type is logged, counted and reported as a ``plugin.failed`` event; its result is
+  ignored, and the other plugins still run;
+- after ``[orchestrator] max_failures`` failures in a row of one hook a plugin is disabled for
+  the rest of the run (a ``plugin.disabled`` event says so); so is an async hook that ignores
+  cancellation when its budget is spent: the kernel stops waiting for it and abandons it;
+- gates fail closed: while a plugin implementing ``alveary_authenticate``,
+  ``alveary_authorize``, ``alveary_agent_validate`` or ``alveary_task_validate`` fails, overruns
+  or is disabled, that gate refuses;
 - a hook marked *async ok* may be an ``async def``; the kernel awaits it within the budget.
   The others are on the hot path and must be plain functions.
+
+The ``orchestrator`` the lifecycle hooks receive is typed as ``alveary.Host``: what a plugin
+may read and call.
 
 This module is the reference for plugin authors; ``docs/hooks.md`` is generated from it.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +33,7 @@ import pluggy
 from ._records import (
     Agent,
     AgentSpec,
+    AgentState,
     Event,
     HealthReport,
     HealthStatus,
@@ -37,7 +47,7 @@ from ._records import (
 
 if TYPE_CHECKING:
     from ._components import Runtime, Store, Strategy
-    from ._orchestrator import Orchestrator
+    from ._host import Host
 
 hookspec = pluggy.HookspecMarker("alveary")
 """Marks a hook specification. Only the kernel declares specs."""
@@ -50,7 +60,7 @@ hookimpl = pluggy.HookimplMarker("alveary")
 
 
 @hookspec
-def alveary_startup(orchestrator: Orchestrator) -> None:
+def alveary_startup(orchestrator: Host) -> None:
     """Called once when the orchestrator starts, before pools are started and before any
     agent registers, in config order.
 
@@ -61,7 +71,7 @@ def alveary_startup(orchestrator: Orchestrator) -> None:
 
 
 @hookspec
-def alveary_shutdown(orchestrator: Orchestrator) -> None:
+def alveary_shutdown(orchestrator: Host) -> None:
     """Called once when the orchestrator stops, after agents were drained and stopped, in
     reverse config order.
 
@@ -71,7 +81,7 @@ def alveary_shutdown(orchestrator: Orchestrator) -> None:
 
 
 @hookspec
-def alveary_tick(orchestrator: Orchestrator, now: float) -> None:
+def alveary_tick(orchestrator: Host, now: float) -> None:
     """Called every ``[orchestrator] tick_interval`` seconds with the wall-clock time.
 
     For periodic work: checking heartbeats, rebalancing, flushing metrics. *Async ok*, but a
@@ -154,6 +164,19 @@ def alveary_agent_deregistered(agent: Agent, reason: str) -> None:
     """
 
 
+@hookspec
+def alveary_agent_state_changed(
+    agent: Agent, old: AgentState, new: AgentState, reason: str
+) -> None:
+    """Notification: an agent moved from ``old`` to ``new`` (``ready`` <-> ``busy``,
+    ``draining``, ``unhealthy``, ...), with why when there is a reason.
+
+    Called on the hot path, after the kernel's own index is updated: a plugin that keeps a
+    view of the fleet (loads, free slots) follows it here instead of guessing. Must not
+    block. The return value is ignored. If it raises, the failure is reported and counted.
+    """
+
+
 # -- routing (hot path: plain functions, no I/O) ---------------------------------------------
 
 
@@ -198,19 +221,33 @@ def alveary_task_before(task: Task, agent: Agent) -> None:
     """Called right before ``agent`` runs an attempt of ``task``: a gate.
 
     Raise ``alveary.Rejected`` to refuse this attempt; it then counts as a failed attempt
-    with that reason, and the task is retried while attempts remain. *Async ok.* Any other
-    exception, or an overrun, counts as a plugin failure and does not stop the attempt.
-    The return value is ignored.
+    with that reason, and the task is retried while attempts remain. *Async ok.* The attempt's
+    timeout already runs. Any other exception, or an overrun, counts as a plugin failure and
+    does not stop the attempt. The return value is ignored.
     """
 
 
 @hookspec
 def alveary_task_after(task: Task, agent: Agent, outcome: Outcome) -> Outcome | None:
-    """Called after each attempt, with how it ended (``succeeded`` or ``failed``).
+    """Called after each attempt that ran to an end (``succeeded`` or ``failed``).
 
     Return a replacement ``Outcome`` (for example, fail a success that misses a quality
-    gate) or ``None`` to keep it; each plugin sees the previous one's outcome. *Async ok.*
-    If it raises, its replacement is ignored.
+    gate) or ``None`` to keep it; each plugin sees the previous one's outcome. Only a terminal
+    state is accepted (``succeeded``, ``failed`` with ``retry`` true or false, ``cancelled``,
+    ``dead``); the kernel keeps the attempt's agent and count. *Async ok.* If it raises,
+    overruns or returns anything else, its replacement is ignored.
+    """
+
+
+@hookspec
+def alveary_attempt_finished(task: Task, agent: Agent, outcome: Outcome) -> None:
+    """Notification: an attempt of ``task`` on ``agent`` ended, however it ended (succeeded,
+    failed, timed out, cancelled, interrupted because the agent left), after its slot was
+    freed and before the task is retried or settled.
+
+    Always called once per attempt that was assigned, unlike ``alveary_task_after``. For
+    plugins that count what agents do (success rates, latencies, in-flight work). Must not
+    block. The return value is ignored. If it raises, the failure is reported and counted.
     """
 
 
@@ -288,3 +325,39 @@ def alveary_event(event: Event) -> None:
     The return value is ignored. If it raises, the failure is counted but not reported back
     through this hook.
     """
+
+
+# -- metadata the kernel uses -----------------------------------------------------------------
+
+HOOK_NAMES: tuple[str, ...] = tuple(
+    name for name, fn in dict(globals()).items() if name.startswith("alveary_") and callable(fn)
+)
+"""Every hook name, in the order this module declares them."""
+
+SPEC_ARGS: dict[str, tuple[str, ...]] = {
+    hook: tuple(inspect.signature(globals()[hook]).parameters) for hook in HOOK_NAMES
+}
+"""Each hook's argument names, as its spec declares them."""
+
+SYNC_ONLY = frozenset(
+    {
+        "alveary_runtimes",
+        "alveary_stores",
+        "alveary_strategies",
+        "alveary_agent_state_changed",
+        "alveary_route_filter",
+        "alveary_route_score",
+        "alveary_scale",
+    }
+)
+"""Hooks on the hot path or at start-up that must be plain functions."""
+
+GATES = frozenset(
+    {
+        "alveary_authenticate",
+        "alveary_authorize",
+        "alveary_agent_validate",
+        "alveary_task_validate",
+    }
+)
+"""Hooks that decide whether something may happen: they fail closed."""

@@ -1,0 +1,86 @@
+"""The event bus: every transition, decision and failure, to hooks and subscribers, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from ._hooks import Hooks
+from ._records import Agent, Event, Task
+
+
+class EventBus:
+    """Numbers events and hands them to ``alveary_event`` and to ``events()`` subscribers.
+
+    Callers check ``live`` before building an event's data: with no listener an event costs
+    one attribute read.
+    """
+
+    __slots__ = ("_hooks", "_now", "_seq", "_subscribers", "live")
+
+    def __init__(self, hooks: Hooks, now: Callable[[], float]) -> None:
+        self._hooks = hooks
+        self._now = now
+        self._seq = 0
+        self._subscribers: list[asyncio.Queue[Event | None]] = []
+        self.live = hooks.has_events
+        """True when someone listens: a plugin's ``alveary_event`` or a subscriber."""
+
+    def refresh(self) -> None:
+        """Recompute ``live`` (a subscriber came or went, a plugin was disabled)."""
+        self.live = bool(self._subscribers) or self._hooks.has_events
+
+    def emit(
+        self,
+        type: str,
+        task: Task | None = None,
+        agent: Agent | None = None,
+        data: Mapping[str, Any] | None = None,
+        to_hooks: bool = True,
+    ) -> None:
+        if not self.live:
+            return
+        self._seq += 1
+        event = Event(
+            type,
+            self._now(),
+            self._seq,
+            task.id if task is not None else None,
+            agent.id if agent is not None else (task.agent_id if task is not None else None),
+            data or {},
+        )
+        if to_hooks and self._hooks.has_events:
+            self._hooks.event(event)
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+
+    def plugin_failed(self, plugin: str, hook: str, error: str, disabled: bool) -> None:
+        """Report a plugin's failure; not back through ``alveary_event`` when that hook is
+        the one failing, so a broken event hook cannot feed on its own reports."""
+        relay = hook != "alveary_event"
+        self.emit(
+            "plugin.failed", data={"plugin": plugin, "hook": hook, "error": error}, to_hooks=relay
+        )
+        if disabled:
+            self.refresh()
+            self.emit("plugin.disabled", data={"plugin": plugin, "reason": error}, to_hooks=relay)
+
+    async def subscribe(self) -> AsyncIterator[Event]:
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._subscribers.append(queue)
+        self.refresh()
+        try:
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                yield event
+        finally:
+            self._subscribers.remove(queue)
+            self.refresh()
+
+    def close(self) -> None:
+        """End every subscription."""
+        for queue in self._subscribers:
+            queue.put_nowait(None)

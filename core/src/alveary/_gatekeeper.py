@@ -1,0 +1,55 @@
+"""The gatekeeper: who is asking, and may they? Every kernel action goes through it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._errors import Denied
+from ._events import EventBus
+from ._hooks import Hooks
+from ._records import ANONYMOUS, Principal
+
+
+class Gatekeeper:
+    """Turns credentials into a principal and checks an action on a resource.
+
+    With no security plugin every caller is ``anonymous`` and allowed. Once a plugin
+    implements ``alveary_authenticate`` or ``alveary_authorize``, every action is checked and
+    fails closed: a refusal, an error, an overrun or a disabled implementer denies, with a
+    ``security.denied`` event saying why.
+    """
+
+    __slots__ = ("_events", "_hooks")
+
+    def __init__(self, hooks: Hooks, events: EventBus) -> None:
+        self._hooks = hooks
+        self._events = events
+
+    @property
+    def active(self) -> bool:
+        """True when some plugin takes part in security decisions."""
+        return self._hooks.has_authn or self._hooks.has_authz
+
+    async def check(
+        self, credentials: Mapping[str, Any] | None, action: str, resource: str
+    ) -> Principal:
+        """The principal allowed to do ``action`` on ``resource``; raises ``Denied``."""
+        hooks = self._hooks
+        if not (hooks.has_authn or hooks.has_authz):
+            return ANONYMOUS
+        principal = ANONYMOUS
+        step = "not authenticated"
+        try:
+            if hooks.has_authn:
+                principal = await hooks.authenticate(credentials or {})
+            step = "not authorized"
+            if hooks.has_authz:
+                await hooks.authorize(principal, action, resource)
+        except Denied as exc:
+            data = {"action": action, "resource": resource, "reason": step, "detail": str(exc)}
+            if principal is not ANONYMOUS:
+                data["principal"] = principal.id
+            self._events.emit("security.denied", data=data)
+            raise
+        return principal

@@ -1,0 +1,77 @@
+"""Waiting on code the kernel does not trust, without being held hostage by it.
+
+``asyncio.wait_for`` waits for the awaited task to *finish* after cancelling it, so a plugin
+hook or a runtime that swallows ``CancelledError`` keeps its caller waiting forever. ``bounded``
+stops waiting at the deadline: it cancels the work, gives it a short grace to unwind, and then
+abandons it, telling the caller whether it would not stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Overrun(Exception):
+    """The work did not finish within its time; ``stuck`` if it also ignored cancellation."""
+
+    def __init__(self, elapsed: float, stuck: bool) -> None:
+        super().__init__(elapsed, stuck)
+        self.elapsed = elapsed
+        self.stuck = stuck
+
+
+_abandoned: set[asyncio.Future[Any]] = set()
+"""Work given up on that is still running: kept referenced so it is not collected mid-run,
+and its eventual exception retrieved so asyncio does not log it as never retrieved."""
+
+
+def _forget(future: asyncio.Future[Any]) -> None:
+    _abandoned.discard(future)
+    if not future.cancelled():
+        future.exception()
+
+
+async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
+    """Await ``work`` for at most ``timeout`` seconds (None: no limit) and return its result.
+
+    Raises ``Overrun`` when the time passes: the work was cancelled and, if it did not stop
+    within ``grace`` seconds, abandoned (``stuck``). If the caller is cancelled meanwhile, the
+    work is cancelled too and the caller's ``CancelledError`` propagates at once.
+    """
+    future = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    try:
+        done, _ = await asyncio.wait((future,), timeout=timeout)
+    except asyncio.CancelledError:
+        _abandon(future)
+        raise
+    if done:
+        if future.cancelled():  # it cancelled itself: a failure, not the caller's cancellation
+            raise RuntimeError("the work cancelled itself")
+        return future.result()
+    future.cancel()
+    try:
+        await asyncio.wait((future,), timeout=grace)
+    except asyncio.CancelledError:
+        _abandon(future)
+        raise
+    stuck = not future.done()
+    if stuck:
+        _abandon(future)
+    else:
+        _forget(future)  # finished during the grace: still an overrun, its result unused
+    raise Overrun(loop.time() - start, stuck)
+
+
+def _abandon(future: asyncio.Future[Any]) -> None:
+    future.cancel()
+    if future.done():
+        _forget(future)
+        return
+    _abandoned.add(future)
+    future.add_done_callback(_forget)

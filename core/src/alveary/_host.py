@@ -1,0 +1,103 @@
+"""``Host``: the view of the orchestrator that plugins are given and typed against.
+
+Hooks such as ``alveary_startup(orchestrator)`` receive the running orchestrator; plugins
+should use only what this protocol names. It keeps the hook specs free of the kernel's
+internals (no import cycle) and tells plugin authors what is theirs to call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._records import Agent, AgentSpec, Event, HealthReport, HealthStatus, Pool, Task, TaskSpec
+
+if TYPE_CHECKING:
+    from ._components import Runtime, Store
+    from ._config import Config
+
+
+class Host(Protocol):
+    """What a plugin may read and do on the orchestrator that runs it."""
+
+    @property
+    def config(self) -> Config:
+        """The whole configuration the orchestrator was built from."""
+
+    @property
+    def store(self) -> Store:
+        """The selected store, for plugin values (``get_value``/``put_value``)."""
+
+    @property
+    def plugins(self) -> Mapping[str, object]:
+        """Every loaded plugin instance by name, built-ins included."""
+
+    @property
+    def runtimes(self) -> Mapping[str, Runtime]:
+        """Every runtime by name."""
+
+    @property
+    def pools(self) -> Mapping[str, Pool]:
+        """The declared pools by name."""
+
+    def now(self) -> float:
+        """The orchestrator's clock: seconds since the epoch (controllable in tests)."""
+
+    def agent(self, agent_id: str) -> Agent:
+        """The agent with this id or name; raises ``NotFound``."""
+
+    def agents(self) -> list[Agent]:
+        """Every registered agent."""
+
+    def get_task(self, task_id: str) -> Task:
+        """The task with this id; raises ``NotFound``."""
+
+    def emit(
+        self,
+        type: str,
+        *,
+        task_id: str | None = None,
+        agent_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Announce something the plugin did or decided, as an event."""
+
+    def heartbeat(self, agent_id: str, **metrics: float) -> None:
+        """Record that an agent is alive, with what it reports."""
+
+    def set_health(self, agent_id: str, status: HealthStatus, reason: str) -> None:
+        """Apply a health verdict to an agent now."""
+
+    async def check_health(self, agent_id: str) -> HealthReport | None:
+        """Run the health-check hooks on one agent and return the worst report."""
+
+    def claim_health_checks(self, owner: str) -> None:
+        """Take over scheduling health checks from the kernel."""
+
+    async def submit(self, spec: TaskSpec, *, credentials: Mapping[str, Any] | None = None) -> Any:
+        """Submit a task (see ``Orchestrator.submit``)."""
+
+    async def cancel(self, task_id: str, *, credentials: Mapping[str, Any] | None = None) -> bool:
+        """Cancel a task (see ``Orchestrator.cancel``)."""
+
+    async def register(
+        self,
+        spec: AgentSpec,
+        *,
+        credentials: Mapping[str, Any] | None = None,
+        pool: str | None = None,
+    ) -> Agent:
+        """Register and start an agent (see ``Orchestrator.register``)."""
+
+    async def deregister(
+        self,
+        agent_id: str,
+        *,
+        drain: bool = True,
+        timeout: float | None = None,
+        credentials: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Remove an agent (see ``Orchestrator.deregister``)."""
+
+    def events(self) -> AsyncIterator[Event]:
+        """Every event from now on (see ``Orchestrator.events``)."""

@@ -1,0 +1,242 @@
+"""Calling plugin code so that its failure is its own.
+
+Each call is timed against ``[orchestrator] hook_timeout``; what it returns is checked; an
+exception, an overrun or a wrong value is logged, counted per (plugin, hook), reported through
+``on_failure`` (the kernel turns it into a ``plugin.failed`` event), and the result is dropped.
+``max_failures`` failures in a row of one hook disable the plugin; so does one async hook that
+ignores cancellation at the end of its budget. A disabled plugin that implements a gate keeps
+that gate closed for the rest of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import pluggy
+import structlog
+
+from . import hookspecs
+from ._errors import Denied, Rejected
+from ._guard import Overrun, bounded
+from .hookspecs import GATES, HOOK_NAMES, SPEC_ARGS
+
+log = structlog.get_logger("alveary.hooks")
+
+FAILED: Any = object()
+"""What a call returns when the implementation failed: its result is to be ignored."""
+
+Check = Callable[[Any], "str | None"]
+"""A return-value check: None when the value is acceptable, else what is wrong with it."""
+
+_AUTH = frozenset({"alveary_authenticate", "alveary_authorize"})
+
+
+@attrs.define(slots=True)
+class Impl:
+    """One plugin's implementation of one hook, ready to call."""
+
+    plugin: str
+    hook: str
+    fn: Callable[..., Any]
+    argnames: tuple[str, ...]
+    positional: bool
+    key: tuple[str, str]
+
+
+class Isolation:
+    """Implementations per hook in call order, and the accounting of their failures.
+
+    ``on_failure(plugin, hook, error, disabled)`` is how the kernel turns failures into
+    events; it is set once the orchestrator exists.
+    """
+
+    def __init__(
+        self,
+        plugins: Sequence[tuple[str, object]],
+        *,
+        budget: float,
+        max_failures: int,
+        weights: Mapping[str, float],
+    ) -> None:
+        self.pm = pluggy.PluginManager("alveary")
+        self.pm.add_hookspecs(hookspecs)
+        for name, plugin in plugins:
+            self.pm.register(plugin, name=name)
+        self._order = {name: i for i, (name, _) in enumerate(plugins)}
+        self.budget = budget
+        self.max_failures = max_failures
+        self.weights = dict(weights)
+        self.streak: dict[tuple[str, str], int] = {}
+        self.failures: dict[str, int] = {}
+        self.disabled: set[str] = set()
+        self.owners: dict[tuple[str, str], str] = {}
+        """(component kind, name) -> the plugin that provides it."""
+        self.on_failure: Callable[[str, str, str, bool], None] | None = None
+        self.impls: dict[str, tuple[Impl, ...]] = {}
+        self.closed: dict[str, str] = {}
+        """Gate hook -> a disabled plugin that implements it: the gate refuses everything."""
+        self._background: set[asyncio.Future[Any]] = set()
+        self._build()
+
+    def _build(self) -> None:
+        for hook in HOOK_NAMES:
+            found = []
+            for impl in getattr(self.pm.hook, hook).get_hookimpls():
+                name = impl.plugin_name
+                if name in self.disabled:
+                    if hook in GATES:
+                        self.closed.setdefault(hook, name)
+                    continue
+                rank = 0 if impl.tryfirst else 2 if impl.trylast else 1
+                args = tuple(impl.argnames)
+                entry = Impl(name, hook, impl.function, args, args == SPEC_ARGS[hook], (name, hook))
+                found.append((rank, self._order.get(name, len(self._order)), entry))
+            found.sort(key=lambda t: (t[0], t[1]))
+            self.impls[hook] = tuple(i for _, _, i in found)
+        on = {hook for hook, impls in self.impls.items() if impls} | set(self.closed)
+        self.has_filters = "alveary_route_filter" in on
+        self.has_scorers = "alveary_route_score" in on
+        self.has_authn = "alveary_authenticate" in on
+        self.has_authz = "alveary_authorize" in on
+        self.has_events = "alveary_event" in on
+        self.has_health = "alveary_health_check" in on
+        self.has_scale = "alveary_scale" in on
+        self.has_task_hooks = bool({"alveary_task_before", "alveary_task_after"} & on)
+        self.has_attempt_hooks = "alveary_attempt_finished" in on
+        self.has_state_hooks = "alveary_agent_state_changed" in on
+
+    # -- accounting -------------------------------------------------------------------------
+
+    def succeed(self, plugin: str, hook: str) -> None:
+        if self.streak.get((plugin, hook)):
+            self.streak[(plugin, hook)] = 0
+
+    def fail(self, plugin: str, hook: str, error: str, *, stuck: bool = False) -> None:
+        """Count a failure; disable the plugin after ``max_failures`` in a row of ``hook``,
+        or at once if it would not stop (``stuck``)."""
+        self.failures[plugin] = self.failures.get(plugin, 0) + 1
+        streak = self.streak[(plugin, hook)] = self.streak.get((plugin, hook), 0) + 1
+        disable = (stuck or streak >= self.max_failures) and plugin not in self.disabled
+        log.warning("plugin failed", plugin=plugin, hook=hook, error=error, streak=streak)
+        if disable:
+            self.disabled.add(plugin)
+            self._build()
+            log.error("plugin disabled", plugin=plugin, hook=hook, failures_in_a_row=streak)
+        if self.on_failure is not None:
+            self.on_failure(plugin, hook, error, disable)
+
+    def gate(self, hook: str, what: str) -> tuple[Impl, ...]:
+        """The implementations of a gate hook; raises if a disabled plugin implements it."""
+        plugin = self.closed.get(hook)
+        if plugin is not None:
+            error = Denied if hook in _AUTH else Rejected
+            raise error(f"{what} refused: plugin {plugin!r} is disabled", plugin=plugin)
+        return self.impls[hook]
+
+    # -- calling ----------------------------------------------------------------------------
+
+    def call(
+        self,
+        impl: Impl,
+        args: tuple[Any, ...],
+        check: Check | None = None,
+        passthrough: type[BaseException] | None = None,
+    ) -> Any:
+        """Call one implementation synchronously; its result, an awaitable to ``settle``, or
+        ``FAILED``. A result that took longer than the budget is dropped."""
+        start = time.perf_counter()
+        try:
+            if impl.positional:
+                result = impl.fn(*args)
+            else:
+                named = dict(zip(SPEC_ARGS[impl.hook], args, strict=True))
+                result = impl.fn(**{k: named[k] for k in impl.argnames})
+        except (Exception, asyncio.CancelledError) as exc:
+            if passthrough is not None and isinstance(exc, passthrough):
+                raise
+            self.fail(impl.plugin, impl.hook, describe(exc))
+            return FAILED
+        if result is not None and inspect.isawaitable(result):
+            return result
+        elapsed = time.perf_counter() - start
+        if elapsed > self.budget:
+            self.fail(impl.plugin, impl.hook, _overrun(elapsed, self.budget))
+            return FAILED
+        if check is not None and result is not None:
+            problem = check(result)
+            if problem is not None:
+                self.fail(impl.plugin, impl.hook, problem)
+                return FAILED
+        self.succeed(impl.plugin, impl.hook)
+        return result
+
+    async def acall(
+        self,
+        impl: Impl,
+        args: tuple[Any, ...],
+        check: Check | None = None,
+        passthrough: type[BaseException] | None = None,
+    ) -> Any:
+        """Call one implementation that may be async; await it within the budget."""
+        result = self.call(impl, args, check, passthrough)
+        if result is None or result is FAILED or not inspect.isawaitable(result):
+            return result
+        return await self.settle(impl, result, check, passthrough)
+
+    async def settle(
+        self,
+        impl: Impl,
+        awaitable: Awaitable[Any],
+        check: Check | None = None,
+        passthrough: type[BaseException] | None = None,
+    ) -> Any:
+        """Await what an async implementation returned, for at most the budget; one that
+        ignores cancellation then is abandoned and its plugin disabled."""
+        try:
+            value = await bounded(awaitable, self.budget, self.budget)
+        except Overrun as over:
+            error = _overrun(over.elapsed, self.budget)
+            if over.stuck:
+                error += " and ignored cancellation"
+            self.fail(impl.plugin, impl.hook, error, stuck=over.stuck)
+            return FAILED
+        except Exception as exc:
+            if passthrough is not None and isinstance(exc, passthrough):
+                raise
+            self.fail(impl.plugin, impl.hook, describe(exc))
+            return FAILED
+        if check is not None and value is not None:
+            problem = check(value)
+            if problem is not None:
+                self.fail(impl.plugin, impl.hook, problem)
+                return FAILED
+        self.succeed(impl.plugin, impl.hook)
+        return value
+
+    def notify(self, hook: str, args: tuple[Any, ...]) -> None:
+        """Call a notification hook; async implementations finish in the background."""
+        for impl in self.impls[hook]:
+            result = self.call(impl, args)
+            if result is not None and result is not FAILED and inspect.isawaitable(result):
+                future = asyncio.ensure_future(self.settle(impl, result))
+                self._background.add(future)
+                future.add_done_callback(self._background.discard)
+
+    async def drain_background(self) -> None:
+        """Wait for notifications still running in the background (each within its budget)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _overrun(elapsed: float, budget: float) -> str:
+    return f"overran its budget ({elapsed * 1000:.0f} ms > {budget * 1000:.0f} ms)"

@@ -1,0 +1,427 @@
+"""Plugins and handlers that attack the kernel: they raise, hang, swallow cancellation, return
+the wrong type. Whatever they do, every task ends in exactly one terminal state, the gates stay
+closed, and the orchestrator stops."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+from alveary import (
+    Agent,
+    AgentSpec,
+    Candidates,
+    Denied,
+    Orchestrator,
+    Outcome,
+    Pool,
+    PoolMetrics,
+    Principal,
+    Rejected,
+    StartFailed,
+    Task,
+    TaskSpec,
+    TaskState,
+    hookimpl,
+)
+from alveary._clock import ManualClock
+from alveary.testing import EventRecorder, echo, orchestrator
+
+FAST = {"orchestrator": {"hook_timeout": 0.05, "max_failures": 3, "cancel_grace": 0.2}}
+
+
+def spec(name: str, handler: Any = echo, *caps: str, capacity: int = 1) -> AgentSpec:
+    return AgentSpec(name, frozenset(caps), capacity=capacity, options={"handler": handler})
+
+
+async def swallow_forever() -> None:
+    """Sleeps, and sleeps again whenever it is cancelled: ignores cancellation for good."""
+    while True:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            continue
+
+
+async def until(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def run_tasks(orch: Orchestrator, n: int = 5, **task: Any) -> list[Outcome]:
+    handles = [await orch.submit(TaskSpec("echo", payload=i, **task)) for i in range(n)]
+    return [await h.result(timeout=30) for h in handles]
+
+
+# -- gates fail closed, forever ----------------------------------------------------------------
+
+
+class RaisingAuth:
+    name = "auth"
+
+    @hookimpl
+    def alveary_authenticate(self, credentials: Mapping[str, Any]) -> Principal | None:
+        raise ConnectionError("identity provider down")
+
+
+class RaisingAuthz:
+    name = "authz"
+
+    @hookimpl
+    def alveary_authorize(self, principal: Principal, action: str, resource: str) -> bool:
+        raise ConnectionError("policy server down")
+
+
+@pytest.mark.parametrize("plugin", [RaisingAuth, RaisingAuthz])
+async def test_a_security_plugin_that_fails_until_disabled_still_denies(plugin: Any) -> None:
+    async with orchestrator(FAST, plugin()) as orch:
+        for _ in range(6):  # past max_failures: the plugin is disabled on the way
+            with pytest.raises(Denied):
+                await orch.submit(TaskSpec("echo"), credentials={"token": "x"})
+        assert orch.metrics().disabled_plugins == (plugin.name,)
+        with pytest.raises(Denied, match="is disabled"):
+            await orch.register(spec("a1"))
+        with pytest.raises(Denied, match="is disabled"):
+            await orch.submit(TaskSpec("echo"))
+        assert orch.agents() == []
+
+
+class SlowSyncGates:
+    name = "slow"
+
+    @hookimpl
+    def alveary_task_validate(self, spec: TaskSpec, principal: Principal) -> None:
+        time.sleep(0.1)
+
+    @hookimpl
+    def alveary_authorize(self, principal: Principal, action: str, resource: str) -> bool:
+        if action == "agent.register":
+            return True
+        time.sleep(0.1)
+        return True
+
+
+async def test_sync_gates_that_overrun_refuse() -> None:
+    async with orchestrator(FAST, SlowSyncGates()) as orch:
+        await orch.register(spec("a1"))
+        with pytest.raises(Denied, match="the plugin failed"):
+            await orch.submit(TaskSpec("echo"))
+
+
+class SwallowingValidator:
+    name = "validator"
+
+    @hookimpl
+    async def alveary_task_validate(self, spec: TaskSpec, principal: Principal) -> None:
+        await swallow_forever()
+
+
+async def test_an_async_gate_that_ignores_cancellation_is_abandoned_and_stays_closed() -> None:
+    rec = EventRecorder()
+    async with orchestrator(FAST, SwallowingValidator(), rec) as orch:
+        with pytest.raises(Rejected, match="the plugin failed"):
+            await orch.submit(TaskSpec("echo"))
+        assert orch.metrics().disabled_plugins == ("validator",)
+        with pytest.raises(Rejected, match="is disabled"):
+            await orch.submit(TaskSpec("echo"))
+        failed = [e.data for e in rec.events if e.type == "plugin.failed"]
+        assert "ignored cancellation" in failed[0]["error"]
+
+
+# -- wrong return types are the plugin's failure, never the task's ---------------------------
+
+
+class Liar:
+    """Returns a wrong type from every hook it implements."""
+
+    name = "liar"
+
+    @hookimpl
+    def alveary_route_score(self, task: Task, agent: Agent) -> Any:
+        return "very good"
+
+    @hookimpl
+    def alveary_route_filter(self, task: Task, candidates: Sequence[Agent]) -> Any:
+        return 42
+
+    @hookimpl
+    def alveary_task_after(self, task: Task, agent: Agent, outcome: Outcome) -> Any:
+        return Outcome(TaskState.RUNNING)
+
+    @hookimpl
+    def alveary_health_check(self, agent: Agent) -> Any:
+        return "fine"
+
+    @hookimpl
+    def alveary_agent_validate(self, spec: AgentSpec, principal: Principal) -> Any:
+        return None
+
+
+class NanScorer:
+    name = "nan"
+
+    @hookimpl
+    def alveary_route_score(self, task: Task, agent: Agent) -> float:
+        return math.nan
+
+    @hookimpl
+    def alveary_task_after(self, task: Task, agent: Agent, outcome: Outcome) -> Any:
+        return Outcome(TaskState.PENDING, value="lost?")
+
+
+@pytest.mark.parametrize("plugin", [Liar, NanScorer])
+async def test_wrong_return_values_are_ignored_and_counted(plugin: Any) -> None:
+    rec = EventRecorder()
+    config = {"orchestrator": {"max_failures": 1000, "health_interval": 0.05}}
+    async with orchestrator(config, plugin(), rec) as orch:
+        await orch.register(spec("a1", echo, capacity=2))
+        await orch.register(spec("a2", echo, capacity=2))
+        outcomes = await run_tasks(orch, 20)
+        assert [o.state for o in outcomes] == [TaskState.SUCCEEDED] * 20
+        assert [o.value for o in outcomes] == list(range(20))
+        assert orch.metrics().plugin_failures[plugin.name] >= 20
+        hooks = {e.data["hook"] for e in rec.events if e.type == "plugin.failed"}
+        assert "alveary_route_score" in hooks
+        assert "alveary_task_after" in hooks
+
+
+class Scaler:
+    name = "scaler"
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    @hookimpl
+    def alveary_scale(self, pool: Pool, metrics: PoolMetrics) -> Any:
+        return self.answer
+
+
+@pytest.mark.parametrize("answer", ["many", math.nan, -3, 2.5, True, [4]])
+async def test_a_wrong_scale_answer_leaves_the_pool_alone(answer: Any) -> None:
+    config = {
+        "orchestrator": {"max_failures": 1000},
+        "pools": [
+            {
+                "name": "p",
+                "size": {"min": 1, "max": 4},
+                "capabilities": ["echo"],
+                "options": {"handler": "alveary.testing:echo"},
+            }
+        ],
+    }
+    rec = EventRecorder()
+    async with orchestrator(config, Scaler(answer), rec) as orch:
+        await until(lambda: any(e.type == "plugin.failed" for e in rec.events))
+        assert orch.pools["p"].desired == 1
+        outcomes = await run_tasks(orch, 3, requires={"echo"})
+        assert all(o.ok for o in outcomes)
+
+
+class Strategist:
+    name = "strategist"
+
+    def __init__(self, pick: Any) -> None:
+        self.pick = pick
+
+    def select(self, task: Task, candidates: Candidates) -> Agent | None:
+        return self.pick(task, candidates)  # type: ignore[no-any-return]
+
+    @hookimpl
+    def alveary_strategies(self) -> Mapping[str, Any]:
+        return {"bad": self}
+
+
+class KeepOnlyA2:
+    name = "only-a2"
+
+    @hookimpl
+    def alveary_route_filter(self, task: Task, candidates: Sequence[Agent]) -> list[Agent]:
+        return [a for a in candidates if a.name == "a2"]
+
+
+def raising(task: Task, candidates: Candidates) -> Agent | None:
+    raise RuntimeError("strategy bug")
+
+
+def outsider(orch: list[Orchestrator]) -> Any:
+    """Picks agent a1 whatever the candidates are: bypasses the filter."""
+    return lambda task, candidates: orch[0].agent("a1")
+
+
+async def test_a_raising_strategy_falls_back_to_least_loaded() -> None:
+    config = {"orchestrator": {"strategy": "bad", "max_failures": 1000}}
+    async with orchestrator(config, Strategist(raising)) as orch:
+        await orch.register(spec("a1"))
+        outcomes = await run_tasks(orch, 5)
+        assert all(o.ok for o in outcomes)
+        assert orch.metrics().plugin_failures["strategist"] >= 5
+
+
+async def test_a_strategy_cannot_bypass_the_filters() -> None:
+    holder: list[Orchestrator] = []
+    config = {"orchestrator": {"strategy": "bad", "max_failures": 1000}}
+    async with orchestrator(config, Strategist(outsider(holder)), KeepOnlyA2()) as orch:
+        holder.append(orch)
+        await orch.register(spec("a1", echo, capacity=10))
+        await orch.register(spec("a2", echo, capacity=10))
+        outcomes = await run_tasks(orch, 10)
+        assert {o.agent_id for o in outcomes} == {orch.agent("a2").id}
+
+
+# -- hooks that will not stop ------------------------------------------------------------------
+
+
+class StubbornTick:
+    name = "stubborn"
+
+    @hookimpl
+    async def alveary_tick(self, orchestrator: Any, now: float) -> None:
+        await swallow_forever()
+
+    @hookimpl
+    async def alveary_startup(self, orchestrator: Any) -> None:
+        await swallow_forever()
+
+
+async def test_lifecycle_hooks_that_swallow_cancellation_cannot_wedge_start_tick_or_stop() -> None:
+    async with orchestrator(FAST, StubbornTick()) as orch:
+        assert orch.metrics().disabled_plugins == ("stubborn",)
+        await orch.register(spec("a1"))
+        assert all(o.ok for o in await run_tasks(orch, 3))
+
+
+class SwallowingBefore:
+    name = "before"
+
+    @hookimpl
+    async def alveary_task_before(self, task: Task, agent: Agent) -> None:
+        await swallow_forever()
+
+
+async def test_a_task_before_gate_that_hangs_cannot_hold_slots() -> None:
+    async with orchestrator(FAST, SwallowingBefore()) as orch:
+        await orch.register(spec("a1"))
+        outcomes = await run_tasks(orch, 3)
+        assert all(o.ok for o in outcomes)  # abandoned, plugin disabled, attempts went on
+        assert orch.metrics().disabled_plugins == ("before",)
+
+
+class FailingTickListening:
+    """Its tick always fails; its event hook always works, and sees its own failures."""
+
+    name = "noisy"
+
+    @hookimpl
+    def alveary_tick(self, orchestrator: Any, now: float) -> None:
+        raise RuntimeError("tick bug")
+
+    @hookimpl
+    def alveary_event(self, event: Any) -> None:
+        return None
+
+
+async def test_the_failure_streak_is_per_hook() -> None:
+    config = {"orchestrator": {"max_failures": 3, "tick_interval": 0.01}}
+    async with orchestrator(config, FailingTickListening()) as orch:
+        await until(lambda: orch.metrics().disabled_plugins == ("noisy",))
+
+
+# -- handlers and runtimes that misbehave ------------------------------------------------------
+
+
+async def test_an_async_handler_that_swallows_cancellation_times_out_and_stop_returns() -> None:
+    async def stubborn(task: Task) -> None:
+        await swallow_forever()
+
+    async with orchestrator(FAST) as orch:
+        await orch.register(spec("a1", stubborn))
+        handle = await orch.submit(TaskSpec("t", timeout=0.1, max_attempts=2))
+        outcome = await handle.result(timeout=30)
+        assert outcome.state is TaskState.DEAD
+        assert outcome.error == "timed out after 0.1 s"
+
+
+async def test_a_hung_sync_handler_starves_no_other_agent() -> None:
+    release = threading.Event()
+
+    def hung(task: Task) -> str:
+        release.wait(60)
+        return "late"
+
+    def quick(task: Task) -> str:
+        return "quick"
+
+    try:
+        async with orchestrator(FAST) as orch:
+            await orch.register(spec("stuck", hung, "slow", capacity=64))
+            stuck = [await orch.submit(TaskSpec("s", requires={"slow"})) for _ in range(64)]
+            await orch.register(spec("fine", quick, "fast"))
+            outcomes = await run_tasks(orch, 5, requires={"fast"})
+            assert [o.value for o in outcomes] == ["quick"] * 5
+            assert not any(h.done() for h in stuck)
+    finally:
+        release.set()
+
+
+class HangingRuntime:
+    name = "hanging"
+
+    async def start(self, agent: Agent) -> None:
+        await swallow_forever()
+
+    async def execute(self, agent: Agent, task: Task) -> Any:
+        return None
+
+    async def stop(self, agent: Agent) -> None:
+        await swallow_forever()
+
+    @hookimpl
+    def alveary_runtimes(self) -> Mapping[str, Any]:
+        return {"hanging": self}
+
+
+async def test_a_runtime_that_hangs_in_start_fails_the_start() -> None:
+    config = {"orchestrator": {"start_timeout": 0.1, "cancel_grace": 0.1, "shutdown_timeout": 0.1}}
+    async with orchestrator(config, HangingRuntime()) as orch:
+        with pytest.raises(StartFailed, match=r"did not start within 0\.1 s"):
+            await orch.register(AgentSpec("h", runtime="hanging"))
+        assert orch.agents() == []
+
+
+# -- nothing waits silently --------------------------------------------------------------------
+
+
+async def test_a_task_nobody_can_take_says_so_and_fails_after_its_queue_timeout() -> None:
+    rec = EventRecorder()
+    async with orchestrator(None, rec) as orch:
+        await orch.register(spec("a1", echo, "cpu"))
+        handle = await orch.submit(TaskSpec("train", requires={"gpu"}, queue_timeout=0.2))
+        outcome = await handle.result(timeout=30)
+        assert outcome.state is TaskState.FAILED
+        assert outcome.error == (
+            "waited 0.2 s in the queue: no registered agent and no pool has every capability "
+            "it requires (gpu)"
+        )
+        (event,) = [e for e in rec.events if e.type == "routing.unplaceable"]
+        assert event.task_id == handle.id
+        assert event.data["requires"] == ["gpu"]
+
+
+async def test_a_manual_clock_drives_queue_timeouts() -> None:
+    clock = ManualClock()
+    config = Orchestrator.from_config({"orchestrator": {"tick_interval": 0.01}}).config
+    async with Orchestrator(config, clock=clock) as orch:
+        handle = await orch.submit(TaskSpec("t", requires={"x"}, queue_timeout=3600))
+        await asyncio.sleep(0.1)
+        assert not handle.done()
+        clock.advance(3600)
+        outcome = await handle.result(timeout=30)
+        assert outcome.state is TaskState.FAILED
+        assert handle.task.times["failed"] == clock.now
