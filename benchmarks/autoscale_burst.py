@@ -22,17 +22,17 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import alveary
 from alveary import TaskSpec
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs" / "plugins" / "autoscale.md"
@@ -45,7 +45,7 @@ class Decisions:
     name = "decisions"
 
     def __init__(self) -> None:
-        self.seen: list[tuple[float, dict[str, Any]]] = []
+        self.seen: list[tuple[float, Mapping[str, Any]]] = []
 
     @alveary.hookimpl
     def alveary_event(self, event: alveary.Event) -> None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,10 @@ import alveary
 from alveary import TaskSpec, TaskState
 from alveary.testing import EventRecorder, orchestrator
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "plugins" / "autoscale.md"
 GATE: asyncio.Event | None = None
@@ -68,7 +69,7 @@ def docs_config() -> dict[str, Any]:
     """The first TOML example of docs/plugins/autoscale.md, its handler replaced by ``gated``."""
     block = re.search(r"```toml\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.DOTALL)
     assert block is not None
-    data = tomllib.loads(block.group(1))
+    data: dict[str, Any] = tomllib.loads(block.group(1))
     data["pools"][0]["options"]["handler"] = f"{__name__}:gated"
     return data
 
@@ -87,7 +88,7 @@ def pool_config(handler: str, size: dict[str, int], **policy: Any) -> dict[str, 
     }
 
 
-def decisions(recorder: EventRecorder) -> list[dict[str, Any]]:
+def decisions(recorder: EventRecorder) -> list[Mapping[str, Any]]:
     return [e.data for e in recorder.events if e.type == "autoscale.decision"]
 
 

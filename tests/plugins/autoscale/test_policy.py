@@ -56,17 +56,16 @@ def test_a_goal_shrinks_with_the_queue_it_was_set_for() -> None:
 
 def test_a_burst_after_an_idle_spell_is_answered_at_once_from_the_raw_queue() -> None:
     scaler = Scaler("p", Policy())  # smoothing 10 s, up_cooldown 5 s
-    for now in range(60):
-        idle = scaler.decide(1, 1, 16, load(agents=1, capacity=1, idle=1), float(now))
+    for second in range(60):
+        idle = scaler.decide(1, 1, 16, load(agents=1, capacity=1, idle=1), float(second))
         assert (idle.direction, idle.held) == ("hold", None)
-    sizes, now = [1], 60.0
+    sizes = [1]
     while sizes[-1] < 16:
         burst = load(agents=sizes[-1], capacity=sizes[-1], queued=400)
-        decision = scaler.decide(sizes[-1], 1, 16, burst, now)
+        decision = scaler.decide(sizes[-1], 1, 16, burst, 59.0 + len(sizes))
         assert decision.direction == "up", decision
         assert decision.proposals["work"] == 80, "400 tasks of 1 s within 5 s"
         sizes.append(decision.target)
-        now += 1.0
     assert sizes == [1, 2, 4, 8, 13, 16], "the work target within one up_cooldown"
 
 

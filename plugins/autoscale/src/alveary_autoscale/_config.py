@@ -116,9 +116,10 @@ class Rule:
 
 @attrs.frozen
 class Policy:
-    """How one pool is scaled. Every signal proposes a size; the pool grows to the largest
-    proposal above its size, and shrinks only when every signal proposes less, to the
-    largest of those. Cool-downs, hysteresis and step caps then pace the change."""
+    """How one pool is scaled. Every signal proposes a size, once from the raw queue for a
+    scale-up and once from the moving averages for a scale-down; the pool grows to the
+    largest proposal above its size, and shrinks only when every signal proposes less, to
+    the largest of those. Cool-downs, hysteresis and step caps then pace the change."""
 
     target_duration: float = attrs.field(default=5.0, validator=[_finite, non_negative])
     """Work signal (Dask's adaptive): enough slots for the tasks in flight plus the queued
@@ -130,18 +131,20 @@ class Policy:
     scale_down_below: float = attrs.field(default=0.3, validator=[fraction, _below_up])
     """Utilisation band: below this, shrink until utilisation is back mid-band."""
     smoothing: float = attrs.field(default=10.0, validator=[_finite, non_negative])
-    """Time constant, in seconds, of the moving averages of ``in_flight`` and ``queued`` that
-    the work and utilisation signals read, so one noisy tick does not move the pool. 0: raw."""
+    """Time constant, in seconds, of the moving averages of ``in_flight`` and ``queued`` that a
+    scale-down reads, so one quiet tick does not shrink the pool; no scale-down is proposed
+    before they have been fed this long. 0: raw."""
     max_queue_wait: float = attrs.field(default=30.0, validator=[_finite, non_negative])
     """Grow when the oldest queued task has waited longer than this. 0 turns it off."""
     up_cooldown: float = attrs.field(default=5.0, validator=[_finite, non_negative])
-    """Seconds between two scale-ups."""
+    """Seconds between two scale-up decisions; the steps towards one follow at each tick."""
     down_cooldown: float = attrs.field(default=120.0, validator=[_finite, non_negative])
     """Seconds after any change before a scale-down."""
     down_confirm: int = attrs.field(default=3, validator=positive)
     """Ticks in a row a scale-down must be proposed before it happens (hysteresis)."""
     max_change_percent: float = attrs.field(default=50.0, validator=[_finite, non_negative])
-    """A step changes the size by at most this percent of it (and at least one agent)."""
+    """A step down changes the size by at most this percent of it (and at least one agent);
+    a step up may double it, or grow it by this percent if that is more."""
     max_up: int = attrs.field(default=5, validator=positive)
     """Agents started per step at most: scale-up comes in batches."""
     max_down: int = attrs.field(default=3, validator=positive)
