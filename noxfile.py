@@ -69,6 +69,8 @@ def _targets() -> dict[str, list[str]]:
 
 
 TARGETS = _targets()
+PACKAGES = TARGETS["integration"]
+"""Every workspace package: the kernel, then each package under ``plugins/`` and ``contrib/``."""
 
 
 def _editable(packages: list[str]) -> list[str]:
@@ -100,8 +102,8 @@ def lint(session: nox.Session) -> None:
 # The Python version mypy checks for, so that version-conditional dependencies are installed.
 @nox.session(python=PYPROJECT["tool"]["mypy"]["python_version"])
 def typing(session: nox.Session) -> None:
-    """Type-check the kernel with mypy --strict (configured in pyproject.toml)."""
-    session.install("-e", "core", *nox.project.dependency_groups(PYPROJECT, "typing"))
+    """Type-check every package with mypy --strict (the files are listed in pyproject.toml)."""
+    session.install(*_editable(PACKAGES), *nox.project.dependency_groups(PYPROJECT, "typing"))
     session.run("mypy", "--strict", *session.posargs)
 
 

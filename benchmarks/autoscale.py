@@ -1,4 +1,4 @@
-"""The autoscale plugin against synthetic load curves (step, ramp, spike, sine), simulated.
+"""The autoscale plugin against synthetic load curves (step, ramp, spike, sine, burst), simulated.
 
     uv run python benchmarks/autoscale.py                        # table + JSON
     uv run --with matplotlib python benchmarks/autoscale.py      # and a PNG plot
@@ -84,10 +84,10 @@ def table(results: dict[str, Any]) -> str:
 
 def plot(series: dict[str, dict[str, Result]], path: Path) -> str:
     try:
-        import matplotlib
+        import matplotlib  # type: ignore[import-not-found,unused-ignore]
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return "matplotlib is not installed: no plot (uv run --with matplotlib ...)"
     fig, axes = plt.subplots(len(series), 2, figsize=(13, 3.2 * len(series)), sharex=True)

@@ -3,6 +3,8 @@ follows the load, queue waits stay short, and it does not flap."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from alveary_autoscale import Policy
 from alveary_autoscale.simulate import CURVES, simulate
@@ -13,6 +15,7 @@ BOUNDS = {
     "ramp": (2, 5.0),
     "spike": (2, 40.0),
     "sine": (2 * 3 + 1, 5.0),  # one up and one down per period (< 3 periods), and one spare
+    "burst": (2, 15.0),
 }
 
 
@@ -27,6 +30,14 @@ def test_the_default_policy_follows_each_curve_without_flapping(curve: str) -> N
     busiest = max(range(len(result.rate)), key=result.rate.__getitem__)
     assert result.desired[busiest] > summary["min_size"], "it grew with the load"
     assert result.desired[-1] < summary["max_size"], "it shrank after the load went down"
+
+
+def test_a_burst_grows_the_pool_at_every_tick_until_its_max() -> None:
+    result = simulate(Policy(), CURVES["burst"], duration=900.0)
+    at = result.times.index(600.0)
+    growth = result.desired[at - 1 : result.desired.index(50, at) + 1]
+    assert all(a < b for a, b in itertools.pairwise(growth)), growth
+    assert len(growth) <= 10, "400 tasks: doubling, then max_up = 5 agents a tick"
 
 
 def test_a_policy_without_guards_flaps_where_the_default_does_not() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+from alveary import FieldError
 from alveary.validators import fraction, non_negative, positive
 
 METRICS: dict[str, str] = {
@@ -37,6 +38,20 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
 }
+
+
+MOST = 2**31
+"""No proposal is larger: it keeps the arithmetic on hostile numbers finite."""
+
+
+def agents_for(value: float) -> int:
+    """The agents ``value`` asks for, rounded up (allowing for float error), in [0, MOST]."""
+    return math.ceil(min(max(value, 0.0), MOST) - 1e-9)
+
+
+def _finite(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not math.isfinite(value):
+        raise FieldError(attribute.name, f"expected a finite number, got {value!r}")
 
 
 def _one_of(choices: Any) -> Callable[[object, attrs.Attribute[Any], str], None]:
@@ -68,7 +83,7 @@ class Condition:
 
     metric: str = attrs.field(validator=_one_of(METRICS))
     op: str = attrs.field(validator=_one_of(OPERATORS))
-    value: float
+    value: float = attrs.field(validator=_finite)
 
     def holds(self, metrics: dict[str, float]) -> bool:
         """True when the metric is known and compares as asked."""
@@ -88,52 +103,55 @@ class Rule:
     when: tuple[Condition, ...] = attrs.field(validator=_some)
     action: str = attrs.field(validator=_one_of(("up", "down")))
     by: int = attrs.field(default=1, validator=non_negative)
-    factor: float = attrs.field(default=1.0, validator=non_negative)
+    factor: float = attrs.field(default=1.0, validator=[_finite, non_negative])
 
     def matches(self, metrics: dict[str, float]) -> bool:
         return all(c.holds(metrics) for c in self.when)
 
     def propose(self, size: int) -> int:
         if self.action == "up":
-            return max(size + self.by, math.ceil(size * self.factor))
-        return max(0, min(size - self.by, math.floor(size * self.factor)))
+            return max(size + self.by, agents_for(size * self.factor))
+        return max(0, min(size - self.by, math.floor(min(size * self.factor, MOST))))
 
 
 @attrs.frozen
 class Policy:
-    """How one pool is scaled. Every signal proposes a size; the pool grows to the largest
-    proposal above its size, and shrinks only when every signal proposes less, to the
-    largest of those. Cool-downs, hysteresis and step caps then pace the change."""
+    """How one pool is scaled. Every signal proposes a size, once from the raw queue for a
+    scale-up and once from the moving averages for a scale-down; the pool grows to the
+    largest proposal above its size, and shrinks only when every signal proposes less, to
+    the largest of those. Cool-downs, hysteresis and step caps then pace the change."""
 
-    target_duration: float = attrs.field(default=5.0, validator=non_negative)
+    target_duration: float = attrs.field(default=5.0, validator=[_finite, non_negative])
     """Work signal (Dask's adaptive): enough slots for the tasks in flight plus the queued
     ones done within this many seconds, at the pool's average duration. 0 turns it off."""
-    default_duration: float = attrs.field(default=1.0, validator=non_negative)
+    default_duration: float = attrs.field(default=1.0, validator=[_finite, non_negative])
     """The duration assumed for a task until the pool has finished some."""
     scale_up_above: float = attrs.field(default=0.75, validator=fraction)
     """Utilisation band: above this, grow until utilisation is back mid-band."""
     scale_down_below: float = attrs.field(default=0.3, validator=[fraction, _below_up])
     """Utilisation band: below this, shrink until utilisation is back mid-band."""
-    smoothing: float = attrs.field(default=10.0, validator=non_negative)
-    """Time constant, in seconds, of the moving averages of ``in_flight`` and ``queued`` that
-    the work and utilisation signals read, so one noisy tick does not move the pool. 0: raw."""
-    max_queue_wait: float = attrs.field(default=30.0, validator=non_negative)
+    smoothing: float = attrs.field(default=10.0, validator=[_finite, non_negative])
+    """Time constant, in seconds, of the moving averages of ``in_flight`` and ``queued`` that a
+    scale-down reads, so one quiet tick does not shrink the pool; no scale-down is proposed
+    before they have been fed this long. 0: raw."""
+    max_queue_wait: float = attrs.field(default=30.0, validator=[_finite, non_negative])
     """Grow when the oldest queued task has waited longer than this. 0 turns it off."""
-    up_cooldown: float = attrs.field(default=5.0, validator=non_negative)
-    """Seconds between two scale-ups."""
-    down_cooldown: float = attrs.field(default=120.0, validator=non_negative)
+    up_cooldown: float = attrs.field(default=5.0, validator=[_finite, non_negative])
+    """Seconds between two scale-up decisions; the steps towards one follow at each tick."""
+    down_cooldown: float = attrs.field(default=120.0, validator=[_finite, non_negative])
     """Seconds after any change before a scale-down."""
     down_confirm: int = attrs.field(default=3, validator=positive)
     """Ticks in a row a scale-down must be proposed before it happens (hysteresis)."""
-    max_change_percent: float = attrs.field(default=50.0, validator=non_negative)
-    """A step changes the size by at most this percent of it (and at least one agent)."""
+    max_change_percent: float = attrs.field(default=50.0, validator=[_finite, non_negative])
+    """A step down changes the size by at most this percent of it (and at least one agent);
+    a step up may double it, or grow it by this percent if that is more."""
     max_up: int = attrs.field(default=5, validator=positive)
     """Agents started per step at most: scale-up comes in batches."""
     max_down: int = attrs.field(default=3, validator=positive)
     """Agents removed per step at most."""
     shed_above: float = attrs.field(default=0.95, validator=fraction)
     """Host memory in use above this fraction sheds idle agents at once (1 turns it off)."""
-    shed_percent: float = attrs.field(default=25.0, validator=non_negative)
+    shed_percent: float = attrs.field(default=25.0, validator=[_finite, non_negative])
     """Share of the pool shed per step under memory pressure, idle agents only."""
     rules: tuple[Rule, ...] = ()
     """Extra rules, checked in order; each matching one proposes a size."""

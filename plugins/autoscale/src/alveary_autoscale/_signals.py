@@ -24,9 +24,12 @@ class PoolStats:
         self.failed = 0
 
     def observe(self, duration: float, ok: bool) -> None:
-        """Count one finished attempt."""
-        self.ewma = duration if self.ewma is None else _ALPHA * duration + (1 - _ALPHA) * self.ewma
-        self.durations.append(duration)
+        """Count one finished attempt; a duration that is not a finite number >= 0 (a clock
+        that jumped) counts its result only."""
+        if math.isfinite(duration) and duration >= 0:
+            old = self.ewma
+            self.ewma = duration if old is None else _ALPHA * duration + (1 - _ALPHA) * old
+            self.durations.append(duration)
         if len(self.results) == self.results.maxlen and not self.results[0]:
             self.failed -= 1
         self.results.append(ok)

@@ -44,6 +44,11 @@ def spike(low: float, high: float, at: float, length: float) -> Curve:
     return lambda t: high if at <= t < at + length else low
 
 
+def burst(low: float, count: float, at: float) -> Curve:
+    """``count`` tasks at once at ``at`` (within one second), on top of ``low`` per second."""
+    return lambda t: low + count if at <= t < at + 1.0 else low
+
+
 def sine(mean: float, amplitude: float, period: float) -> Curve:
     return lambda t: max(0.0, mean + amplitude * math.sin(2 * math.pi * t / period))
 
@@ -53,9 +58,11 @@ CURVES: dict[str, Curve] = {
     "ramp": ramp(1.0, 15.0, 200.0, 1000.0, 1800.0),
     "spike": spike(2.0, 30.0, 600.0, 60.0),
     "sine": sine(8.0, 6.0, 900.0),
+    "burst": burst(2.0, 400.0, 600.0),
 }
 """The standard curves, in tasks per second over ``DURATION`` seconds, for tasks of 1 s on
-average: a step up and back, a ramp up and down, a one-minute spike, a 15-minute wave."""
+average: a step up and back, a ramp up and down, a one-minute spike, a 15-minute wave, and
+400 tasks at once."""
 
 DURATION = 2400.0
 SIZE = alveary.PoolSize(1, 50)
