@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from . import validators
 from ._converter import Path, dotted, iter_errors, structure, unknown_key
 from ._errors import ConfigError
 from ._records import AgentSpec, PoolSize
@@ -53,14 +54,14 @@ class RoutingConfig:
 class PoolConfig:
     """One ``[[pools]]`` entry: agents the kernel keeps running."""
 
-    name: str
+    name: str = attrs.field(validator=validators.name)
     runtime: str = "local"
     size: PoolSize = attrs.field(factory=PoolSize)
     capabilities: frozenset[str] = frozenset()
-    capacity: int = attrs.field(default=1, validator=positive)
+    capacity: int = attrs.field(default=1, validator=validators.count)
     options: dict[str, Any] = attrs.field(factory=dict)
     labels: dict[str, str] = attrs.field(factory=dict)
-    skills: dict[str, float] = attrs.field(factory=dict)
+    skills: dict[str, float] = attrs.field(factory=dict, validator=validators.levels)
 
     def agent_spec(self, name: str) -> AgentSpec:
         return AgentSpec(
