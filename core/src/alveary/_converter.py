@@ -1,7 +1,7 @@
 """The one cattrs converter: records to JSON-able data and back, and TOML into config classes.
 
-It is strict where TOML and JSON are precise: an ``int`` field takes a 64-bit integer, not
-``"3"`` or ``2.5``; a ``float`` field a finite number, not ``nan``; a ``str`` field a string,
+It is strict where TOML and JSON are precise: an ``int`` field takes an integer, not ``"3"``
+or ``2.5``; a ``float`` field a finite number, not ``nan``; a ``str`` field a string,
 not ``7``; a table a table and a list a list, never a string. Errors are collected, not
 raised one at a time, so ``error_lines`` can report every problem with its dotted path.
 """
@@ -40,10 +40,6 @@ converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
 """The converter for every alveary record and config class; plugins use it for theirs."""
 
 
-_INT64 = 2**63
-"""TOML integers are 64-bit: a larger one is refused, not carried into sizes and counts."""
-
-
 def _expect(kind: type, name: str, accepts: tuple[type, ...] | None = None) -> None:
     allowed = accepts or (kind,)
 
@@ -54,8 +50,6 @@ def _expect(kind: type, name: str, accepts: tuple[type, ...] | None = None) -> N
             raise TypeError(f"expected {name}, got {shown(value)}")
         if not isinstance(value, allowed):
             raise TypeError(f"expected {name}, got {shown(value)}")
-        if kind is int and isinstance(value, int) and not -_INT64 <= value < _INT64:
-            raise ValueError(f"expected {name} of at most 64 bits, got {shown(value)}")
         if kind is float and isinstance(value, (int, float)) and not finite(value):
             raise ValueError(f"expected a finite number, got {shown(value)}")
         return kind(value)

@@ -33,9 +33,11 @@ from ._records import (
     Task,
     TaskSpec,
 )
+from ._values import shown
 
 if TYPE_CHECKING:
     from ._components import Runtime, Store, Strategy
+    from ._config import Config
     from ._orchestrator import Orchestrator
     from ._routing import Candidates
 
@@ -386,6 +388,30 @@ class Hooks:
 
     def event(self, event: Event) -> None:
         self._notify("alveary_event", (event,))
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def check_config(self, config: Config) -> list[str]:
+        """Every plugin's problems with the whole ``config`` (``alveary_check_config``), at
+        check time: called directly, so a plugin's failure here is a problem, not a streak."""
+        problems: list[str] = []
+        for impl in self._impls["alveary_check_config"]:
+            where = f"plugin {impl.plugin!r}: alveary_check_config"
+            try:
+                found = impl.fn(**dict.fromkeys(impl.argnames, config))
+            except Exception as exc:
+                problems.append(f"{where} raised {type(exc).__name__}: {exc}")
+                continue
+            if inspect.iscoroutine(found):
+                found.close()
+                problems.append(f"{where} must be a plain function, not async")
+            elif found is not None:
+                lines = list(found) if isinstance(found, (list, tuple)) else None
+                if lines is None or not all(isinstance(line, str) for line in lines):
+                    problems.append(f"{where} returned {shown(found)}, expected a list of lines")
+                else:
+                    problems.extend(lines)
+        return problems
 
 
 def _overrun(elapsed: float, budget: float) -> str:

@@ -15,11 +15,11 @@ from typing import Any
 import attrs
 import structlog
 
-from . import _config, _plugins
-from ._components import Runtime, Store, Strategy, validate_spec
+from . import _config
+from ._assemble import assemble
+from ._components import Runtime, Store, Strategy
 from ._config import Config
-from ._errors import AlvearyError, ConfigError, Denied, NotFound, PermanentFailure, Rejected
-from ._hooks import Hooks
+from ._errors import AlvearyError, Denied, NotFound, PermanentFailure, Rejected
 from ._queue import WaitQueue
 from ._records import (
     ANONYMOUS,
@@ -119,47 +119,13 @@ class Orchestrator:
         """Load and check the plugins ``config`` enables (plus plugin objects given
         directly); raises ``PluginError`` or ``ConfigError`` listing every problem."""
         self.config = config
-        settings = config.orchestrator
-        loaded = _plugins.load(config, plugins)
-        self.plugins: dict[str, object] = {p.name: p.instance for p in loaded}
-        self.hooks = Hooks(
-            [(p.name, p.instance) for p in loaded],
-            budget=settings.hook_timeout,
-            max_failures=settings.max_failures,
-            weights=config.routing.weights,
-        )
+        parts = assemble(config, plugins)
+        self.plugins: dict[str, object] = dict(parts.plugins)
+        self.hooks = parts.hooks
         self.hooks.on_failure = self._plugin_failed
-        self.runtimes: dict[str, Runtime] = self.hooks.runtimes()
-        stores = self.hooks.stores()
-        strategies = self.hooks.strategies()
-        problems = []
-        src = config.source
-        if settings.store not in stores:
-            problems.append(src.error(("orchestrator", "store"), _one_of(settings.store, stores)))
-        if settings.strategy not in strategies:
-            problems.append(
-                src.error(("orchestrator", "strategy"), _one_of(settings.strategy, strategies))
-            )
-        for i, pool in enumerate(config.pools):
-            runtime = self.runtimes.get(pool.runtime)
-            if runtime is None:
-                problems.append(
-                    src.error(("pools", i, "runtime"), _one_of(pool.runtime, self.runtimes))
-                )
-                continue
-            try:
-                validate_spec(runtime, pool.agent_spec(pool.name))
-            except ValueError as exc:
-                problems.append(src.error(("pools", i, "options"), str(exc)))
-        for name in config.routing.weights:
-            if name not in self.plugins:
-                problems.append(
-                    src.error(("routing", "weights", name), f"no enabled plugin named {name!r}")
-                )
-        if problems:
-            raise ConfigError(problems)
-        self.store: Store = stores[settings.store]
-        self.strategy: Strategy = strategies[settings.strategy]
+        self.runtimes: dict[str, Runtime] = dict(parts.runtimes)
+        self.store: Store = parts.store
+        self.strategy: Strategy = parts.strategy
 
         self._rng = random.Random()
         self._prefix = os.urandom(4).hex()
