@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import difflib
 import enum
+import json
+import re
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import attrs
@@ -22,6 +24,7 @@ from cattrs.cols import (
     is_mutable_sequence,
     is_sequence,
     list_structure_factory,
+    mapping_structure_factory,
 )
 from cattrs.errors import (
     BaseValidationError,
@@ -118,6 +121,14 @@ def _sequence_hook(cls: Any) -> Callable[[Any, Any], Any]:
     return homogenous_tuple_structure_factory(cls, converter)
 
 
+def _mapping_hook(cls: Any) -> Callable[[Any, Any], Any]:
+    """cattrs' mapping hook without ``gen_structure_mapping``, which would register it for
+    ``cls`` directly, in front of the shape check."""
+    origin = typing.get_origin(cls) or cls
+    into = dict if origin in (Mapping, MutableMapping) else origin
+    return mapping_structure_factory(cls, converter, into, detailed_validation=True)
+
+
 def _set_hook(cls: Any) -> Callable[[Any, Any], Any]:
     if set in (cls, typing.get_origin(cls)):
         return converter._structure_set
@@ -127,9 +138,7 @@ def _set_hook(cls: Any) -> Callable[[Any, Any], Any]:
 converter.register_structure_hook_factory(
     attrs.has, _shaped("a table", _is_table, converter.gen_structure_attrs_fromdict)
 )
-converter.register_structure_hook_factory(
-    is_mapping, _shaped("a table", _is_table, converter.gen_structure_mapping)
-)
+converter.register_structure_hook_factory(is_mapping, _shaped("a table", _is_table, _mapping_hook))
 converter.register_structure_hook_factory(is_sequence, _shaped("a list", _is_list, _sequence_hook))
 converter.register_structure_hook_factory(_is_set, _shaped("a list", _is_list, _set_hook))
 
@@ -186,11 +195,16 @@ def unknown_key(key: str, known: list[str]) -> str:
 
 
 def dotted(path: Path) -> str:
-    """``("pools", 0, "size", "min")`` -> ``pools[0].size.min``."""
+    """``("pools", 0, "size", "min")`` -> ``pools[0].size.min``; a key that is not a bare
+    TOML key is quoted as TOML quotes it (``labels."a b"``), so a line stays one line."""
     out = ""
     for step in path:
         if isinstance(step, int):
             out += f"[{step}]"
         else:
-            out += f".{step}" if out else str(step)
+            key = step if _BARE.fullmatch(step) else json.dumps(step)
+            out += f".{key}" if out else key
     return out
+
+
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
