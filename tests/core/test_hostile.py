@@ -40,12 +40,15 @@ def spec(name: str, handler: Any = echo, *caps: str, capacity: int = 1) -> Agent
 
 
 async def swallow_forever() -> None:
-    """Sleeps, and sleeps again whenever it is cancelled: ignores cancellation for good."""
-    while True:
+    """Sleeps, and sleeps on whenever it is cancelled: ignores cancellation far longer than
+    any budget or grace here. It does give up 3 s after the first cancellation, so that the
+    test's event loop can close (closing a loop waits for every task it still runs)."""
+    give_up = None
+    while give_up is None or time.monotonic() < give_up:
         try:
-            await asyncio.sleep(3600)
+            await asyncio.sleep(3600 if give_up is None else 0.05)
         except asyncio.CancelledError:
-            continue
+            give_up = give_up or time.monotonic() + 3
 
 
 async def until(predicate: Any, timeout: float = 30.0) -> None:

@@ -373,5 +373,6 @@ def test_disabling_a_built_in_that_the_config_needs_is_a_config_error() -> None:
     with pytest.raises(alveary.ConfigError) as info:
         Orchestrator.from_config({"plugins": {"disabled": ["memory"]}})
     assert info.value.lines == [
-        "<config>: orchestrator.store: 'memory' is not one of (none installed)"
+        "<config>: orchestrator.store: 'memory' is provided by built-in plugin 'memory', "
+        "which is disabled"
     ]

@@ -4,6 +4,7 @@ strict where TOML and JSON are precise."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -186,18 +187,18 @@ def test_priority_accepts_names_and_numbers(given_as: Any, expected: Priority) -
 
 
 def test_an_unknown_priority_is_refused_with_the_choices() -> None:
-    with pytest.raises(ValueError, match=r"^'urgent' is not one of low, medium, high, critical$"):
+    choices = "expected one of low, medium, high, critical (or 0 to 3), got 'urgent'"
+    with pytest.raises(ValueError, match=rf"^priority: {re.escape(choices)}$"):
         TaskSpec("k", priority="urgent")
     with pytest.raises(ClassValidationError) as info:
         structure({"kind": "k", "priority": "urgent"}, TaskSpec)
-    assert list(iter_errors(info.value)) == [
-        (("priority",), "'urgent' is not one of low, medium, high, critical")
-    ]
+    assert list(iter_errors(info.value)) == [(("priority",), choices)]
 
 
-def test_a_priority_out_of_range_is_refused() -> None:
-    with pytest.raises(ValueError, match="not a valid Priority"):
-        TaskSpec("k", priority=7)
+@pytest.mark.parametrize("garbage", [7, -1, 2.5, True, None, [1], {"a": 1}, "", float("nan")])
+def test_priority_garbage_is_refused_in_a_sentence(garbage: Any) -> None:
+    with pytest.raises(ValueError, match=r"^priority: expected one of low, .* got "):
+        TaskSpec("k", priority=garbage)
 
 
 # -- strictness --------------------------------------------------------------------------------
@@ -210,7 +211,16 @@ def test_a_priority_out_of_range_is_refused() -> None:
         ({"name": "a", "capacity": 2.5}, (("capacity",), "expected an integer, got 2.5")),
         ({"name": "a", "capacity": True}, (("capacity",), "expected an integer, got True")),
         ({"name": 7}, (("name",), "expected a string, got 7")),
-        ({"name": "a", "capacity": 0}, ((), "capacity must be > 0, got 0")),
+        ({"name": "a", "capacity": 0}, (("capacity",), "expected an integer >= 1, got 0")),
+        ({"name": ""}, (("name",), "expected a non-empty name, got ''")),
+        (
+            {"name": "a", "skills": {"x": 1.5}},
+            (("skills",), "expected levels in [0, 1] by name, got 'x' = 1.5"),
+        ),
+        (
+            {"name": "a", "skills": {"x": float("nan")}},
+            (("skills", "x"), "expected a finite number, got nan"),
+        ),
         ({"name": "a", "skills": {"x": "1"}}, (("skills", "x"), "expected a number, got '1'")),
         ({}, (("name",), "required key is missing")),
         (

@@ -1,71 +1,170 @@
-"""Assembling a kernel from a config: load the plugins, collect their components, check that
-the config's choices exist, and report every problem at once."""
+"""Building what an orchestrator runs on from a config: its plugins, their hooks and the
+components the config selects, checked together so that every problem is reported at once,
+sorted by line, by ``alveary check``, ``alveary run`` and ``Orchestrator(config)`` alike."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
 
 import attrs
 
 from . import _plugins
 from ._components import Runtime, Store, Strategy, validate_spec
-from ._config import Config
-from ._errors import ConfigError
+from ._config import Config, Source
+from ._converter import structure
+from ._errors import ConfigError, PluginError
 from ._hooks import Hooks
 
 
 @attrs.frozen
-class Parts:
-    """What an orchestrator is built from."""
+class Assembly:
+    """The parts of an orchestrator that a good config yields."""
 
-    plugins: dict[str, object]
+    plugins: Mapping[str, object]
+    """Plugin instances by name, in call order."""
     hooks: Hooks
-    runtimes: dict[str, Runtime]
+    runtimes: Mapping[str, Runtime]
     store: Store
     strategy: Strategy
 
 
-def assemble(config: Config, extra: Sequence[object] = ()) -> Parts:
-    """Load and check the plugins ``config`` enables (plus ``extra`` plugin objects); raise
-    ``PluginError`` or ``ConfigError`` listing every problem."""
+def assemble(config: Config, extra: Sequence[object] = ()) -> Assembly:
+    """Load the plugins ``config`` enables (plus plugin objects given directly), build their
+    hooks, select the store and strategy, check each pool's runtime and options, the routing
+    weights and every plugin's ``alveary_check_config``.
+
+    Raises one error listing every problem, sorted by line: ``PluginError`` when some plugin
+    could not be loaded (the lines include the config's other problems), else ``ConfigError``.
+    """
+    problems: list[str] = []
+    loaded = _plugins.load(config, extra, problems)
+    plugin_failed = bool(problems)
     settings = config.orchestrator
-    loaded = _plugins.load(config, extra)
-    plugins = {p.name: p.instance for p in loaded}
     hooks = Hooks(
         [(p.name, p.instance) for p in loaded],
         budget=settings.hook_timeout,
         max_failures=settings.max_failures,
         weights=config.routing.weights,
     )
-    runtimes: dict[str, Runtime] = hooks.components("alveary_runtimes")
-    stores: dict[str, Store] = hooks.components("alveary_stores")
-    strategies: dict[str, Strategy] = hooks.components("alveary_strategies")
-    problems = []
+    runtimes = _components(lambda: hooks.components("alveary_runtimes"), problems)
+    stores = _components(lambda: hooks.components("alveary_stores"), problems)
+    strategies = _components(lambda: hooks.components("alveary_strategies"), problems)
+    names = [p.name for p in loaded]
     src = config.source
-    if settings.store not in stores:
-        problems.append(src.error(("orchestrator", "store"), _one_of(settings.store, stores)))
-    if settings.strategy not in strategies:
+
+    if stores is not None and settings.store not in stores:
         problems.append(
-            src.error(("orchestrator", "strategy"), _one_of(settings.strategy, strategies))
+            src.error(
+                ("orchestrator", "store"),
+                unknown(settings.store, stores, "alveary_stores", config, names),
+            )
+        )
+    if strategies is not None and settings.strategy not in strategies:
+        problems.append(
+            src.error(
+                ("orchestrator", "strategy"),
+                unknown(settings.strategy, strategies, "alveary_strategies", config, names),
+            )
         )
     for i, pool in enumerate(config.pools):
-        runtime = runtimes.get(pool.runtime)
+        runtime = None if runtimes is None else runtimes.get(pool.runtime)
         if runtime is None:
-            problems.append(src.error(("pools", i, "runtime"), _one_of(pool.runtime, runtimes)))
+            if runtimes is not None:
+                message = unknown(pool.runtime, runtimes, "alveary_runtimes", config, names)
+                problems.append(src.error(("pools", i, "runtime"), message))
             continue
         try:
             validate_spec(runtime, pool.agent_spec(pool.name))
         except ValueError as exc:
             problems.append(src.error(("pools", i, "options"), str(exc)))
+        except Exception as exc:  # a runtime's own check is a plugin's code: it may break
+            problems.append(
+                src.error(
+                    ("pools", i, "options"),
+                    f"runtime {pool.runtime!r} failed to check them: {type(exc).__name__}: {exc}",
+                )
+            )
+    wanted = {*_plugins.wanted(config), *names}  # a plugin that failed is reported already
     for name in config.routing.weights:
-        if name not in plugins:
+        if name not in wanted:
             problems.append(
                 src.error(("routing", "weights", name), f"no enabled plugin named {name!r}")
             )
-    if problems:
-        raise ConfigError(problems)
-    return Parts(plugins, hooks, runtimes, stores[settings.store], strategies[settings.strategy])
+    problems.extend(hooks.check_config(config))
+
+    if problems or runtimes is None or stores is None or strategies is None:
+        lines = by_line(problems, src)  # a None came with its problems
+        raise PluginError(lines) if plugin_failed else ConfigError(lines)
+    return Assembly(
+        plugins={p.name: p.instance for p in loaded},
+        hooks=hooks,
+        runtimes=runtimes,
+        store=stores[settings.store],
+        strategy=strategies[settings.strategy],
+    )
 
 
-def _one_of(name: str, known: Mapping[str, object]) -> str:
+def _components(
+    collect: Callable[[], dict[str, Any]], problems: list[str]
+) -> dict[str, Any] | None:
+    """What one component hook provides, or None (its problems added) when it failed, so
+    that no name is then reported unknown because of it."""
+    try:
+        return collect()
+    except PluginError as exc:
+        problems.extend(exc.lines)
+        return None
+
+
+def unknown(
+    name: str, known: Mapping[str, object], hook: str, config: Config, loaded: Collection[str]
+) -> str:
+    """Why a store, strategy or runtime ``name`` is not available: the installed plugin that
+    would provide it (not one of the ``loaded``), or the names that are."""
+    provider = _provider(name, hook, loaded)
+    if provider in config.disabled:
+        return f"{name!r} is provided by built-in plugin {provider!r}, which is disabled"
+    if provider is not None:
+        return (
+            f"{name!r} is provided by plugin {provider!r}, which is not enabled "
+            "(add it to plugins.enabled)"
+        )
     return f"{name!r} is not one of {', '.join(sorted(known)) or '(none installed)'}"
+
+
+def _provider(name: str, hook: str, loaded: Collection[str]) -> str | None:
+    """The installed plugin, not among ``loaded``, whose ``hook`` provides ``name``.
+
+    It imports and builds every other installed plugin with its default settings, so it runs
+    only to explain an error, never on a normal start. A plugin that cannot be built so is
+    skipped: this is a hint, the error stands without it.
+    """
+    for plugin, entry_point in sorted(_plugins.installed().items()):
+        if plugin in loaded:
+            continue
+        try:
+            cls = entry_point.load()
+            settings = getattr(cls, "Config", None)
+            instance = cls() if settings is None else cls(structure({}, settings))
+            provides = getattr(instance, hook, None)
+            if provides is not None and name in provides():
+                return plugin
+        except Exception:  # see the docstring
+            continue
+    return None
+
+
+def by_line(lines: Sequence[str], source: Source) -> list[str]:
+    """``lines`` without repeats, those without a place first (a plugin that did not load),
+    then by their line in ``source``'s file; otherwise in the order found."""
+    prefix = re.compile(rf"{re.escape(source.file)}(?::(\d+))?: ")
+
+    def place(line: str) -> tuple[int, int]:
+        match = prefix.match(line)
+        if match is None:
+            return (0, 0)
+        return (1, int(match.group(1) or 0))
+
+    return sorted(dict.fromkeys(lines), key=place)

@@ -210,12 +210,12 @@ def _agents_cmd(action: str | None, argv: Sequence[str]) -> int:
 
 
 def _check(path: str | None) -> int:
-    from ._orchestrator import Orchestrator
+    from ._assemble import assemble
 
     config = _config.load(path)
-    orch = Orchestrator(config)
+    parts = assemble(config)  # what an orchestrator checks, and the plugins' whole-config checks
     print(
-        f"{config.source.file}: ok ({len(orch.plugins)} plugins: {', '.join(orch.plugins)}; "
+        f"{config.source.file}: ok ({len(parts.plugins)} plugins: {', '.join(parts.plugins)}; "
         f"{len(config.pools)} pools)"
     )
     return 0

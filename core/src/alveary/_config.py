@@ -3,7 +3,9 @@ each on one line with the file, the line, the dotted key and what was expected."
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path as FsPath
@@ -11,9 +13,12 @@ from typing import Any
 
 import attrs
 
+from . import validators
 from ._converter import Path, dotted, iter_errors, structure, unknown_key
 from ._errors import ConfigError
+from ._locate import locate
 from ._records import AgentSpec, PoolSize
+from ._values import shown
 from .validators import non_negative, positive
 
 if sys.version_info >= (3, 11):
@@ -58,14 +63,14 @@ class RoutingConfig:
 class PoolConfig:
     """One ``[[pools]]`` entry: agents the kernel keeps running."""
 
-    name: str
+    name: str = attrs.field(validator=validators.name)
     runtime: str = "local"
     size: PoolSize = attrs.field(factory=PoolSize)
     capabilities: frozenset[str] = frozenset()
-    capacity: int = attrs.field(default=1, validator=positive)
+    capacity: int = attrs.field(default=1, validator=validators.count)
     options: dict[str, Any] = attrs.field(factory=dict)
     labels: dict[str, str] = attrs.field(factory=dict)
-    skills: dict[str, float] = attrs.field(factory=dict)
+    skills: dict[str, float] = attrs.field(factory=dict, validator=validators.levels)
 
     def agent_spec(self, name: str) -> AgentSpec:
         return AgentSpec(
@@ -127,6 +132,11 @@ def parse(data: Mapping[str, Any], source: Source | None = None) -> Config:
     """Structure a parsed TOML mapping into a ``Config``; raise ``ConfigError`` with every
     problem."""
     source = source or Source()
+    if not isinstance(data, Mapping):
+        raise ConfigError(source.error((), f"expected a table, got {shown(data)}"))
+    deep = _too_deep(data)
+    if deep is not None:  # before anything recurses into it
+        raise ConfigError(source.error(deep, f"nested more than {MAX_DEPTH} levels deep"))
     errors: list[str] = []
     data = dict(data)
 
@@ -151,7 +161,7 @@ def parse(data: Mapping[str, Any], source: Source | None = None) -> Config:
             errors.append(
                 source.error(
                     ("plugins", key),
-                    "expected a table of plugin settings ([plugins." + key + "]), "
+                    f"expected a table of plugin settings ([{dotted(('plugins', key))}]), "
                     "or 'enabled' / 'disabled'",
                 )
             )
@@ -210,14 +220,67 @@ def load(path: str | FsPath | None = None) -> Config:
     )
 
 
-def _load_file(path: FsPath, prefix: Path) -> Config:
+MAX_BYTES = 1 << 20
+"""The largest config file read (1 MiB): ``--config /dev/zero`` must not eat the memory."""
+
+MAX_DEPTH = 32
+"""The deepest nesting of tables and lists a config may have."""
+
+
+def _too_deep(data: Mapping[str, Any]) -> Path | None:
+    """The key (its first levels) under which ``data`` nests deeper than ``MAX_DEPTH``."""
+    stack: list[tuple[Path, Any]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if len(path) > MAX_DEPTH:
+            return path[:3]
+        if isinstance(value, Mapping):
+            stack.extend(((*path, str(k)), v) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(((*path, i), v) for i, v in enumerate(value))
+    return None
+
+
+def _read(path: FsPath) -> str:
+    """The text of a regular file of at most ``MAX_BYTES`` in UTF-8; anything else (a
+    directory, a FIFO that would block, a device that never ends) is refused in one line."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO: no wait
     except FileNotFoundError:
         raise ConfigError(f"{name}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{name}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"{name}: is a directory, not a config file")
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{name}: not a regular file (a FIFO, a device, a socket?)")
+        data = b""
+        while len(data) <= MAX_BYTES:
+            chunk = os.read(fd, MAX_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"{name}: larger than {MAX_BYTES >> 20} MiB; not a config file?")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+
+
+def _load_file(path: FsPath, prefix: Path) -> Config:
+    name = str(path)
+    text = _read(path)
     try:
         data: Any = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -225,6 +288,8 @@ def _load_file(path: FsPath, prefix: Path) -> Config:
         where = f"{name}:{match.group(1)}" if match else name
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ConfigError(f"{where}: invalid TOML: {message}") from None
+    except RecursionError:  # the parser recurses per level of arrays and inline tables
+        raise ConfigError(f"{name}: nested more than {MAX_DEPTH} levels deep") from None
     for step in prefix:
         data = data.get(step) if isinstance(data, Mapping) else None
         if data is None:
@@ -234,49 +299,3 @@ def _load_file(path: FsPath, prefix: Path) -> Config:
 
 class _NoTable(ConfigError):
     """The file has no table for alveary (``pyproject.toml`` without ``[tool.alveary]``)."""
-
-
-# -- finding the line of a dotted key ---------------------------------------------------------
-
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(
-    r'^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|\'[^\']*\')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|\'[^\']*\'))*)\s*='
-)
-_INLINE_KEY = re.compile(r'[{,]\s*([A-Za-z0-9_-]+|"[^"]*")\s*=')
-
-
-def _split_key(raw: str) -> list[str]:
-    parts = re.findall(r'"[^"]*"|\'[^\']*\'|[A-Za-z0-9_-]+', raw)
-    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
-
-
-def locate(text: str, path: Path) -> int | None:
-    """The line number where ``path`` is set in TOML ``text``, or where its nearest set
-    ancestor is; None if not even the first key appears. Good enough for error messages:
-    handles tables, arrays of tables, dotted keys and one-line inline tables."""
-    lines: dict[Path, int] = {}
-    counts: dict[Path, int] = {}
-    table: Path = ()
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = _HEADER.match(line)
-        if header:
-            keys = tuple(_split_key(header.group(2)))
-            if header.group(1) == "[[":
-                index = counts.get(keys, -1) + 1
-                counts[keys] = index
-                table = (*keys, index)
-            else:
-                table = keys
-            lines.setdefault(table, number)
-            continue
-        key = _KEY.match(line)
-        if key:
-            full = (*table, *_split_key(key.group(1)))
-            lines.setdefault(full, number)
-            rest = line[key.end() :]
-            for inner in _INLINE_KEY.finditer(rest):
-                lines.setdefault((*full, _split_key(inner.group(1))[0]), number)
-    for end in range(len(path), 0, -1):
-        if path[:end] in lines:
-            return lines[path[:end]]
-    return None

@@ -1,20 +1,31 @@
 """The one cattrs converter: records to JSON-able data and back, and TOML into config classes.
 
 It is strict where TOML and JSON are precise: an ``int`` field takes an integer, not ``"3"``
-or ``2.5``; a ``str`` field takes a string, not ``7``. Errors are collected, not raised one at a
-time, so ``error_lines`` can report every problem with its dotted path.
+or ``2.5``; a ``float`` field a finite number, not ``nan``; a ``str`` field a string,
+not ``7``; a table a table and a list a list, never a string. Errors are collected, not
+raised one at a time, so ``error_lines`` can report every problem with its dotted path.
 """
 
 from __future__ import annotations
 
 import difflib
 import enum
+import json
+import re
 import typing
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import attrs
 import cattrs
+from cattrs.cols import (
+    homogenous_tuple_structure_factory,
+    is_mapping,
+    is_mutable_sequence,
+    is_sequence,
+    list_structure_factory,
+    mapping_structure_factory,
+)
 from cattrs.errors import (
     BaseValidationError,
     ClassValidationError,
@@ -22,7 +33,9 @@ from cattrs.errors import (
     IterableValidationError,
 )
 
+from ._errors import FieldError as FieldError  # re-exported: alveary.FieldError
 from ._records import AgentState, HealthStatus, Priority, TaskState, _priority
+from ._values import finite, shown
 
 Path = tuple["str | int", ...]
 
@@ -37,9 +50,11 @@ def _expect(kind: type, name: str, accepts: tuple[type, ...] | None = None) -> N
         if cls is not kind and issubclass(cls, enum.Enum):  # TaskState is a str, HealthStatus
             return cls(value)  # an int: they dispatch here but are enums, by value
         if isinstance(value, bool) and kind is not bool:
-            raise TypeError(f"expected {name}, got {value!r}")
+            raise TypeError(f"expected {name}, got {shown(value)}")
         if not isinstance(value, allowed):
-            raise TypeError(f"expected {name}, got {value!r}")
+            raise TypeError(f"expected {name}, got {shown(value)}")
+        if kind is float and isinstance(value, (int, float)) and not finite(value):
+            raise ValueError(f"expected a finite number, got {shown(value)}")
         return kind(value)
 
     converter.register_structure_hook(kind, structure)
@@ -71,25 +86,61 @@ def _is_set(t: Any) -> bool:
 converter.register_unstructure_hook_func(_is_set, _unstructure_set)
 
 
-def _structure_set(value: Any, cls: Any) -> Any:
-    """Refuse a string, which cattrs would turn into the set of its characters."""
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise TypeError(f"expected a list, got {value!r}")
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping))
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, Mapping)
+
+
+def _shaped(
+    want: str, accepts: Callable[[Any], bool], inner: Callable[[Any], Callable[[Any, Any], Any]]
+) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    """A hook factory that hands cattrs' own hook only values of the right shape, so a
+    string given for a table or a list reads ``expected a table, got 'x'`` instead of
+    Python's ``'str' object has no attribute 'keys'``, and a string is never taken for the
+    list of its characters."""
+
+    def factory(cls: Any) -> Callable[[Any, Any], Any]:
+        hook = inner(cls)
+
+        def structure(value: Any, cl: Any) -> Any:
+            if not accepts(value):
+                raise TypeError(f"expected {want}, got {shown(value)}")
+            return hook(value, cl)
+
+        return structure
+
+    return factory
+
+
+def _sequence_hook(cls: Any) -> Callable[[Any, Any], Any]:
+    if is_mutable_sequence(cls):
+        return list_structure_factory(cls, converter)
+    return homogenous_tuple_structure_factory(cls, converter)
+
+
+def _mapping_hook(cls: Any) -> Callable[[Any, Any], Any]:
+    """cattrs' mapping hook without ``gen_structure_mapping``, which would register it for
+    ``cls`` directly, in front of the shape check."""
+    origin = typing.get_origin(cls) or cls
+    into = dict if origin in (Mapping, MutableMapping) else origin
+    return mapping_structure_factory(cls, converter, into, detailed_validation=True)
+
+
+def _set_hook(cls: Any) -> Callable[[Any, Any], Any]:
     if set in (cls, typing.get_origin(cls)):
-        return converter._structure_set(value, cls)
-    return converter._structure_frozenset(value, cls)
+        return converter._structure_set
+    return converter._structure_frozenset
 
 
-converter.register_structure_hook_func(_is_set, _structure_set)
-
-
-class FieldError(ValueError):
-    """Raise from a config class's attrs validator so the error line names the key
-    (``plugins.x.flush_every``): cattrs alone cannot tell which field's validator raised."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+converter.register_structure_hook_factory(
+    attrs.has, _shaped("a table", _is_table, converter.gen_structure_attrs_fromdict)
+)
+converter.register_structure_hook_factory(is_mapping, _shaped("a table", _is_table, _mapping_hook))
+converter.register_structure_hook_factory(is_sequence, _shaped("a list", _is_list, _sequence_hook))
+converter.register_structure_hook_factory(_is_set, _shaped("a list", _is_list, _set_hook))
 
 
 def structure(data: Any, cls: type[Any]) -> Any:
@@ -119,7 +170,7 @@ def iter_errors(exc: BaseException, path: Path = ()) -> Iterator[tuple[Path, str
         for sub in exc.exceptions:
             yield from iter_errors(sub, path)
     elif isinstance(exc, FieldError):
-        yield (*path, exc.field), str(exc)
+        yield (*path, exc.field), exc.message
     elif isinstance(exc, KeyError):
         yield path, "required key is missing"
     else:
@@ -144,11 +195,16 @@ def unknown_key(key: str, known: list[str]) -> str:
 
 
 def dotted(path: Path) -> str:
-    """``("pools", 0, "size", "min")`` -> ``pools[0].size.min``."""
+    """``("pools", 0, "size", "min")`` -> ``pools[0].size.min``; a key that is not a bare
+    TOML key is quoted as TOML quotes it (``labels."a b"``), so a line stays one line."""
     out = ""
     for step in path:
         if isinstance(step, int):
             out += f"[{step}]"
         else:
-            out += f".{step}" if out else str(step)
+            key = step if _BARE.fullmatch(step) else json.dumps(step)
+            out += f".{key}" if out else key
     return out
+
+
+_BARE = re.compile(r"[A-Za-z0-9_-]+")

@@ -27,6 +27,20 @@ class PluginError(_Lines):
     implements a hook that does not exist or with the wrong arguments, or has bad config."""
 
 
+class FieldError(ValueError):
+    """Raise from an attrs validator so the error names the key: cattrs alone cannot tell
+    which field's validator raised, and ``AgentSpec(capacity=2.5)`` should say ``capacity``.
+
+    ``str()`` is ``field: message``; config errors put ``message`` after the full dotted key
+    (``plugins.x.flush_every``) and its line instead.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
 class Rejected(AlvearyError):
     """A validation hook refused an agent or a task. Raise it from ``alveary_*_validate`` or
     ``alveary_task_before`` with the reason."""

@@ -7,7 +7,7 @@ config order, so that one plugin's exception, overrun or wrong answer never stop
 
 from __future__ import annotations
 
-import math
+import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
@@ -32,9 +32,11 @@ from ._records import (
     Task,
     TaskSpec,
 )
+from ._values import finite, shown
 from .hookspecs import HOOK_NAMES, SPEC_ARGS, SYNC_ONLY
 
 if TYPE_CHECKING:
+    from ._config import Config
     from ._host import Host
     from ._routing import Candidates
 
@@ -246,6 +248,30 @@ class Hooks(Isolation):
     def event(self, event: Event) -> None:
         self.notify("alveary_event", (event,))
 
+    # -- configuration ----------------------------------------------------------------------
+
+    def check_config(self, config: Config) -> list[str]:
+        """Every plugin's problems with the whole ``config`` (``alveary_check_config``), at
+        check time: called directly, so a plugin's failure here is a problem, not a streak."""
+        problems: list[str] = []
+        for impl in self.impls["alveary_check_config"]:
+            where = f"plugin {impl.plugin!r}: alveary_check_config"
+            try:
+                found = impl.fn(**dict.fromkeys(impl.argnames, config))
+            except Exception as exc:
+                problems.append(f"{where} raised {type(exc).__name__}: {exc}")
+                continue
+            if inspect.iscoroutine(found):
+                found.close()
+                problems.append(f"{where} must be a plain function, not async")
+            elif found is not None:
+                lines = list(found) if isinstance(found, (list, tuple)) else None
+                if lines is None or not all(isinstance(line, str) for line in lines):
+                    problems.append(f"{where} returned {shown(found)}, expected a list of lines")
+                else:
+                    problems.extend(lines)
+        return problems
+
 
 _FALLBACK = LeastLoaded()
 """What routes when the configured strategy fails: never strand a task on a broken plugin."""
@@ -255,8 +281,7 @@ _FALLBACK = LeastLoaded()
 
 
 def _kind(value: object) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text[:60]}" if len(text) <= 60 else type(value).__name__
+    return f"{type(value).__name__} {shown(value)}"
 
 
 def _is(cls: type[Any]) -> Any:
@@ -267,7 +292,7 @@ def _is(cls: type[Any]) -> Any:
 
 
 def _finite(value: object) -> str | None:
-    if isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value):
+    if isinstance(value, Real) and not isinstance(value, bool) and finite(float(value)):
         return None
     return f"returned {_kind(value)}, not a finite number"
 

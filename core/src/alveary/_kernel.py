@@ -62,7 +62,7 @@ class Kernel:
         parts = assemble(config, plugins)
         settings = config.orchestrator
         self.config = config
-        self.plugins: dict[str, object] = parts.plugins
+        self.plugins: dict[str, object] = dict(parts.plugins)
         self.hooks = hooks = parts.hooks
         self.runtimes = parts.runtimes
         self.store = parts.store

@@ -19,7 +19,6 @@ from stevedore.extension import Extension
 
 from ._config import Config
 from ._converter import iter_errors, structure
-from ._errors import PluginError
 from ._hooks import HOOK_NAMES, SPEC_ARGS, SYNC_ONLY
 
 GROUP = "alveary.plugins"
@@ -52,11 +51,11 @@ def wanted(config: Config) -> list[str]:
     return names
 
 
-def load(config: Config, extra: Sequence[object] = ()) -> list[Loaded]:
+def load(config: Config, extra: Sequence[object], problems: list[str]) -> list[Loaded]:
     """Import, check, configure and order the plugins ``config`` enables, plus ``extra``
-    plugin objects given directly (used by ``alveary.testing``)."""
+    plugin objects given directly (used by ``alveary.testing``). Append every problem to
+    ``problems`` and return the plugins that are good, so the checks that follow still run."""
     source = config.source
-    problems: list[str] = []
     for name in config.disabled:
         if name not in BUILTINS:
             problems.append(
@@ -89,9 +88,10 @@ def load(config: Config, extra: Sequence[object] = ()) -> list[Loaded]:
     loaded: list[Loaded] = []
     for name in order:
         cls = classes[name]
-        problems.extend(f"plugin {name!r}: {p}" for p in check_hooks(cls))
+        hooks = [f"plugin {name!r}: {p}" for p in check_hooks(cls)]
+        problems.extend(hooks)
         instance = _construct(name, cls, config, problems)
-        if instance is not None:
+        if instance is not None and not hooks:
             loaded.append(Loaded(name, instance, cls))
     taken = {p.name for p in loaded}
     for obj in extra:
@@ -100,10 +100,10 @@ def load(config: Config, extra: Sequence[object] = ()) -> list[Loaded]:
             problems.append(f"plugin {name!r} is given twice")
             continue
         taken.add(name)
-        problems.extend(f"plugin {name!r}: {p}" for p in check_hooks(obj))
-        loaded.append(Loaded(name, obj, type(obj)))
-    if problems:
-        raise PluginError(problems)
+        hooks = [f"plugin {name!r}: {p}" for p in check_hooks(obj)]
+        problems.extend(hooks)
+        if not hooks:
+            loaded.append(Loaded(name, obj, type(obj)))
     return loaded
 
 

@@ -13,6 +13,10 @@ from typing import Any
 
 import attrs
 
+from . import validators
+from ._errors import FieldError
+from ._values import shown
+
 
 class Priority(enum.IntEnum):
     """How urgent a task is: higher values leave the queue first."""
@@ -80,18 +84,26 @@ def _names(value: Iterable[str]) -> frozenset[str]:
 
 
 def _priority(value: Priority | int | str) -> Priority:
+    """A priority from its name (``"high"``) or its value (``2``); anything else is refused
+    with the choices."""
     if isinstance(value, str):
-        try:
-            return Priority[value.upper()]
-        except KeyError:
-            choices = ", ".join(p.name.lower() for p in Priority)
-            raise ValueError(f"{value!r} is not one of {choices}") from None
-    return Priority(value)
+        found = Priority.__members__.get(value.upper())
+        if found is not None:
+            return found
+    elif isinstance(value, int) and not isinstance(value, bool) and value in _PRIORITIES:
+        return Priority(value)
+    choices = ", ".join(p.name.lower() for p in Priority)
+    raise ValueError(f"expected one of {choices} (or 0 to 3), got {shown(value)}")
 
 
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+_PRIORITIES = frozenset(p.value for p in Priority)
+
+
+def _task_priority(value: Priority | int | str) -> Priority:
+    try:
+        return _priority(value)
+    except ValueError as exc:
+        raise FieldError("priority", str(exc)) from None
 
 
 @attrs.frozen
@@ -103,13 +115,13 @@ class AgentSpec:
     ``handler``); ``labels`` are free-form metadata that plugins may read.
     """
 
-    name: str
+    name: str = attrs.field(validator=validators.name)
     capabilities: frozenset[str] = attrs.field(factory=frozenset, converter=_names)
-    capacity: int = attrs.field(default=1, validator=_positive)
+    capacity: int = attrs.field(default=1, validator=validators.count)
     runtime: str = "local"
     options: Mapping[str, Any] = attrs.field(factory=dict)
     labels: Mapping[str, str] = attrs.field(factory=dict)
-    skills: Mapping[str, float] = attrs.field(factory=dict)
+    skills: Mapping[str, float] = attrs.field(factory=dict, validator=validators.levels)
 
 
 @attrs.define(eq=False)
@@ -159,11 +171,11 @@ class TaskSpec:
     kind: str
     payload: Any = None
     requires: frozenset[str] = attrs.field(factory=frozenset, converter=_names)
-    priority: Priority = attrs.field(default=Priority.MEDIUM, converter=_priority)
-    timeout: float = attrs.field(default=300.0, validator=_positive)
-    max_attempts: int = attrs.field(default=3, validator=_positive)
+    priority: Priority = attrs.field(default=Priority.MEDIUM, converter=_task_priority)
+    timeout: float = attrs.field(default=300.0, validator=validators.positive)
+    max_attempts: int = attrs.field(default=3, validator=validators.count)
     queue_timeout: float | None = attrs.field(
-        default=None, validator=attrs.validators.optional(_positive)
+        default=None, validator=attrs.validators.optional(validators.positive)
     )
     idempotency_key: str | None = None
     affinity_key: str | None = None

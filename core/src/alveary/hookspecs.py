@@ -47,6 +47,7 @@ from ._records import (
 
 if TYPE_CHECKING:
     from ._components import Runtime, Store, Strategy
+    from ._config import Config
     from ._host import Host
 
 hookspec = pluggy.HookspecMarker("alveary")
@@ -126,6 +127,22 @@ def alveary_strategies() -> Mapping[str, Strategy]:
     implementation that raises.
     """
     raise NotImplementedError
+
+
+@hookspec
+def alveary_check_config(config: Config) -> Sequence[str] | None:
+    """Check this plugin's settings against the whole configuration: what its own table
+    cannot see alone, such as a policy naming a pool that ``[[pools]]`` does not declare.
+
+    Called by ``alveary check`` and whenever an orchestrator is built, after every plugin
+    was configured and before anything starts. Return the problems, one line each, made
+    with ``config.source.error(key, message)``, where ``key`` is the dotted key as a tuple
+    (``("plugins", "autoscale", "pools", "batch")``), so each line names the file, the line
+    and the key like the kernel's own; return ``None`` or an empty list when all is well.
+    They are reported together with every other problem, sorted by line. A plain function:
+    it reads the config and does no I/O. An implementation that raises, or returns anything
+    but lines, is reported as a problem of its plugin.
+    """
 
 
 # -- registration ----------------------------------------------------------------------------

@@ -1,41 +1,82 @@
-"""attrs validators for the numbers in config classes, the kernel's and plugins'.
+"""attrs validators for config classes and records, the kernel's and plugins'.
 
 Each raises ``alveary.FieldError`` naming the field, so a bad value is reported against its
 full key and line: ``alveary.toml:7: plugins.balancer.alpha: expected a number in (0, 1],
-got 2.0``. Use them as ``attrs.field(default=..., validator=positive)``; for a field that may
-be ``None``, wrap one in ``attrs.validators.optional``.
+got 2.0``. The number validators refuse what is not a number, ``true``/``false``, ``nan`` and
+infinities (``tick_interval = nan`` would spin a core). Use them as
+``attrs.field(default=..., validator=positive)``; for a field that may be ``None``, wrap one
+in ``attrs.validators.optional``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from ._converter import FieldError
+from ._errors import FieldError
+from ._values import finite, shown
 
-__all__ = ["fraction", "non_negative", "positive", "rate"]
+__all__ = ["count", "fraction", "levels", "name", "non_negative", "positive", "rate"]
+
+
+def _number(attribute: attrs.Attribute[Any], value: object, bound: str) -> float:
+    """``value`` if it is a finite number; else the error ``expected a number {bound}``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FieldError(attribute.name, f"expected a number {bound}, got {shown(value)}")
+    if not finite(value):
+        raise FieldError(attribute.name, f"expected a finite number {bound}, got {shown(value)}")
+    return value
 
 
 def positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     """Accept a number > 0: intervals, timeouts, sizes, counts of at least one."""
-    if value <= 0:
+    if _number(attribute, value, "> 0") <= 0:
         raise FieldError(attribute.name, f"expected a number > 0, got {value!r}")
 
 
 def non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     """Accept a number >= 0: weights, delays and limits where 0 means none or off."""
-    if value < 0:
+    if _number(attribute, value, ">= 0") < 0:
         raise FieldError(attribute.name, f"expected a number >= 0, got {value!r}")
 
 
 def fraction(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     """Accept a number in [0, 1]: loads, shares and thresholds on them."""
-    if not 0 <= value <= 1:
+    if not 0 <= _number(attribute, value, "in [0, 1]") <= 1:
         raise FieldError(attribute.name, f"expected a number in [0, 1], got {value!r}")
 
 
 def rate(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     """Accept a number in (0, 1]: smoothing factors and ratios that must not be 0."""
-    if not 0 < value <= 1:
+    if not 0 < _number(attribute, value, "in (0, 1]") <= 1:
         raise FieldError(attribute.name, f"expected a number in (0, 1], got {value!r}")
+
+
+def count(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    """Accept an integer >= 1 (not a float, not ``True``): capacities and attempts."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise FieldError(attribute.name, f"expected an integer >= 1, got {shown(value)}")
+
+
+def name(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    """Accept a string with something in it: names of pools and agents."""
+    if not isinstance(value, str) or not value.strip():
+        raise FieldError(attribute.name, f"expected a non-empty name, got {shown(value)}")
+
+
+def levels(instance: object, attribute: attrs.Attribute[Any], value: Mapping[str, float]) -> None:
+    """Accept a table of numbers in [0, 1] by name: skill levels per capability."""
+    if not isinstance(value, Mapping):
+        raise FieldError(attribute.name, f"expected a table, got {shown(value)}")
+    for key, level in value.items():
+        if isinstance(level, bool) or not isinstance(level, (int, float)):
+            ok = False
+        else:
+            ok = 0 <= level <= 1  # False for nan; inf is out of range
+        if not isinstance(key, str) or not ok:
+            raise FieldError(
+                attribute.name,
+                f"expected levels in [0, 1] by name, got {shown(key)} = {shown(level)}",
+            )

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import alveary
+import pytest
 from alveary import TaskSpec, TaskState
 from alveary.testing import EventRecorder, orchestrator
 
@@ -112,11 +113,12 @@ async def test_busy_agents_are_never_removed_even_under_memory_pressure() -> Non
         assert (outcome.state, outcome.agent_id) == (TaskState.SUCCEEDED, busy)
 
 
-async def test_a_policy_for_an_undeclared_pool_is_reported_at_start() -> None:
-    recorder = EventRecorder()
+def test_a_policy_for_an_undeclared_pool_is_a_config_error() -> None:
     data = config()
     data["plugins"]["autoscale"]["pools"]["nope"] = {}
-    async with orchestrator(data, recorder):
-        failed = [e.data for e in recorder.events if e.type == "plugin.failed"]
-        assert failed[0]["plugin"] == "autoscale"
-        assert "nope" in failed[0]["error"]
+    with pytest.raises(alveary.ConfigError) as info:
+        alveary.Orchestrator.from_config(data)
+    assert info.value.lines == [
+        "<config>: plugins.autoscale.pools.nope: a policy for pool 'nope', which [[pools]] "
+        "does not declare (declared: w)"
+    ]

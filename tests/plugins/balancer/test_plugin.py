@@ -130,7 +130,7 @@ async def test_bad_labels_refuse_the_agent(labels: dict[str, str], reason: str) 
 
 @settings(max_examples=80, deadline=None)
 @given(
-    skill=st.floats(min_value=-1, max_value=2),
+    skill=st.floats(min_value=0, max_value=1),  # AgentSpec refuses levels outside
     in_flight=st.integers(min_value=0, max_value=4),
     usage=st.floats(min_value=0, max_value=1.5),
     age=st.floats(min_value=-5, max_value=500),

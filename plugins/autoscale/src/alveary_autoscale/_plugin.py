@@ -50,11 +50,21 @@ class Autoscale:
     # -- hooks ---------------------------------------------------------------------------------
 
     @alveary.hookimpl
+    def alveary_check_config(self, config: alveary.Config) -> list[str]:
+        declared = [p.name for p in config.pools]
+        return [
+            config.source.error(
+                ("plugins", "autoscale", "pools", name),
+                f"a policy for pool {name!r}, which [[pools]] does not declare "
+                f"(declared: {', '.join(declared) or 'none'})",
+            )
+            for name in self.config.pools
+            if name not in declared
+        ]
+
+    @alveary.hookimpl
     def alveary_startup(self, orchestrator: alveary.Orchestrator) -> None:
         self._orch = orchestrator
-        unknown = sorted(set(self.config.pools) - {p.name for p in orchestrator.config.pools})
-        if unknown:
-            raise ValueError(f"policies for pools that are not declared: {', '.join(unknown)}")
 
     @alveary.hookimpl
     def alveary_task_after(
