@@ -1,4 +1,4 @@
-"""Properties of the template quoting and the protocol line reader, checked on many inputs;
+"""Properties of the template substitution and the protocol line reader, checked on many inputs;
 the shell-quoting property runs the real /bin/sh."""
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ def test_argv_values_are_single_arguments(value: str, items: list[str]) -> None:
 @settings(max_examples=40, deadline=None)
 @given(TEXT, st.lists(TEXT, max_size=3))
 def test_shell_values_reach_the_shell_as_one_word_each(value: str, items: list[str]) -> None:
-    line = render_shell("printf '%s\\0' {value} {items}", {"value": value, "items": items})
-    done = subprocess.run(["/bin/sh", "-c", line], capture_output=True, check=True)
+    script, args = render_shell(
+        "printf -- '%s\\0' {value} {items}", {"value": value, "items": items}
+    )
+    done = subprocess.run(["/bin/sh", "-c", script, "sh", *args], capture_output=True, check=True)
     assert done.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1] == [value, *items]
 
 

@@ -421,7 +421,7 @@ def _start_script(live: Live, paths: dict[str, Path]) -> str:
     lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(live.env.items())]
     if live.workspace.path is not None:
         lines.append(f"cd {shlex.quote(str(live.workspace.path))} || exit 126")
-    command = " ".join(shlex.quote(word) for word in options.command)
+    command = " ".join(shlex.quote(word) for word in options.argv())
     if options.transport == "stdio":
         command += f" <{shlex.quote(str(paths['in']))} >{shlex.quote(str(paths['out']))}"
     lines.append(f"exec {command}")
