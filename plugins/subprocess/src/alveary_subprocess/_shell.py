@@ -185,11 +185,10 @@ class _Reader:
 
     def open(self, i: int) -> int:
         """Enter the quote, backquote, ``$(`` or ``$((`` at ``text[i]``."""
-        for opener in ("$((", "$(", self.text[i]):
-            if self.text.startswith(opener, i):
-                self.stack.append(_Frame(opener))
-                return i + len(opener)
-        raise AssertionError(opener)  # pragma: no cover - the last opener always matches
+        text = self.text
+        opener = next((o for o in ("$((", "$(") if text.startswith(o, i)), text[i])
+        self.stack.append(_Frame(opener))
+        return i + len(opener)
 
     def newline(self, i: int) -> int:
         """A newline ends the word and the simple command; here-documents opened on the

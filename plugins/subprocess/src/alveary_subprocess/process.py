@@ -202,6 +202,8 @@ async def spawn(
         reason = _CANNOT_RUN.get(exc.errno or 0)
         if reason is None:
             raise  # fork failing for want of memory or processes: it may work next time
+        if exc.errno == errno.ENOENT and os.sep in argv[0]:
+            reason = "no such file"
         if cwd is not None and exc.filename is not None and str(exc.filename) == str(cwd):
             reason = f"its working directory {str(cwd)!r}: {exc.strerror}"
         elif exc.errno == errno.E2BIG:
