@@ -96,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
         "2 with one line per problem otherwise.",
     )
     check.add_argument("--config", metavar="FILE", help="config file (default as for run)")
+    check.add_argument(
+        "--start",
+        action="store_true",
+        help="also start one agent of each pool, stop it, and report each pool",
+    )
 
     plugins = commands.add_parser(
         "plugins",
@@ -154,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_format, args.log_level)
     try:
         if args.command == "check":
-            return _check(args.config)
+            return _check(args.config, start=args.start)
         if args.command == "plugins":
             return _plugins_cmd(args.config, args.json)
         if args.command == "run":
@@ -209,7 +214,7 @@ def _agents_cmd(action: str | None, argv: Sequence[str]) -> int:
     return int(command(list(argv)))
 
 
-def _check(path: str | None) -> int:
+def _check(path: str | None, *, start: bool = False) -> int:
     from ._assemble import assemble
 
     config = _config.load(path)
@@ -218,7 +223,18 @@ def _check(path: str | None) -> int:
         f"{config.source.file}: ok ({len(parts.plugins)} plugins: {', '.join(parts.plugins)}; "
         f"{len(config.pools)} pools)"
     )
-    return 0
+    if not start:
+        return 0
+    from ._trial import start_each_pool
+
+    reasons = asyncio.run(start_each_pool(config))
+    for index, (pool, reason) in enumerate(zip(config.pools, reasons, strict=True)):
+        if reason is None:
+            print(f"pool {pool.name}: ok (an agent started and stopped)")
+        else:
+            line = config.source.error(("pools", index), f"could not start an agent: {reason}")
+            print(line, file=sys.stderr)
+    return 2 if any(reasons) else 0
 
 
 def _plugins_cmd(path: str | None, as_json: bool) -> int:

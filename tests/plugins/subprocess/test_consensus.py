@@ -8,12 +8,14 @@ from alveary import TaskSpec, TaskState
 from alveary.testing import orchestrator
 from alveary_subprocess import consensus
 
+ADD = "import sys; print(int(sys.argv[1]) + int(sys.argv[2]))"
+
 
 async def test_the_majority_answer_wins(config, pool) -> None:
     cfg = config(
-        pool("sh", ["math", "tool:sh"], shell="echo $(({a} + {b}))"),
-        pool("py", ["math", "tool:py"], template=[sys.executable, "-c", "print({a} + {b})"]),
-        pool("off", ["math", "tool:off"], shell="echo $(({a} + {b} + 1))"),
+        pool("sh", ["math", "tool:sh"], shell="expr {a} + {b}"),
+        pool("py", ["math", "tool:py"], template=[sys.executable, "-c", ADD, "{a}", "{b}"]),
+        pool("off", ["math", "tool:off"], shell="expr {a} + {b} + 1"),
         pool("broken", ["math", "tool:broken"], shell="exit 9"),
     )
     async with orchestrator(cfg) as orch:

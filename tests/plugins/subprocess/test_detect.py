@@ -162,3 +162,42 @@ def test_options_are_checked_when_the_orchestrator_is_built(config, pool) -> Non
         alveary.Orchestrator.from_config(config(pool("x", [], command=["true"], limits={"cpu": 0})))
     with pytest.raises(alveary.ConfigError, match=r"stdin: only for one-shot tools"):
         alveary.Orchestrator.from_config(config(pool("x", [], command=["true"], stdin="{x}")))
+
+
+def test_check_start_starts_one_agent_per_pool_and_reports_each(tmp_path) -> None:
+    agent = Path(__file__).parent / "agents" / "library_agent.py"
+    (tmp_path / "alveary.toml").write_text(
+        '[plugins]\nenabled = ["subprocess"]\n\n'
+        "[[pools]]\n"
+        'name = "good"\n'
+        'runtime = "subprocess"\n'
+        "size = { min = 3 }\n"
+        'capabilities = ["echo"]\n'
+        f'options = {{ command = ["{{python}}", {json.dumps(str(agent))}] }}\n\n'
+        "[[pools]]\n"
+        'name = "missing"\n'
+        'runtime = "subprocess"\n'
+        'options = { command = ["{python}", "no-such-agent.py"] }\n\n'
+        "[[pools]]\n"
+        'name = "tool"\n'
+        'runtime = "subprocess"\n'
+        'options = { template = ["{tool}"] }\n'
+    )
+    path = os.environ["PATH"]
+    plain = alveary_cli("check", "--config", "alveary.toml", cwd=tmp_path, path=path)
+    started = alveary_cli("check", "--start", "--config", "alveary.toml", cwd=tmp_path, path=path)
+    assert plain.returncode == 0, plain.stderr
+    assert started.returncode == 2
+    assert started.stdout.splitlines()[1:] == [
+        "pool good: ok (an agent started and stopped)",
+        "pool tool: ok (an agent started and stopped)",
+    ]
+    [line] = started.stderr.splitlines()
+    assert line.startswith(
+        "alveary.toml:11: pools[1]: could not start an agent: the process exited with code 2 "
+        "before its hello; last output: "
+    )
+    assert "no-such-agent.py" in line
+    log = (tmp_path / ".alveary" / "logs" / "good-check.log").read_text()
+    assert "stopped" in log
+    assert not (tmp_path / ".alveary" / "logs" / "good-1.log").exists()

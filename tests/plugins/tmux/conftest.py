@@ -10,7 +10,6 @@ import asyncio
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -75,13 +74,13 @@ def config(tmp_path: Path, socket_name: str) -> Callable[..., dict[str, Any]]:
 def pool() -> Callable[..., dict[str, Any]]:
     """``pool(name, capabilities, command, **options)``: a ``[[pools]]`` entry of the tmux
     runtime; ``command`` is "sh" (the example shell agent), "python" (an ``alveary.agent``
-    agent) or a list."""
+    agent, run by ``{python}``) or a list."""
 
     def build(name: str, capabilities: list[str], command: Any, **options: Any) -> dict[str, Any]:
         if command == "sh":
             command = ["sh", str(SHELL_AGENT)]
         elif command == "python":
-            command = [sys.executable, str(LIBRARY_AGENT)]
+            command = ["{python}", str(LIBRARY_AGENT)]  # the orchestrator's interpreter
         return {
             "name": name,
             "runtime": "tmux",

@@ -14,6 +14,7 @@ import alveary
 import pytest
 from alveary import AgentSpec, TaskSpec, TaskState
 from alveary.testing import EventRecorder, orchestrator
+from alveary_subprocess import AgentLog
 from alveary_tmux import Config, TmuxRuntime
 
 ALVEARY = str(Path(sys.executable).parent / "alveary")
@@ -119,6 +120,22 @@ async def test_a_program_that_exits_at_start_fails_its_start(config, pool) -> No
             await orch.register(spec)
     assert str(info.value).endswith(
         "the process exited with code 3 before its hello; last output: cannot load the model"
+    )
+
+
+async def test_the_last_output_comes_from_the_pane_whatever_the_log_copy_does(
+    config, monkeypatch
+) -> None:
+    # The copy of the pane to the log (pipe-pane, a FIFO, a reader) may arrive after the
+    # start fails, on a loaded machine: the pane itself, history included, must tell.
+    monkeypatch.setattr(AgentLog, "tail", lambda self: "")
+    command = ["sh", "-c", "echo first >&2; echo cannot load the model >&2; exit 3"]
+    async with orchestrator(config()) as orch:
+        spec = AgentSpec("bad", {"x"}, runtime="tmux", options={"command": command})
+        with pytest.raises(alveary.StartFailed) as info:
+            await orch.register(spec)
+    assert str(info.value).endswith(
+        "exited with code 3 before its hello; last output: first | cannot load the model"
     )
 
 

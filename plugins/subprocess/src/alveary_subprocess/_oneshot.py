@@ -18,6 +18,10 @@ from .options import SubprocessOptions
 from .process import describe_exit, signal_group, spawn, stop_group
 from .template import TemplateError, render, render_argv, render_shell, task_fields
 
+_SHELL_CANNOT_RUN = {126: "a command is not executable", 127: "a command was not found"}
+"""Exit statuses by which ``/bin/sh`` says it could not run a command: running the same
+line again would fail the same way."""
+
 
 class ToolFailed(alveary.AlvearyError):
     """The tool exited with a status that is not in ``ok_exit``, wrote too much, or printed
@@ -39,7 +43,8 @@ def command_for(
     )
     try:
         if options.shell is not None:
-            argv = ["/bin/sh", "-c", render_shell(options.shell, values)]
+            script, args = render_shell(options.shell, values)
+            argv = ["/bin/sh", "-c", script, "sh", *args]
         else:
             argv = render_argv(options.template, values)
         stdin = None if options.stdin is None else render(options.stdin, values).encode()
@@ -133,6 +138,10 @@ async def run_once(
     if code not in options.ok_exit:
         last = stderr.strip().splitlines()[-3:] or stdout.strip().splitlines()[-3:]
         detail = f": {' | '.join(last)[:500]}" if last else ""
+        if options.shell is not None and code in _SHELL_CANNOT_RUN:
+            raise alveary.PermanentFailure(
+                f"{argv[0]} {describe_exit(code)} ({_SHELL_CANNOT_RUN[code]}){detail}"
+            )
         raise ToolFailed(f"{argv[0]} {describe_exit(code)}{detail}")
     value: dict[str, Any] = {"exit": code, "stdout": stdout, "stderr": stderr}
     if options.output == "json":

@@ -290,7 +290,7 @@ class SubprocessRuntime(Supervisor):
         async with self.starting():
             live.began = time.perf_counter()
             child = await spawn(
-                options.command,
+                options.argv(),
                 cwd=live.workspace.path,
                 env=live.env,
                 limits=options.limits,

@@ -20,6 +20,7 @@ def structure(data: Any, cls: type[T]) -> T:
     if not isinstance(data, dict):
         raise ValueError(f"expected a table, got {data!r}")
     try:
-        return alveary.structure(data, cls)  # type: ignore[no-any-return]
+        structured: T = alveary.structure(data, cls)
     except Exception as exc:
         raise ValueError("; ".join(alveary.error_lines(exc))) from None
+    return structured

@@ -18,7 +18,7 @@ from alveary.validators import non_negative, positive
 from attrs.validators import optional
 
 from ._structure import structure
-from .template import RESERVED, TemplateError, fields
+from .template import PYTHON, RESERVED, TemplateError, argv_problems, fields, shell_problems
 
 DEFAULT_ENV_ALLOW = (
     "PATH",
@@ -77,7 +77,8 @@ class ProcessOptions:
     how long to wait for it."""
 
     command: tuple[str, ...] = ()
-    """A long-lived program speaking the agent protocol: ``["python", "agent.py"]``."""
+    """A long-lived program speaking the agent protocol: ``["{python}", "agent.py"]``
+    (``{python}`` is the orchestrator's own interpreter)."""
     cwd: str | None = None
     """Working directory (default: the orchestrator's). Ignored when ``workspace`` is set."""
     workspace: str | None = None
@@ -112,8 +113,13 @@ class ProcessOptions:
         if self.worktree is not None and self.workspace is None:
             found.append("worktree: needs workspace (the directory worktrees go under)")
         if self.command:
-            found.extend(_executable("command", self.command[0], self.path()))
+            found.extend(_executable("command", self.argv()[0], self.path()))
         return found
+
+    def argv(self) -> list[str]:
+        """``command`` with ``{python}`` replaced by the orchestrator's interpreter, so
+        ``["{python}", "agent.py"]`` does not depend on the agent's ``PATH``."""
+        return [part.replace(PYTHON, sys.executable) for part in self.command]
 
     def path(self) -> str | None:
         """The ``PATH`` the agent will see, to look its program up."""
@@ -130,7 +136,8 @@ class SubprocessOptions(ProcessOptions):
     template: tuple[str, ...] = ()
     """One-shot: the argument vector per task, ``["ruff", "check", "{path}"]``; no shell."""
     shell: str | None = None
-    """One-shot: a command line for ``/bin/sh -c``; every value is quoted."""
+    """One-shot: a command line for ``/bin/sh -c``. Each placeholder stands as a plain word
+    (not in quotes) and reaches the shell as a quoted positional parameter, never as code."""
     stdin: str | None = None
     """One-shot: a template for what the tool reads on standard input (default: nothing)."""
     ok_exit: tuple[int, ...] = (0,)
@@ -156,6 +163,7 @@ class SubprocessOptions(ProcessOptions):
                 "set exactly one of command (a protocol agent), template or shell (a tool run "
                 f"per task); got {', '.join(modes) or 'none'}"
             )
+        malformed = set()
         for key in ("template", "shell", "stdin"):
             value = getattr(self, key)
             for part in [value] if isinstance(value, str) else value or ():
@@ -163,7 +171,12 @@ class SubprocessOptions(ProcessOptions):
                     fields(part)
                 except TemplateError as exc:
                     found.append(f"{key}: {exc}")
-        if self.template and not fields(self.template[0]):
+                    malformed.add(key)
+        if self.shell is not None and "shell" not in malformed:
+            found.extend(f"shell: {problem}" for problem in shell_problems(self.shell))
+        if "template" not in malformed:
+            found.extend(f"template: {problem}" for problem in argv_problems(self.template))
+        if self.template and not {"{", "}"} & set(self.template[0]):
             found.extend(_executable("template", self.template[0], self.path()))
         if not self.one_shot:
             found.extend(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
@@ -97,6 +98,23 @@ def signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
+_CANNOT_RUN = {
+    errno.ENOENT: "no such program (looked up on the agent's PATH)",
+    errno.ENOTDIR: "no such program",
+    errno.EACCES: "permission denied (not an executable file)",
+    errno.EPERM: "operation not permitted",
+    errno.ENOEXEC: "not an executable format",
+    errno.ENAMETOOLONG: "its name is too long",
+    errno.ELOOP: "too many symbolic links",
+    errno.E2BIG: (
+        "its arguments and environment are too long for the system (E2BIG; {size} bytes of "
+        "arguments; Linux also refuses any one argument over 128 KiB): pass large values on "
+        "standard input (stdin)"
+    ),
+}
+"""Why a program cannot run, for the errors that the same attempt would meet again."""
+
+
 class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
     """The standard stream protocol, plus a future that resolves as soon as the process
     exits. (``Process.wait()`` also waits for its pipes to close, which never happens while
@@ -163,19 +181,35 @@ async def spawn(
 ) -> Child:
     """Start ``argv`` in a new session (so it leads its own process group) with piped
     standard output and error, and standard input piped (or ``stdin``); ``on_exit(status)``
-    is called the moment its exit is known."""
+    is called the moment its exit is known.
+
+    Raises ``alveary.PermanentFailure`` when the program cannot run and trying again would
+    not help (it is missing, not executable, or its arguments are too long)."""
     loop = asyncio.get_running_loop()
-    transport, protocol = await loop.subprocess_exec(
-        lambda: _Protocol(loop, on_exit),
-        *argv,
-        stdin=stdin,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=cwd,
-        env=dict(env),
-        start_new_session=True,
-        preexec_fn=limiter(limits) if limits is not None else None,
-    )
+    try:
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _Protocol(loop, on_exit),
+            *argv,
+            stdin=stdin,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=cwd,
+            env=dict(env),
+            start_new_session=True,
+            preexec_fn=limiter(limits) if limits is not None else None,
+        )
+    except OSError as exc:
+        reason = _CANNOT_RUN.get(exc.errno or 0)
+        if reason is None:
+            raise  # fork failing for want of memory or processes: it may work next time
+        if exc.errno == errno.ENOENT and os.sep in argv[0]:
+            reason = "no such file"
+        if cwd is not None and exc.filename is not None and str(exc.filename) == str(cwd):
+            reason = f"its working directory {str(cwd)!r}: {exc.strerror}"
+        elif exc.errno == errno.E2BIG:
+            size = sum(len(arg.encode()) + 1 for arg in argv)
+            reason = reason.format(size=size)
+        raise alveary.PermanentFailure(f"cannot run {argv[0]!r}: {reason}") from None
     return Child(asyncio.subprocess.Process(transport, protocol, loop), transport, protocol.exited)
 
 

@@ -5,6 +5,9 @@ Profiles are data. ``[plugins.subprocess.tools.<name>]`` adds one or replaces a 
 agents detect`` copies it into each pool's ``skills``, where capability-match scoring reads
 it to pick the best tool for a task. The built-in levels are starting points to replace with
 what you measure on your own tasks.
+
+A built-in template never lets a value be read as an option: it comes after ``--``, or
+attached to its option (``--prompt={prompt}``).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def _coding(levels: tuple[float, ...]) -> dict[str, float]:
 
 BUILTIN_TOOLS: dict[str, ToolProfile] = {
     "claude": ToolProfile(
-        ("claude", "--print", "{prompt}"),
+        ("claude", "--print", "--", "{prompt}"),
         capabilities=_CODING,
         skills=_coding((0.9, 0.9, 0.85, 0.85, 0.8, 0.85)),
         timeout=900.0,
@@ -71,7 +74,7 @@ BUILTIN_TOOLS: dict[str, ToolProfile] = {
         description="Claude Code",
     ),
     "gemini": ToolProfile(
-        ("gemini", "--prompt", "{prompt}"),
+        ("gemini", "--prompt={prompt}"),
         capabilities=_CODING,
         skills=_coding((0.8, 0.8, 0.75, 0.75, 0.75, 0.85)),
         timeout=900.0,
@@ -79,7 +82,7 @@ BUILTIN_TOOLS: dict[str, ToolProfile] = {
         description="Gemini CLI",
     ),
     "codex": ToolProfile(
-        ("codex", "exec", "{prompt}"),
+        ("codex", "exec", "--", "{prompt}"),
         capabilities=_CODING,
         skills=_coding((0.85, 0.8, 0.8, 0.8, 0.8, 0.75)),
         timeout=900.0,
@@ -87,14 +90,14 @@ BUILTIN_TOOLS: dict[str, ToolProfile] = {
         description="OpenAI Codex CLI",
     ),
     "opencode": ToolProfile(
-        ("opencode", "run", "{prompt}"),
+        ("opencode", "run", "--", "{prompt}"),
         capabilities=_CODING,
         skills=_coding((0.75, 0.7, 0.7, 0.7, 0.7, 0.7)),
         timeout=900.0,
         description="OpenCode",
     ),
     "copilot": ToolProfile(
-        ("copilot", "-p", "{prompt}", "-s"),
+        ("copilot", "-s", "--prompt={prompt}"),
         capabilities=_CODING,
         skills=_coding((0.8, 0.75, 0.7, 0.7, 0.75, 0.7)),
         timeout=900.0,
@@ -102,7 +105,7 @@ BUILTIN_TOOLS: dict[str, ToolProfile] = {
         description="GitHub Copilot CLI",
     ),
     "cursor": ToolProfile(
-        ("cursor-agent", "--print", "{prompt}"),
+        ("cursor-agent", "--print", "--", "{prompt}"),
         capabilities=_CODING,
         skills=_coding((0.85, 0.75, 0.8, 0.75, 0.7, 0.7)),
         timeout=900.0,
@@ -110,7 +113,7 @@ BUILTIN_TOOLS: dict[str, ToolProfile] = {
         description="Cursor CLI",
     ),
     "aider": ToolProfile(
-        ("aider", "--yes-always", "--message", "{prompt}"),
+        ("aider", "--yes-always", "--message={prompt}"),
         capabilities=_CODING,
         skills=_coding((0.8, 0.6, 0.85, 0.7, 0.7, 0.65)),
         timeout=900.0,
@@ -118,7 +121,7 @@ BUILTIN_TOOLS: dict[str, ToolProfile] = {
         description="Aider",
     ),
     "ruff": ToolProfile(
-        ("ruff", "check", "--output-format", "json", "{path}"),
+        ("ruff", "check", "--output-format", "json", "--", "{path}"),
         capabilities=("lint",),
         skills={"lint": 1.0},
         ok_exit=(0, 1),

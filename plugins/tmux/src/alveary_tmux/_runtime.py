@@ -180,9 +180,14 @@ class TmuxRuntime(Supervisor):
 
     async def _report(self, session: _Session, how: str) -> None:
         live = session.live
-        # The pane (kept by remain-on-exit) shows what the program printed last, even when
-        # the copy to the log has not arrived yet.
-        screen = await self.server.run("capture-pane", "-p", "-t", f"={session.name}:", check=False)
+        # The pane (kept by remain-on-exit) holds what the program printed last, even when
+        # the copy to the log has not arrived yet: tmux reads all of a program's output before
+        # it reports the pane dead. Its history too (-S -): the "Pane is dead" line tmux
+        # writes at the bottom scrolls the screen, and a program that printed one line and
+        # exited has that line in the history, not on the screen.
+        screen = await self.server.run(
+            "capture-pane", "-p", "-J", "-S", "-", "-t", f"={session.name}:", check=False
+        )
         lines = [
             line.strip()
             for line in (screen or "").splitlines()
@@ -421,7 +426,7 @@ def _start_script(live: Live, paths: dict[str, Path]) -> str:
     lines += [f"export {name}={shlex.quote(value)}" for name, value in sorted(live.env.items())]
     if live.workspace.path is not None:
         lines.append(f"cd {shlex.quote(str(live.workspace.path))} || exit 126")
-    command = " ".join(shlex.quote(word) for word in options.command)
+    command = " ".join(shlex.quote(word) for word in options.argv())
     if options.transport == "stdio":
         command += f" <{shlex.quote(str(paths['in']))} >{shlex.quote(str(paths['out']))}"
     lines.append(f"exec {command}")
