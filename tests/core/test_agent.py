@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from alveary.agent import PROTOCOL, Job, ProtocolAgent, agent
+from alveary.wire import Hello
 
 AGENT = """
     import asyncio, time
@@ -95,15 +96,8 @@ def test_the_decorator_keeps_the_function_callable() -> None:
     assert isinstance(plain, ProtocolAgent)
     assert plain(Job("1", "k", 42)) == 42
     assert configured(Job("1", "review", None)) == "review"
-    assert configured.hello() == {
-        "type": "hello",
-        "protocol": PROTOCOL,
-        "name": "reviewer",
-        "capacity": 2,
-        "version": "3",
-        "capabilities": ["review"],
-    }
-    assert "capabilities" not in plain.hello()  # none declared: the config decides
+    assert configured.hello() == Hello(PROTOCOL, "reviewer", frozenset({"review"}), 2, "3")
+    assert plain.hello().capabilities is None  # none declared: the config decides
     with pytest.raises(ValueError, match="capacity must be >= 1"):
         agent(capacity=0)(plain.fn)
 
@@ -151,7 +145,7 @@ def test_garbage_and_unknown_messages_are_ignored(tmp_path) -> None:
     assert code == 0
     assert "not JSON" in err
     assert "unknown type 'gossip'" in err
-    assert "fresh string id" in err
+    assert 'task: no string "id"' in err
 
 
 def test_cancel_stops_a_running_job(tmp_path) -> None:
@@ -212,3 +206,31 @@ def test_plain_functions_run_in_threads(tmp_path) -> None:
     assert sorted(peer.receive()["value"] for _ in range(3)) == [0, 2, 4]
     peer.send({"type": "shutdown"})
     assert peer.finish()[0] == 0
+
+
+HEAVY = ("pluggy", "cattrs", "structlog", "stevedore", "attrs", "asyncio", "inspect")
+
+
+def test_importing_the_library_loads_no_kernel_dependency() -> None:
+    # A fresh interpreter: what an agent process pays before its hello.
+    code = "import sys, alveary.agent; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    loaded = set(done.stdout.split())
+    assert "alveary.agent" in loaded
+    assert sorted(m for m in loaded if m.split(".")[0] in HEAVY) == []
+    kernel = {m for m in loaded if m.startswith("alveary.")}
+    assert kernel <= {"alveary.agent", "alveary._serve", "alveary._errors", "alveary.wire"} | {
+        "alveary.wire._messages",
+        "alveary.wire._decoder",
+    }
+
+
+def test_the_package_imports_its_names_on_first_use() -> None:
+    code = (
+        "import sys, alveary; before = set(sys.modules); "
+        "from alveary import Orchestrator, __version__; "
+        "print('pluggy' in before, 'pluggy' in sys.modules, "
+        "sorted(set(alveary.__all__) - set(dir(alveary))), Orchestrator.__module__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split(" ", 2) == ["False", "True", "[] alveary._orchestrator\n"]
