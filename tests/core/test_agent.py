@@ -4,6 +4,7 @@ spoken to over pipes the way a runtime does."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -46,7 +47,7 @@ AGENT = """
 class Peer:
     """The orchestrator's side of a pipe pair to an agent process."""
 
-    def __init__(self, tmp_path: Path, *args: str) -> None:
+    def __init__(self, tmp_path: Path, *args: str, **env: str) -> None:
         script = tmp_path / "agent.py"
         script.write_text(textwrap.dedent(AGENT))
         self.process = subprocess.Popen(
@@ -54,6 +55,7 @@ class Peer:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            env={**os.environ, **env},
         )
 
     def send(self, message: dict[str, Any] | str) -> None:
@@ -146,6 +148,18 @@ def test_garbage_and_unknown_messages_are_ignored(tmp_path) -> None:
     assert "not JSON" in err
     assert "unknown type 'gossip'" in err
     assert 'task: no string "id"' in err
+
+
+def test_an_overlong_line_is_reported_and_dropped(tmp_path) -> None:
+    peer = Peer(tmp_path, ALVEARY_MAX_LINE="1000")
+    peer.receive()
+    peer.task("big", "echo", "x" * 5000)  # a task the agent cannot take: dropped, not answered
+    peer.task("small", "echo", "x")
+    assert peer.receive()["id"] == "small"
+    peer.send({"type": "shutdown"})
+    code, err = peer.finish()
+    assert code == 0
+    assert "ignoring line 1: 5089 bytes, longer than max_line (1000); dropped\n" in err
 
 
 def test_cancel_stops_a_running_job(tmp_path) -> None:

@@ -136,7 +136,8 @@ class Server:
         elif isinstance(message, wire.Unknown):
             _warn(f"ignoring messages of unknown type {message.type!r}")
         elif isinstance(message, wire.Malformed):
-            _warn(f"line {lineno}: {message.reason}, ignored: {message.excerpt!r}")
+            excerpt = f": {message.excerpt!r}" if message.excerpt else ""
+            _warn(f"ignoring line {lineno}: {message.reason}{excerpt}")
         return False
 
     def _start(self, task: wire.Task) -> None:

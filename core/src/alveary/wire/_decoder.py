@@ -98,7 +98,7 @@ class Decoder:
         self._dropped = 0
         if size > self.max_line:
             reason = f"{size} bytes, longer than max_line ({self.max_line}); dropped"
-            into.append((self.lineno, Malformed(reason, bytes(buffer[cut : min(stop, cut + 120)]))))
+            into.append((self.lineno, Malformed(reason)))
             return
         line = bytes(buffer[cut:stop])
         if line.strip():
@@ -121,7 +121,7 @@ class Decoder:
             return self._unknown(kind)
         problem_or_message = _PARSERS[kind](self, body)
         if isinstance(problem_or_message, str):
-            return Malformed(problem_or_message, line[:120])
+            return Malformed(problem_or_message, line[:120], kind)
         return problem_or_message
 
     def _unknown(self, kind: str) -> Unknown | None:

@@ -164,6 +164,8 @@ class Malformed(NamedTuple):
 
     reason: str
     excerpt: bytes = b""
+    type: str | None = None
+    """The message type the line claimed, when it named one this end knows."""
 
 
 Message = Hello | Heartbeat | Result | Error | Log | Task | Cancel | Shutdown | Unknown | Malformed
