@@ -47,9 +47,9 @@ AGENT = """
 class Peer:
     """The orchestrator's side of a pipe pair to an agent process."""
 
-    def __init__(self, tmp_path: Path, *args: str, **env: str) -> None:
+    def __init__(self, tmp_path: Path, *args: str, source: str = AGENT, **env: str) -> None:
         script = tmp_path / "agent.py"
-        script.write_text(textwrap.dedent(AGENT))
+        script.write_text(textwrap.dedent(source))
         self.process = subprocess.Popen(
             [sys.executable, str(script), *args],
             stdin=subprocess.PIPE,
@@ -248,3 +248,23 @@ def test_the_package_imports_its_names_on_first_use() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.split(" ", 2) == ["False", "True", "[] alveary._orchestrator\n"]
+
+
+def test_the_protocol_page_agent_runs(tmp_path) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "agent-protocol.md").read_text()
+    code = page.split("```python\n# reviewer.py\n", 1)[1].split("```", 1)[0]
+    peer = Peer(tmp_path, source=code)
+    assert peer.receive()["capabilities"] == ["review"]
+    peer.task("a", "review", {"path": "a.py"})
+    assert peer.receive()["message"] == "reading a.py"
+    assert peer.receive() == {"type": "result", "id": "a", "value": {"ok": True}}
+    peer.task("b", "review", {"path": "b.txt"})
+    assert peer.receive()["type"] == "log"
+    assert peer.receive() == {
+        "type": "error",
+        "id": "b",
+        "message": "only Python files",
+        "retry": False,
+    }
+    peer.send({"type": "shutdown"})
+    assert peer.finish()[0] == 0

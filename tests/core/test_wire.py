@@ -4,6 +4,10 @@ and checked parsing that turns whatever a peer sends into messages, never an exc
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from alveary import wire
@@ -138,3 +142,16 @@ def test_what_a_peer_controls_is_bounded() -> None:
     error = decoder.decode(json.dumps({"type": "error", "message": "e" * 10**6}).encode())
     assert isinstance(error, wire.Error)
     assert len(error.message) < wire.MAX_TEXT + 50
+
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "agent-protocol.md"
+EXAMPLE = re.compile(r"```python\n((?:(?!```).)*)```\n\n```text\n((?:(?!```).)*)```", re.S)
+
+
+def test_the_protocol_page_example_prints_what_it_says() -> None:
+    [(code, printed)] = EXAMPLE.findall(PAGE.read_text(encoding="utf-8"))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == printed
