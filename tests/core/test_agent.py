@@ -4,6 +4,7 @@ spoken to over pipes the way a runtime does."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from alveary.agent import PROTOCOL, Job, ProtocolAgent, agent
+from alveary.wire import Hello
 
 AGENT = """
     import asyncio, time
@@ -45,14 +47,15 @@ AGENT = """
 class Peer:
     """The orchestrator's side of a pipe pair to an agent process."""
 
-    def __init__(self, tmp_path: Path, *args: str) -> None:
+    def __init__(self, tmp_path: Path, *args: str, source: str = AGENT, **env: str) -> None:
         script = tmp_path / "agent.py"
-        script.write_text(textwrap.dedent(AGENT))
+        script.write_text(textwrap.dedent(source))
         self.process = subprocess.Popen(
             [sys.executable, str(script), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            env={**os.environ, **env},
         )
 
     def send(self, message: dict[str, Any] | str) -> None:
@@ -95,15 +98,8 @@ def test_the_decorator_keeps_the_function_callable() -> None:
     assert isinstance(plain, ProtocolAgent)
     assert plain(Job("1", "k", 42)) == 42
     assert configured(Job("1", "review", None)) == "review"
-    assert configured.hello() == {
-        "type": "hello",
-        "protocol": PROTOCOL,
-        "name": "reviewer",
-        "capacity": 2,
-        "version": "3",
-        "capabilities": ["review"],
-    }
-    assert "capabilities" not in plain.hello()  # none declared: the config decides
+    assert configured.hello() == Hello(PROTOCOL, "reviewer", frozenset({"review"}), 2, "3")
+    assert plain.hello().capabilities is None  # none declared: the config decides
     with pytest.raises(ValueError, match="capacity must be >= 1"):
         agent(capacity=0)(plain.fn)
 
@@ -151,7 +147,19 @@ def test_garbage_and_unknown_messages_are_ignored(tmp_path) -> None:
     assert code == 0
     assert "not JSON" in err
     assert "unknown type 'gossip'" in err
-    assert "fresh string id" in err
+    assert 'task: no string "id"' in err
+
+
+def test_an_overlong_line_is_reported_and_dropped(tmp_path) -> None:
+    peer = Peer(tmp_path, ALVEARY_MAX_LINE="1000")
+    peer.receive()
+    peer.task("big", "echo", "x" * 5000)  # a task the agent cannot take: dropped, not answered
+    peer.task("small", "echo", "x")
+    assert peer.receive()["id"] == "small"
+    peer.send({"type": "shutdown"})
+    code, err = peer.finish()
+    assert code == 0
+    assert "ignoring line 1: 5089 bytes, longer than max_line (1000); dropped\n" in err
 
 
 def test_cancel_stops_a_running_job(tmp_path) -> None:
@@ -210,5 +218,53 @@ def test_plain_functions_run_in_threads(tmp_path) -> None:
     for i in range(3):
         peer.task(str(i), "double", i)
     assert sorted(peer.receive()["value"] for _ in range(3)) == [0, 2, 4]
+    peer.send({"type": "shutdown"})
+    assert peer.finish()[0] == 0
+
+
+HEAVY = ("pluggy", "cattrs", "structlog", "stevedore", "attrs", "asyncio", "inspect")
+
+
+def test_importing_the_library_loads_no_kernel_dependency() -> None:
+    # A fresh interpreter: what an agent process pays before its hello.
+    code = "import sys, alveary.agent; print(' '.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    loaded = set(done.stdout.split())
+    assert "alveary.agent" in loaded
+    assert sorted(m for m in loaded if m.split(".")[0] in HEAVY) == []
+    kernel = {m for m in loaded if m.startswith("alveary.")}
+    assert kernel <= {"alveary.agent", "alveary._serve", "alveary._errors", "alveary.wire"} | {
+        "alveary.wire._messages",
+        "alveary.wire._decoder",
+    }
+
+
+def test_the_package_imports_its_names_on_first_use() -> None:
+    code = (
+        "import sys, alveary; before = set(sys.modules); "
+        "from alveary import Orchestrator, __version__; "
+        "print('pluggy' in before, 'pluggy' in sys.modules, "
+        "sorted(set(alveary.__all__) - set(dir(alveary))), Orchestrator.__module__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split(" ", 2) == ["False", "True", "[] alveary._orchestrator\n"]
+
+
+def test_the_protocol_page_agent_runs(tmp_path) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "agent-protocol.md").read_text()
+    code = page.split("```python\n# reviewer.py\n", 1)[1].split("```", 1)[0]
+    peer = Peer(tmp_path, source=code)
+    assert peer.receive()["capabilities"] == ["review"]
+    peer.task("a", "review", {"path": "a.py"})
+    assert peer.receive()["message"] == "reading a.py"
+    assert peer.receive() == {"type": "result", "id": "a", "value": {"ok": True}}
+    peer.task("b", "review", {"path": "b.txt"})
+    assert peer.receive()["type"] == "log"
+    assert peer.receive() == {
+        "type": "error",
+        "id": "b",
+        "message": "only Python files",
+        "retry": False,
+    }
     peer.send({"type": "shutdown"})
     assert peer.finish()[0] == 0

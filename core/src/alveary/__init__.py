@@ -1,49 +1,113 @@
 """alveary: orchestrate agents through a plugin framework.
 
 The public API is what this module exports; modules starting with ``_`` are private.
+
+Each name is imported on first use (PEP 562): ``import alveary.agent`` in an agent process
+and ``alveary --version`` load neither the kernel nor its dependencies.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from ._components import Runtime, Store, Strategy
-from ._config import Config
-from ._converter import FieldError, error_lines, structure, unstructure
-from ._errors import (
-    AlvearyError,
-    ConfigError,
-    Denied,
-    NotFound,
-    PermanentFailure,
-    PluginError,
-    Rejected,
-)
-from ._orchestrator import Metrics, Orchestrator, StartFailed, TaskHandle
-from ._records import (
-    Agent,
-    AgentSpec,
-    AgentState,
-    Event,
-    HealthReport,
-    HealthStatus,
-    Outcome,
-    Pool,
-    PoolMetrics,
-    PoolSize,
-    Principal,
-    Priority,
-    Task,
-    TaskSpec,
-    TaskState,
-)
-from ._routing import Candidates
-from .hookspecs import hookimpl, hookspec
+if TYPE_CHECKING:
+    from ._components import Runtime, Store, Strategy
+    from ._config import Config
+    from ._converter import FieldError, error_lines, structure, unstructure
+    from ._errors import (
+        AlvearyError,
+        ConfigError,
+        Denied,
+        NotFound,
+        PermanentFailure,
+        PluginError,
+        Rejected,
+    )
+    from ._orchestrator import Metrics, Orchestrator, StartFailed, TaskHandle
+    from ._records import (
+        Agent,
+        AgentSpec,
+        AgentState,
+        Event,
+        HealthReport,
+        HealthStatus,
+        Outcome,
+        Pool,
+        PoolMetrics,
+        PoolSize,
+        Principal,
+        Priority,
+        Task,
+        TaskSpec,
+        TaskState,
+    )
+    from ._routing import Candidates
+    from .hookspecs import hookimpl, hookspec
 
-try:
-    __version__ = version("alveary")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+    __version__: str
+
+_MODULES = {
+    "._components": ("Runtime", "Store", "Strategy"),
+    "._config": ("Config",),
+    "._converter": ("FieldError", "error_lines", "structure", "unstructure"),
+    "._errors": (
+        "AlvearyError",
+        "ConfigError",
+        "Denied",
+        "NotFound",
+        "PermanentFailure",
+        "PluginError",
+        "Rejected",
+    ),
+    "._orchestrator": ("Metrics", "Orchestrator", "StartFailed", "TaskHandle"),
+    "._records": (
+        "Agent",
+        "AgentSpec",
+        "AgentState",
+        "Event",
+        "HealthReport",
+        "HealthStatus",
+        "Outcome",
+        "Pool",
+        "PoolMetrics",
+        "PoolSize",
+        "Principal",
+        "Priority",
+        "Task",
+        "TaskSpec",
+        "TaskState",
+    ),
+    "._routing": ("Candidates",),
+    ".hookspecs": ("hookimpl", "hookspec"),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use; later reads find it in the module's namespace."""
+    if name == "__version__":
+        value: Any = _version()
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("alveary")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
 
 __all__ = [
     "Agent",

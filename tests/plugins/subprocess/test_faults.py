@@ -117,7 +117,7 @@ async def test_an_overlong_line_is_dropped_and_the_agent_goes_on(config, pool, a
     assert outcome.value == {"mode": "flood", "attempt": 1}
     [error] = [e.data for e in recorder.events if e.type == "protocol.error"]
     assert error["line"] == 2
-    assert error["reason"] == "longer than max_line (300000 bytes), dropped"
+    assert error["reason"] == "300000 bytes, longer than max_line (100000); dropped"
 
 
 async def test_an_agent_exiting_at_start_fails_its_start_with_the_reason(config, agent_cmd):

@@ -17,7 +17,7 @@ from .consensus import Consensus, consensus
 from .logs import AgentLog
 from .options import Limits, ProcessOptions, SubprocessOptions, Worktree
 from .profiles import BUILTIN_TOOLS, ToolProfile, detect
-from .protocol import AgentError, AgentLost, Connection, Hello, read_lines
+from .protocol import AgentError, AgentLost, Connection, Hello, read_into
 
 __all__ = [
     "BUILTIN_TOOLS",
@@ -40,5 +40,5 @@ __all__ = [
     "Worktree",
     "consensus",
     "detect",
-    "read_lines",
+    "read_into",
 ]

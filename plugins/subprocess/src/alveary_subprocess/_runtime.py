@@ -30,12 +30,15 @@ from .process import (
     stop_group,
     write_to,
 )
-from .protocol import AgentLost, Connection, read_lines
+from .protocol import AgentLost, Connection, read_into
 
 log = structlog.get_logger("alveary.subprocess")
 
 _FINISHED = frozenset({alveary.AgentState.FAILED, alveary.AgentState.STOPPED})
 """Agent states the orchestrator never routes to again."""
+
+_EXIT_GRACE = 1.0
+"""How long an agent that closed its output has to exit (and say why) before it is killed."""
 
 
 @attrs.define(eq=False)
@@ -146,6 +149,7 @@ class Supervisor:
             emit=lambda kind, data: self.emit(kind, agent, data),
             max_bad_lines=self.config.max_bad_lines,
             cancel_grace=self.config.cancel_grace,
+            max_line=live.options.max_line,
         )
         return live.conn
 
@@ -226,6 +230,17 @@ class Supervisor:
                 live.conn.close(f"{reason}; the agent was killed")
             self.kill(live)
 
+    async def closed_output(self, live: Live, ended: asyncio.Future[Any]) -> None:
+        """The agent closed its output: nothing it does can reach the orchestrator any more.
+        Route nothing more to it; unless its program ends (``ended``) within a moment, which
+        then says why, it is broken: killed, its tasks failed at once and retried elsewhere."""
+        if live.stopping:
+            return
+        self.mark_gone(live)
+        await asyncio.wait({ended}, timeout=_EXIT_GRACE)
+        if not ended.done():
+            self.broken(live, "it closed its output but kept running")
+
     def kill(self, live: Live) -> None:
         raise NotImplementedError
 
@@ -301,9 +316,7 @@ class SubprocessRuntime(Supervisor):
             stdout, stderr = child.process.stdout, child.process.stderr
             assert stdout is not None
             assert stderr is not None
-            reader = asyncio.ensure_future(
-                read_lines(stdout, options.max_line, conn.feed, conn.oversize)
-            )
+            reader = asyncio.ensure_future(read_into(stdout, conn))
             pump = asyncio.ensure_future(_pump(stderr, live.log))
             watcher = asyncio.ensure_future(self._watch(live, child, reader, pump))
             live.chores += [reader, pump, watcher]
@@ -316,6 +329,9 @@ class SubprocessRuntime(Supervisor):
         reader: asyncio.Future[Any],
         pump: asyncio.Future[Any],
     ) -> None:
+        await asyncio.wait({child.exited, reader}, return_when=asyncio.FIRST_COMPLETED)
+        if not child.exited.done():
+            await self.closed_output(live, child.exited)
         code = await child.wait()
         await stop_group(child, 0)  # whatever it left running in its group goes too
         # Let the last lines it wrote (a result just before it died) be read first.

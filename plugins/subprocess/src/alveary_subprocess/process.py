@@ -13,7 +13,7 @@ from pathlib import Path
 
 import alveary
 import attrs
-from alveary.agent import PROTOCOL
+from alveary.wire import PROTOCOL
 
 from .options import Limits, ProcessOptions
 
@@ -27,8 +27,8 @@ def build_env(
 ) -> dict[str, str]:
     """The agent's whole environment: the allowed variables of the orchestrator's, the
     configured ones, the secrets, and ``ALVEARY_*`` (agent name and id, protocol version,
-    heartbeat interval: ``options.heartbeat``, else ``heartbeat``). Raises ``ValueError``
-    naming a secret that is not set."""
+    heartbeat interval: ``options.heartbeat``, else ``heartbeat``; ``max_line``). Raises
+    ``ValueError`` naming a secret that is not set."""
     env = {name: os.environ[name] for name in options.env_allow if name in os.environ}
     env.update(options.env)
     missing = [name for name in options.secrets if name not in os.environ]
@@ -43,6 +43,7 @@ def build_env(
         ALVEARY_AGENT_ID=agent.id,
         ALVEARY_PROTOCOL=str(PROTOCOL),
         ALVEARY_HEARTBEAT=f"{interval:g}",
+        ALVEARY_MAX_LINE=str(options.max_line),
     )
     env.update(extra or {})
     return env

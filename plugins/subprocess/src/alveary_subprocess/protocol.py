@@ -1,32 +1,34 @@
 """The orchestrator's end of the agent protocol (``docs/agent-protocol.md``).
 
 A ``Connection`` is one agent's channel, whatever carries it (a pipe, a FIFO, a socket): the
-runtime feeds it the lines the agent writes and gives it a function that sends bytes. It sends
-tasks and cancels, resolves results and errors, relays heartbeats, writes ``log`` lines and
-malformed lines (with their line number) to the agent's log, and never raises because of what
-the agent wrote.
+runtime feeds it what the agent writes (``alveary.wire`` cuts it into messages) and gives it
+a function that sends bytes. It sends tasks and cancels, resolves results and errors, relays
+heartbeats, writes ``log`` lines and malformed lines (with their line number) to the agent's
+log, and never raises because of what the agent wrote. Whatever the agent sends, the
+connection keeps a bounded amount of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable
 from typing import Any
 
 import alveary
-import attrs
 import structlog
-from alveary.agent import PROTOCOL
+from alveary import wire
+from alveary.wire import PROTOCOL, Hello
+
+__all__ = ["AgentError", "AgentLost", "Connection", "Hello", "read_into"]
 
 from .logs import AgentLog
 
 log = structlog.get_logger("alveary.protocol")
 
-REPORTED_BAD_LINES = 10
-"""Malformed lines per agent that are logged as warnings and events; later ones go only to the
-agent's log (and count towards ``max_bad_lines``)."""
+REPORTED = 10
+"""Malformed lines (and agent errors without a task) per agent that are logged as warnings
+and events; later ones go only to the agent's log."""
 
 
 class AgentLost(alveary.AlvearyError):
@@ -37,65 +39,14 @@ class AgentError(alveary.AlvearyError):
     """The agent answered a task with an ``error`` message (a retryable one)."""
 
 
-@attrs.frozen
-class Hello:
-    """What an agent said about itself when it started."""
-
-    protocol: int = PROTOCOL
-    name: str = ""
-    capabilities: frozenset[str] | None = None
-    """None when the agent did not say: the config alone decides."""
-    capacity: int | None = None
-    version: str = ""
-
-    def mismatch(self, spec: alveary.AgentSpec) -> str | None:
-        """Why the agent cannot be what ``spec`` says, or None. The config decides what is
-        routed, so an agent may offer more than its spec names but never less."""
-        if self.capabilities is not None:
-            missing = spec.capabilities - self.capabilities
-            if missing:
-                return (
-                    f"the agent does not offer {', '.join(sorted(missing))} "
-                    f"(its hello lists {', '.join(sorted(self.capabilities)) or 'nothing'})"
-                )
-        if self.capacity is not None and self.capacity < spec.capacity:
-            return f"the config asks for capacity {spec.capacity}; the agent offers {self.capacity}"
-        return None
-
-
-def encode_task(task: alveary.Task, message_id: str) -> bytes:
-    """A ``task`` message: compact, ``type`` first and ``payload`` last, so that line-oriented
-    agents (a shell script) can cut the payload out verbatim. ``message_id`` names this
-    attempt on this channel; ``task`` is the orchestrator's task id."""
-    head = json.dumps(
-        {
-            "type": "task",
-            "id": message_id,
-            "task": task.id,
-            "kind": task.kind,
-            "attempt": task.attempts,
-            "timeout": task.spec.timeout,
-        },
-        separators=(",", ":"),
-    )
-    try:
-        payload = json.dumps(task.payload, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise alveary.PermanentFailure(f"the payload is not JSON: {exc}") from None
-    return f'{head[:-1]},"payload":{payload}}}\n'.encode()
-
-
-def _line(message: dict[str, Any]) -> bytes:
-    return (json.dumps(message, separators=(",", ":")) + "\n").encode()
-
-
 class Connection:
     """One agent's protocol channel, seen from the orchestrator.
 
     ``send`` writes bytes to the agent (raising ``OSError`` or ``AgentLost`` if it cannot);
     ``on_heartbeat`` gets heartbeat metrics; ``on_broken`` is told, once, that the agent
     misbehaves beyond repair (too many malformed lines, a cancel not answered) so the runtime
-    kills it; ``emit`` announces ``protocol.*`` events.
+    kills it; ``emit`` announces ``protocol.*`` events. ``max_line`` bounds a line in both
+    directions: longer ones from the agent are dropped, a longer task is not sent.
     """
 
     def __init__(
@@ -109,6 +60,7 @@ class Connection:
         emit: Callable[[str, dict[str, Any]], None],
         max_bad_lines: int = 100,
         cancel_grace: float = 5.0,
+        max_line: int = wire.MAX_LINE,
     ) -> None:
         self.name = name
         self._send_bytes = send
@@ -118,23 +70,18 @@ class Connection:
         self._emit = emit
         self.max_bad_lines = max_bad_lines
         self.cancel_grace = cancel_grace
+        self.decoder = wire.Decoder(wire.FROM_AGENT, max_line)
         loop = asyncio.get_running_loop()
         self.hello: asyncio.Future[Hello] = loop.create_future()
         self.closed: str | None = None
         self.bad_lines = 0
         self._bad_in_a_row = 0
+        self._errors = 0
+        self._dropped_metrics = False
         self._broken = False
-        self._unknown: set[str] = set()
         self._sent = 0
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._cancelling: dict[str, asyncio.TimerHandle] = {}
-        self._handlers: dict[str, Callable[[dict[str, Any]], str | None]] = {
-            "hello": self._hello,
-            "heartbeat": self._heartbeat,
-            "result": self._result,
-            "error": self._error,
-            "log": self._log,
-        }
 
     # -- orchestrator -> agent ----------------------------------------------------------------
 
@@ -147,7 +94,18 @@ class Connection:
         # never settle the next one.
         self._sent += 1
         message_id = f"{task.id}.{self._sent}"
-        data = encode_task(task, message_id)
+        message = wire.Task(
+            message_id, task.id, task.kind, task.attempts, task.spec.timeout, task.payload
+        )
+        try:
+            data = message.encode()
+        except (TypeError, ValueError) as exc:
+            raise alveary.PermanentFailure(f"the payload is not JSON: {exc}") from None
+        if len(data) > self.decoder.max_line:
+            raise alveary.PermanentFailure(
+                f"the task is {len(data)} bytes on the wire, "
+                f"longer than max_line ({self.decoder.max_line})"
+            )
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[message_id] = future
         try:
@@ -163,7 +121,7 @@ class Connection:
     def shutdown(self) -> None:
         """Ask the agent to finish and exit."""
         with contextlib.suppress(AgentLost):
-            self._send(_line({"type": "shutdown"}))
+            self._send(wire.Shutdown().encode())
 
     def close(self, reason: str) -> None:
         """The channel is gone: fail whatever waits on it with ``reason``."""
@@ -174,12 +132,18 @@ class Connection:
             if not future.done():
                 future.set_exception(AgentLost(reason))
         self._pending.clear()
-        if not self.hello.done():
-            self.hello.set_exception(AgentLost(reason))
-            self.hello.exception()  # whoever waited for it has its own reason already
+        self._fail_hello(reason)
         for timer in self._cancelling.values():
             timer.cancel()
         self._cancelling.clear()
+        if self.decoder.unknown:
+            names = ", ".join(sorted(self.decoder.unknown_types))
+            self.log.note(f"protocol: {self.decoder.unknown} messages of unknown types ({names})")
+
+    def _fail_hello(self, reason: str) -> None:
+        if not self.hello.done():
+            self.hello.set_exception(AgentLost(reason))
+            self.hello.exception()  # whoever waited for it has its own reason already
 
     def _send(self, data: bytes) -> None:
         if self.closed is not None:
@@ -191,7 +155,7 @@ class Connection:
 
     def _cancel(self, task_id: str) -> None:
         try:
-            self._send(_line({"type": "cancel", "id": task_id}))
+            self._send(wire.Cancel(task_id).encode())
         except AgentLost:
             return
         loop = asyncio.get_running_loop()
@@ -205,115 +169,76 @@ class Connection:
 
     # -- agent -> orchestrator ----------------------------------------------------------------
 
-    def feed(self, lineno: int, line: bytes) -> None:
-        """Handle line ``lineno`` (1-based) the agent wrote."""
-        text = line.strip()
-        if not text:
-            return
-        try:
-            message = json.loads(text)
-        except ValueError as exc:
-            self._bad(lineno, f"not JSON ({getattr(exc, 'msg', exc)})", line)
-            return
-        if not isinstance(message, dict):
-            self._bad(lineno, "not a JSON object", line)
-            return
-        kind = message.get("type")
-        if not isinstance(kind, str):
-            self._bad(lineno, 'no string "type"', line)
-            return
-        handler = self._handlers.get(kind)
-        if handler is None:
-            self._bad_in_a_row = 0
-            if kind not in self._unknown:
-                self._unknown.add(kind)
-                self.log.note(f"protocol: line {lineno}: unknown message type {kind!r} ignored")
-                log.warning(
-                    "unknown protocol message type ignored", agent=self.name, line=lineno, type=kind
-                )
-            return
-        problem = handler(message)
-        if problem is None:
-            self._bad_in_a_row = 0
-        else:
-            self._bad(lineno, problem, line)
+    def feed(self, data: bytes) -> None:
+        """Take the next bytes the agent wrote; ``b""`` is the end of its output."""
+        self.receive(self.decoder.feed(data) if data else self.decoder.end())
 
-    def oversize(self, lineno: int, size: int) -> None:
-        """Line ``lineno`` was longer than the runtime accepts and was dropped."""
-        self._bad(lineno, f"longer than max_line ({size} bytes), dropped", b"")
+    def receive(self, received: list[wire.Received]) -> None:
+        """Act on messages from the agent (from ``decoder``, or a message transport's
+        ``decoder.frame``)."""
+        for lineno, message in received:
+            problem = self._act(message)
+            if problem is None:
+                self._bad_in_a_row = 0
+            else:
+                self._bad(lineno, *problem)
 
-    def _hello(self, message: dict[str, Any]) -> str | None:
+    def _act(self, message: wire.Message) -> tuple[str, bytes] | None:
+        """Act on one message; what is wrong with it, if anything."""
+        if isinstance(message, wire.Result):
+            value = self.log.mask_value(message.value)
+            self._answered(message.id, lambda future: future.set_result(value))
+        elif isinstance(message, wire.Heartbeat):
+            self._heartbeat(message)
+        elif isinstance(message, wire.Log):
+            where = f" task {message.id}" if message.id is not None else ""
+            self.log.write(f"[{message.level}]{where} {message.message}\n".encode(errors="replace"))
+        elif isinstance(message, wire.Error):
+            self._error(message)
+        elif isinstance(message, wire.Hello):
+            return self._hello(message)
+        elif isinstance(message, wire.Unknown):
+            self.log.note(f"protocol: messages of unknown type {message.type!r} ignored")
+            log.warning("unknown protocol message type ignored", agent=self.name, type=message.type)
+        elif isinstance(message, wire.Malformed):
+            if message.type == "hello":  # a hello that lies cannot be trusted with work
+                self._fail_hello(f"its hello is malformed: {message.reason}")
+            return message.reason, message.excerpt
+        return None
+
+    def _hello(self, hello: Hello) -> tuple[str, bytes] | None:
         if self.hello.done():
-            return "a second hello"
-        protocol = message.get("protocol", PROTOCOL)
-        name = message.get("name", "")
-        caps = message.get("capabilities")
-        capacity = message.get("capacity")
-        version = message.get("version", "")
-        if not _is_int(protocol) or protocol < 1:
-            return f"hello: protocol must be a positive integer, got {protocol!r}"
-        if caps is not None and not (
-            isinstance(caps, list) and all(isinstance(c, str) for c in caps)
-        ):
-            return "hello: capabilities must be a list of strings"
-        if capacity is not None and (not _is_int(capacity) or capacity < 1):
-            return f"hello: capacity must be a positive integer, got {capacity!r}"
-        if not isinstance(name, str) or not isinstance(version, str):
-            return "hello: name and version must be strings"
-        if protocol > PROTOCOL:
+            return "a second hello", b""
+        if hello.protocol > PROTOCOL:
             error = AgentLost(
-                f"the agent speaks protocol {protocol}; this orchestrator speaks {PROTOCOL}"
+                f"the agent speaks protocol {hello.protocol}; this orchestrator speaks {PROTOCOL}"
             )
             self.hello.set_exception(error)
-            return None
-        self.hello.set_result(
-            Hello(protocol, name, frozenset(caps) if caps is not None else None, capacity, version)
-        )
+        else:
+            self.hello.set_result(hello)
         return None
 
-    def _heartbeat(self, message: dict[str, Any]) -> str | None:
-        metrics = {
-            key: float(value)
-            for key, value in message.items()
-            if key != "type" and isinstance(value, (int, float)) and not isinstance(value, bool)
-        }
-        self._on_heartbeat(metrics)
-        return None
+    def _heartbeat(self, beat: wire.Heartbeat) -> None:
+        if beat.dropped and not self._dropped_metrics:
+            self._dropped_metrics = True
+            self.log.note(
+                "protocol: heartbeat fields dropped (not finite, a key longer than "
+                f"{wire.MAX_NAME} characters, or past {wire.MAX_METRICS} keys); "
+                "later drops are not noted"
+            )
+        if beat.metrics:
+            self._on_heartbeat(dict(beat.metrics))
 
-    def _result(self, message: dict[str, Any]) -> str | None:
-        task_id = message.get("id")
-        if not isinstance(task_id, str):
-            return 'result: no string "id"'
-        value = self.log.mask_value(message.get("value"))
-        self._answered(task_id, lambda future: future.set_result(value))
-        return None
-
-    def _error(self, message: dict[str, Any]) -> str | None:
-        task_id = message.get("id")
-        text = message.get("message")
-        retry = message.get("retry", True)
-        if not isinstance(text, str) or not isinstance(retry, bool):
-            return 'error: needs a string "message" (and "retry" true or false)'
-        text = self.log.mask(text)
-        if task_id is None:
+    def _error(self, error: wire.Error) -> None:
+        text = self.log.mask(error.message)
+        if error.id is None:
+            self._errors += 1
             self.log.note(f"agent error: {text}")
-            log.warning("agent reported an error", agent=self.name, error=text)
-            return None
-        if not isinstance(task_id, str):
-            return 'error: "id" must be a string'
-        error = AgentError(text) if retry else alveary.PermanentFailure(text)
-        self._answered(task_id, lambda future: future.set_exception(error))
-        return None
-
-    def _log(self, message: dict[str, Any]) -> str | None:
-        text = message.get("message")
-        level = message.get("level", "info")
-        task_id = message.get("id")
-        if not isinstance(text, str) or not isinstance(level, str):
-            return 'log: needs a string "message"'
-        where = f" task {task_id}" if isinstance(task_id, str) else ""
-        self.log.write(f"[{level}]{where} {text}\n".encode(errors="replace"))
-        return None
+            if self._errors <= REPORTED:
+                log.warning("agent reported an error", agent=self.name, error=text[:300])
+            return
+        failure = AgentError(text) if error.retry else alveary.PermanentFailure(text)
+        self._answered(error.id, lambda future: future.set_exception(failure))
 
     def _answered(self, task_id: str, settle: Callable[[asyncio.Future[Any]], None]) -> None:
         future = self._pending.pop(task_id, None)
@@ -325,14 +250,14 @@ class Connection:
         if timer is not None:
             timer.cancel()  # the answer to a cancel: the agent is responsive
             return
-        self.log.note(f"protocol: answer for task {task_id}, which is not running here; ignored")
+        self.log.note(f"protocol: answer for task {task_id:.200}, which is not running; ignored")
 
     def _bad(self, lineno: int, reason: str, line: bytes) -> None:
         self.bad_lines += 1
         self._bad_in_a_row += 1
         excerpt = self.log.mask(line[:120].decode(errors="replace"))
         self.log.note(f"protocol: line {lineno}: {reason}: {excerpt!r}")
-        if self.bad_lines <= REPORTED_BAD_LINES:
+        if self.bad_lines <= REPORTED:
             log.warning(
                 "malformed protocol line", agent=self.name, line=lineno, reason=reason, text=excerpt
             )
@@ -349,50 +274,10 @@ class Connection:
             self._on_broken(reason)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-async def read_lines(
-    reader: asyncio.StreamReader,
-    max_line: int,
-    on_line: Callable[[int, bytes], None],
-    on_oversize: Callable[[int, int], None],
-) -> int:
-    """Split what ``reader`` yields into lines until end of input; a line longer than
-    ``max_line`` is dropped (``on_oversize(lineno, size)``) without ever holding more than
-    ``max_line`` bytes. Returns the number of lines seen."""
-    buffer = bytearray()
-    lineno = 0
-    dropped = 0
+async def read_into(reader: asyncio.StreamReader, conn: Connection) -> None:
+    """Feed ``conn`` what ``reader`` yields, until the end of input."""
     while True:
         chunk = await reader.read(65536)
+        conn.feed(chunk)
         if not chunk:
-            break
-        start = len(buffer)
-        buffer += chunk
-        cut = 0
-        while True:
-            newline = buffer.find(b"\n", max(start, cut))
-            if newline < 0:
-                break
-            lineno += 1
-            if dropped:
-                on_oversize(lineno, dropped + newline - cut)
-                dropped = 0
-            elif newline - cut > max_line:
-                on_oversize(lineno, newline - cut)
-            else:
-                on_line(lineno, bytes(buffer[cut:newline]))
-            cut = newline + 1
-        del buffer[:cut]
-        if len(buffer) > max_line:
-            dropped += len(buffer)
-            buffer.clear()
-    if buffer or dropped:
-        lineno += 1
-        if dropped or len(buffer) > max_line:
-            on_oversize(lineno, dropped + len(buffer))
-        else:
-            on_line(lineno, bytes(buffer))
-    return lineno
+            return

@@ -21,7 +21,7 @@ from typing import Any
 
 import alveary
 import structlog
-from alveary_subprocess import Live, Supervisor, read_lines
+from alveary_subprocess import Connection, Live, Supervisor, read_into
 from alveary_subprocess import workspace as ws
 from alveary_subprocess.options import parse
 from alveary_subprocess.process import build_env, describe_exit, signal_group
@@ -87,7 +87,7 @@ class TmuxRuntime(Supervisor):
             # One server, started here: agents starting together must not race to start it.
             await self.server.run("start-server", ";", *self._hooks())
             self._chores = [
-                asyncio.ensure_future(read_lines(reader, 4096, self._event, lambda n, size: None)),
+                asyncio.ensure_future(self._listen(reader)),
                 asyncio.ensure_future(self._poll()),
             ]
             self._run_dir = run_dir
@@ -110,7 +110,12 @@ class TmuxRuntime(Supervisor):
             "set-hook", "-g", "session-closed", closed,
         ]  # fmt: skip
 
-    def _event(self, lineno: int, line: bytes) -> None:
+    async def _listen(self, reader: asyncio.StreamReader) -> None:
+        """Act on each line the hooks write (tmux's own, short)."""
+        while line := await reader.readline():
+            self._event(line)
+
+    def _event(self, line: bytes) -> None:
         kind, _, rest = line.decode(errors="replace").strip().partition(":")
         if kind == "died":
             name, status, sig = [*rest.rsplit(":", 2), "", ""][:3]
@@ -239,9 +244,7 @@ class TmuxRuntime(Supervisor):
             lines = await from_agent.open_reader()
             screen = await pane.open_reader()
             live.chores += [
-                asyncio.ensure_future(
-                    read_lines(lines, options.max_line, conn.feed, conn.oversize)
-                ),
+                asyncio.ensure_future(self._read(session, conn, lines, from_agent)),
                 asyncio.ensure_future(_pump(screen, live)),
             ]
             pane_fifo = shlex.quote(str(paths["pane"]))
@@ -268,6 +271,18 @@ class TmuxRuntime(Supervisor):
             else:
                 shutil.rmtree(folder, ignore_errors=True)
             raise
+
+    async def _read(
+        self, session: _Session, conn: Connection, lines: asyncio.StreamReader, fifo: Fifo
+    ) -> None:
+        """Feed the connection what the agent writes. Once its hello came (so it opened its
+        end), the runtime lets go of the FIFO's spare writer: the end of the agent's output
+        is then seen, and an agent that closed it but runs on is killed."""
+        conn.hello.add_done_callback(lambda _: fifo.release())
+        await read_into(lines, conn)
+        if not session.ending:
+            await self._refresh(session)  # an ended program: tmux says how
+        await self.closed_output(session.live, session.gone)
 
     async def execute(self, agent: alveary.Agent, task: alveary.Task) -> Any:
         session = self._by_agent[agent.id]

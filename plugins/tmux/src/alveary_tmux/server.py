@@ -161,10 +161,14 @@ class Fifo:
         self.transport = transport
         return transport
 
+    def release(self) -> None:
+        """Close the spare descriptor: from now on the peer closing its end is seen."""
+        if self._keeper is not None:
+            os.close(self._keeper)
+            self._keeper = None
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
             self.transport = None
-        if self._keeper is not None:
-            os.close(self._keeper)
-            self._keeper = None
+        self.release()
