@@ -121,6 +121,6 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run the demo."""
-    session.install("-e", "core")
+    """Run the demo (``alveary demo``, from contrib/demo)."""
+    session.install("-e", "core", "-e", "contrib/demo")
     session.run("alveary", "demo", *session.posargs)
