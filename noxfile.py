@@ -101,7 +101,13 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYPROJECT["tool"]["mypy"]["python_version"])
 def typing(session: nox.Session) -> None:
     """Type-check the kernel with mypy --strict (configured in pyproject.toml)."""
-    session.install("-e", "core", *nox.project.dependency_groups(PYPROJECT, "typing"))
+    # pytest: alveary.testing.contracts is typed against it
+    session.install(
+        "-e",
+        "core",
+        *nox.project.dependency_groups(PYPROJECT, "typing"),
+        *nox.project.dependency_groups(PYPROJECT, "test"),
+    )
     session.run("mypy", "--strict", *session.posargs)
 
 
