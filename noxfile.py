@@ -103,7 +103,12 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYPROJECT["tool"]["mypy"]["python_version"])
 def typing(session: nox.Session) -> None:
     """Type-check every package with mypy --strict (the files are listed in pyproject.toml)."""
-    session.install(*_editable(PACKAGES), *nox.project.dependency_groups(PYPROJECT, "typing"))
+    # pytest too: alveary.testing.contracts is typed against it
+    session.install(
+        *_editable(PACKAGES),
+        *nox.project.dependency_groups(PYPROJECT, "typing"),
+        *nox.project.dependency_groups(PYPROJECT, "test"),
+    )
     session.run("mypy", "--strict", *session.posargs)
 
 
@@ -123,6 +128,6 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run the demo."""
-    session.install("-e", "core")
+    """Run the demo (``alveary demo``, from contrib/demo)."""
+    session.install("-e", "core", "-e", "contrib/demo")
     session.run("alveary", "demo", *session.posargs)

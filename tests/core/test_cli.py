@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import alveary
 import pytest
-from alveary._cli import _parser, main
+from alveary._cli import BUILTIN, _parser, main
 
 if TYPE_CHECKING:
     from conftest import Dists
@@ -54,7 +54,9 @@ def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, 
 
 
 def commands() -> list[str]:
-    [sub] = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    """The built-in commands (installed packages add theirs: see test_cli_extensions)."""
+    [sub] = [a for a in _parser({})._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(sub.choices) == BUILTIN
     return list(sub.choices)
 
 
@@ -209,7 +211,7 @@ def test_plugins_shows_installed_plugins_and_what_the_config_enables(
 def command() -> list[str]:
     """The installed ``alveary`` script, else the module."""
     script = Path(sys.executable).with_name("alveary.exe" if os.name == "nt" else "alveary")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "alveary._cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "alveary"]
 
 
 def test_exit_codes_of_the_real_process(tmp_path: Path) -> None:
@@ -217,7 +219,7 @@ def test_exit_codes_of_the_real_process(tmp_path: Path) -> None:
         tmp_path / "bad.toml", "[orchestrator]\nretry_max = -1\n\n[[pools]]\nsize.min = 1\n"
     )
     done = subprocess.run(
-        [sys.executable, "-m", "alveary._cli", "check", "--config", str(bad)],
+        [sys.executable, "-m", "alveary", "check", "--config", str(bad)],
         capture_output=True,
         text=True,
         timeout=60,

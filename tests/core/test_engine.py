@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -61,43 +61,6 @@ def check_order(types: Sequence[str]) -> None:
             assert i == len(states) - 1, f"events after {state}: {states}"
         previous = state
     assert previous in TERMINAL, f"no terminal state in {states}"
-
-
-class Recorder(EventRecorder):
-    """An ``EventRecorder`` that can also wait for an event."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._waiting: list[tuple[Callable[[Event], bool], asyncio.Future[Event]]] = []
-
-    @hookimpl
-    def alveary_event(self, event: Event) -> None:
-        self.events.append(event)
-        for predicate, future in self._waiting:
-            if not future.done() and predicate(event):
-                future.set_result(event)
-
-    async def wait(self, type: str, timeout: float = 5.0, **data: Any) -> Event:
-        """The first event (seen already or to come) of ``type`` whose data or subject ids
-        match ``data``."""
-
-        def match(event: Event) -> bool:
-            fields = {"task_id": event.task_id, "agent_id": event.agent_id, **event.data}
-            return event.type == type and all(fields.get(k) == v for k, v in data.items())
-
-        for event in self.events:
-            if match(event):
-                return event
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        entry = (match, future)
-        self._waiting.append(entry)
-        try:
-            return await asyncio.wait_for(future, timeout)
-        finally:
-            self._waiting.remove(entry)
-
-    def of(self, task_id: str, type: str) -> list[Event]:
-        return [e for e in self.events if e.task_id == task_id and e.type == type]
 
 
 class Gate:
@@ -186,13 +149,13 @@ async def test_registering_a_name_already_taken_fails() -> None:
 
 
 async def test_deregister_with_drain_lets_in_flight_work_finish() -> None:
-    rec, gate = Recorder(), Gate()
+    rec, gate = EventRecorder(), Gate()
     async with orchestrator(None, rec) as orch:
         agent = await orch.register(agent_spec("a1", gate))
         handle = await orch.submit(TaskSpec("t", payload=1))
-        await rec.wait("task.running", task_id=handle.id)
+        await rec.wait_for("task.running", task_id=handle.id)
         leaving = asyncio.ensure_future(orch.deregister("a1"))
-        await rec.wait("agent.draining", agent_id=agent.id)
+        await rec.wait_for("agent.draining", agent_id=agent.id)
         assert not leaving.done()
         gate.open()
         await leaving
@@ -208,11 +171,11 @@ async def test_deregister_with_drain_lets_in_flight_work_finish() -> None:
 
 
 async def test_deregister_without_drain_requeues_in_flight_work_without_spending_attempts() -> None:
-    rec, gate = Recorder(), Gate()
+    rec, gate = EventRecorder(), Gate()
     async with orchestrator(None, rec) as orch:
         await orch.register(agent_spec("a1", gate))
         handle = await orch.submit(TaskSpec("t", payload=1, max_attempts=1))
-        await rec.wait("task.running", task_id=handle.id)
+        await rec.wait_for("task.running", task_id=handle.id)
         other = await orch.register(agent_spec("a2", echo))
         await orch.deregister("a1", drain=False)
         outcome = await handle.result(timeout=5)
@@ -222,7 +185,7 @@ async def test_deregister_without_drain_requeues_in_flight_work_without_spending
             1,
         )
         assert gate.cancelled == [handle.id]
-        [requeued] = rec.of(handle.id, "task.pending")[1:]
+        [requeued] = rec.of("task.pending", task_id=handle.id)[1:]
         assert requeued.data["error"] == "agent a1 deregistered"
         check_order(rec.types(handle.id))
 
@@ -259,7 +222,7 @@ async def test_drain_stops_new_work_and_waits_for_work_in_flight() -> None:
 
 
 async def test_cancel_a_queued_task() -> None:
-    rec = Recorder()
+    rec = EventRecorder()
     async with orchestrator(None, rec) as orch:
         handle = await orch.submit(TaskSpec("t", requires={"gpu"}))
         assert orch.metrics().queued == 1
@@ -279,11 +242,11 @@ async def test_cancel_a_queued_task() -> None:
 
 
 async def test_cancel_a_running_task_cancels_its_handler() -> None:
-    rec, gate = Recorder(), Gate()
+    rec, gate = EventRecorder(), Gate()
     async with orchestrator(None, rec) as orch:
         agent = await orch.register(agent_spec("a1", gate))
         handle = await orch.submit(TaskSpec("t"))
-        await rec.wait("task.running", task_id=handle.id)
+        await rec.wait_for("task.running", task_id=handle.id)
         assert await handle.cancel() is True
         outcome = await handle.result(timeout=5)
         assert outcome.state is TaskState.CANCELLED
@@ -490,13 +453,13 @@ async def test_queued_tasks_leave_by_priority_then_in_submission_order() -> None
 
 
 async def test_task_waiting_for_a_capability_runs_as_soon_as_an_agent_registers() -> None:
-    rec = Recorder()
+    rec = EventRecorder()
     async with orchestrator({"orchestrator": {"tick_interval": 60}}, rec) as orch:
         handle = await orch.submit(TaskSpec("t", requires={"gpu"}))
         assert handle.task.state is TaskState.QUEUED
         agent = await orch.register(agent_spec("g1", echo, "gpu"))
         assert handle.task.state is not TaskState.QUEUED
-        ready = rec.events.index(await rec.wait("agent.ready", agent_id=agent.id))
+        ready = rec.events.index(await rec.wait_for("agent.ready", agent_id=agent.id))
         following = [(e.type, e.task_id, e.agent_id) for e in rec.events[ready + 1 : ready + 3]]
         assert following == [
             ("agent.busy", None, agent.id),
@@ -525,7 +488,7 @@ async def test_tasks_with_different_requirements_do_not_block_each_other() -> No
 
 
 async def test_timed_out_attempts_are_retried_then_the_task_is_dead() -> None:
-    rec = Recorder()
+    rec = EventRecorder()
     async with orchestrator(None, rec) as orch:
         agent = await orch.register(agent_spec("a1", hang))
         handle = await orch.submit(TaskSpec("t", timeout=0.02, max_attempts=2))
@@ -541,12 +504,14 @@ async def test_timed_out_attempts_are_retried_then_the_task_is_dead() -> None:
             "task.running",
             "task.dead",
         ]
-        assert rec.of(handle.id, "task.pending")[1].data["error"] == "timed out after 0.02 s"
+        assert (
+            rec.of("task.pending", task_id=handle.id)[1].data["error"] == "timed out after 0.02 s"
+        )
         assert (agent.in_flight, agent.state) == (0, AgentState.READY)
 
 
 async def test_retry_delays_grow_exponentially() -> None:
-    rec = Recorder()
+    rec = EventRecorder()
 
     async def boom(task: Task) -> None:
         raise RuntimeError("boom")
@@ -562,7 +527,7 @@ async def test_retry_delays_grow_exponentially() -> None:
             4,
             "RuntimeError: boom",
         )
-        retries = rec.of(handle.id, "task.pending")[1:]
+        retries = rec.of("task.pending", task_id=handle.id)[1:]
         assert [e.data["attempt"] for e in retries] == [1, 2, 3]
         delays = [e.data["retry_in"] for e in retries]
         for attempt, delay in enumerate(delays, start=1):
@@ -595,7 +560,7 @@ async def test_rejection_before_an_attempt_counts_as_a_failed_attempt() -> None:
             if task.attempts == 1:
                 raise Rejected("not on the first try")
 
-    rec, calls = Recorder(), []
+    rec, calls = EventRecorder(), []
 
     async def run(task: Task) -> int:
         calls.append(task.attempts)
@@ -607,7 +572,7 @@ async def test_rejection_before_an_attempt_counts_as_a_failed_attempt() -> None:
         outcome = await handle.result(timeout=5)
         assert (outcome.state, outcome.attempts, outcome.value) == (TaskState.SUCCEEDED, 2, 2)
         assert calls == [2]
-        error = rec.of(handle.id, "task.pending")[1].data["error"]
+        error = rec.of("task.pending", task_id=handle.id)[1].data["error"]
         assert error.startswith("rejected: ")
         assert error.endswith("not on the first try")
         assert rec.types(handle.id) == [
@@ -631,7 +596,7 @@ async def test_after_hook_replacing_a_success_with_a_failure_makes_the_task_retr
                 return attrs.evolve(outcome, state=TaskState.FAILED, error="below the bar")
             return None
 
-    rec, calls = Recorder(), []
+    rec, calls = EventRecorder(), []
 
     async def run(task: Task) -> int:
         calls.append(task.attempts)
@@ -643,7 +608,7 @@ async def test_after_hook_replacing_a_success_with_a_failure_makes_the_task_retr
         outcome = await handle.result(timeout=5)
         assert (outcome.state, outcome.attempts, outcome.value) == (TaskState.SUCCEEDED, 2, 2)
         assert calls == [1, 2]
-        assert rec.of(handle.id, "task.pending")[1].data["error"] == "below the bar"
+        assert rec.of("task.pending", task_id=handle.id)[1].data["error"] == "below the bar"
 
 
 async def test_task_needing_several_capabilities_goes_only_to_an_agent_with_all() -> None:
@@ -693,7 +658,7 @@ async def test_least_loaded_spreads_long_tasks_across_agents() -> None:
 
 
 async def test_every_task_emits_its_events_in_a_valid_order() -> None:
-    rec = Recorder()
+    rec = EventRecorder()
 
     async def mixed(task: Task) -> Any:
         if task.payload == "flaky" and task.attempts == 1:
@@ -772,17 +737,17 @@ FAST_HEALTH = {"orchestrator": {"tick_interval": 0.01, "health_interval": 0.01}}
 
 
 async def test_unhealthy_agent_leaves_routing_and_comes_back_when_healthy() -> None:
-    rec, probe = Recorder(), Probe()
+    rec, probe = EventRecorder(), Probe()
     async with orchestrator(FAST_HEALTH, rec, probe) as orch:
         sick = await orch.register(agent_spec("sick", echo, capacity=5))
         well = await orch.register(agent_spec("well", echo, capacity=5))
         probe.status["sick"] = HealthStatus.UNHEALTHY
-        event = await rec.wait("agent.health", agent_id=sick.id, to="unhealthy")
+        event = await rec.wait_for("agent.health", agent_id=sick.id, to="unhealthy")
         assert (event.data["source"], sick.state) == ("probe", AgentState.UNHEALTHY)
         handles = [await orch.submit(TaskSpec("t")) for _ in range(10)]
         assert {o.agent_id for o in await results(*handles)} == {well.id}
         probe.status["sick"] = HealthStatus.HEALTHY
-        await rec.wait("agent.health", agent_id=sick.id, to="healthy")
+        await rec.wait_for("agent.health", agent_id=sick.id, to="healthy")
         assert sick.state is AgentState.READY
         assert await orch.drain("well") is True
         back = await orch.submit(TaskSpec("t"))
@@ -804,12 +769,12 @@ async def test_failed_agent_is_removed_and_its_work_requeued_as_a_spent_attempt(
             self.reasons[agent.name] = reason
             self.any.set()
 
-    rec, probe, gone, gate = Recorder(), Probe(), Departures(), Gate()
+    rec, probe, gone, gate = EventRecorder(), Probe(), Departures(), Gate()
     async with orchestrator(FAST_HEALTH, rec, probe, gone) as orch:
         doomed = await orch.register(agent_spec("doomed", gate, capacity=2))
         retried = await orch.submit(TaskSpec("t", max_attempts=2))
         last_try = await orch.submit(TaskSpec("t", max_attempts=1))
-        await rec.wait("task.running", task_id=last_try.id)
+        await rec.wait_for("task.running", task_id=last_try.id)
         rescuer = await orch.register(agent_spec("rescuer", echo))
         probe.status["doomed"] = HealthStatus.FAILED
         first, second = await results(retried, last_try)
@@ -820,7 +785,7 @@ async def test_failed_agent_is_removed_and_its_work_requeued_as_a_spent_attempt(
         )
         assert (second.state, second.error) == (TaskState.DEAD, "agent doomed failed")
         assert sorted(gate.cancelled) == sorted([retried.id, last_try.id])
-        await rec.wait("agent.failed", agent_id=doomed.id)
+        await rec.wait_for("agent.failed", agent_id=doomed.id)
         await asyncio.wait_for(gone.any.wait(), 5)
         assert gone.reasons == {"doomed": "failed"}
         assert doomed.state is AgentState.FAILED
@@ -830,7 +795,7 @@ async def test_failed_agent_is_removed_and_its_work_requeued_as_a_spent_attempt(
 
 
 async def test_set_health_applies_a_verdict_at_once() -> None:
-    rec = Recorder()
+    rec = EventRecorder()
     async with orchestrator(None, rec) as orch:
         agent = await orch.register(agent_spec("a1", echo))
         orch.set_health("a1", HealthStatus.UNHEALTHY, "slow replies")
@@ -875,7 +840,7 @@ class Security:
 
 
 async def test_authentication_and_authorization_guard_register_and_submit() -> None:
-    rec = Recorder()
+    rec = EventRecorder()
     admin, user = {"token": "t-admin"}, {"token": "t-user"}
     async with orchestrator(None, rec, Security()) as orch:
         with pytest.raises(Denied, match="not authenticated"):
@@ -929,7 +894,7 @@ async def test_validation_hooks_refuse_agents_and_tasks() -> None:
 
 
 async def test_stop_cancels_every_unfinished_task_with_the_memory_store() -> None:
-    rec = Recorder()
+    rec = EventRecorder()
 
     async def fail(task: Task) -> None:
         raise RuntimeError("later")
@@ -941,8 +906,8 @@ async def test_stop_cancels_every_unfinished_task_with_the_memory_store() -> Non
         running = await orch.submit(TaskSpec("t", requires={"hang"}))
         backing_off = await orch.submit(TaskSpec("t", requires={"fail"}))
         queued = await orch.submit(TaskSpec("t", requires={"nobody"}))
-        await rec.wait("task.running", task_id=running.id)
-        await rec.wait("task.pending", task_id=backing_off.id, attempt=1)
+        await rec.wait_for("task.running", task_id=running.id)
+        await rec.wait_for("task.pending", task_id=backing_off.id, attempt=1)
         waiting = asyncio.gather(*(h.result() for h in (running, backing_off, queued)))
         await orch.stop(timeout=0.01)
         outcomes = await asyncio.wait_for(waiting, 5)

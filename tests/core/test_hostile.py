@@ -29,8 +29,7 @@ from alveary import (
     TaskState,
     hookimpl,
 )
-from alveary._clock import ManualClock
-from alveary.testing import EventRecorder, echo, orchestrator
+from alveary.testing import EventRecorder, ManualClock, echo, orchestrator, until
 
 FAST = {"orchestrator": {"hook_timeout": 0.05, "max_failures": 3, "cancel_grace": 0.2}}
 
@@ -49,13 +48,6 @@ async def swallow_forever() -> None:
             await asyncio.sleep(3600 if give_up is None else 0.05)
         except asyncio.CancelledError:
             give_up = give_up or time.monotonic() + 3
-
-
-async def until(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def run_tasks(orch: Orchestrator, n: int = 5, **task: Any) -> list[Outcome]:
@@ -221,7 +213,7 @@ async def test_a_wrong_scale_answer_leaves_the_pool_alone(answer: Any) -> None:
     }
     rec = EventRecorder()
     async with orchestrator(config, Scaler(answer), rec) as orch:
-        await until(lambda: any(e.type == "plugin.failed" for e in rec.events))
+        await until(lambda: any(e.type == "plugin.failed" for e in rec.events), timeout=30)
         assert orch.pools["p"].desired == 1
         outcomes = await run_tasks(orch, 3, requires={"echo"})
         assert all(o.ok for o in outcomes)
@@ -333,7 +325,7 @@ class FailingTickListening:
 async def test_the_failure_streak_is_per_hook() -> None:
     config = {"orchestrator": {"max_failures": 3, "tick_interval": 0.01}}
     async with orchestrator(config, FailingTickListening()) as orch:
-        await until(lambda: orch.metrics().disabled_plugins == ("noisy",))
+        await until(lambda: orch.metrics().disabled_plugins == ("noisy",), timeout=30)
 
 
 # -- handlers and runtimes that misbehave ------------------------------------------------------

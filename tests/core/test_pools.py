@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from alveary import (
@@ -18,7 +17,7 @@ from alveary import (
     TaskState,
     hookimpl,
 )
-from alveary.testing import EventRecorder, orchestrator
+from alveary.testing import EventRecorder, orchestrator, until
 
 
 class Gate:
@@ -49,15 +48,6 @@ class Scaler:
         self.calls += 1
         self.seen.append(metrics)
         return self.desired
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait until ``check()`` holds, looking again every few milliseconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        assert loop.time() < deadline, "the condition did not hold in time"
-        await asyncio.sleep(0.005)
 
 
 def pool_config(handler: object = "alveary.testing:echo", **size: int) -> dict[str, Any]:
@@ -115,7 +105,7 @@ async def test_pool_with_minimum_zero_starts_nothing() -> None:
 async def test_pool_agent_that_leaves_or_fails_is_replaced_on_a_later_tick() -> None:
     async with orchestrator(pool_config()) as orch:
         await orch.deregister("reviewers-1")
-        await eventually(lambda: len(orch.agents()) == 2)
+        await until(lambda: len(orch.agents()) == 2)
         assert names(orch.agents()) == ["reviewers-2", "reviewers-3"]
         replacement = orch.agent("reviewers-3")
         assert (replacement.pool, replacement.spec.capabilities) == (
@@ -124,7 +114,7 @@ async def test_pool_agent_that_leaves_or_fails_is_replaced_on_a_later_tick() -> 
         )
 
         orch.set_health("reviewers-2", HealthStatus.FAILED, "crashed")
-        await eventually(lambda: names(orch.agents()) == ["reviewers-3", "reviewers-4"])
+        await until(lambda: names(orch.agents()) == ["reviewers-3", "reviewers-4"])
         assert sorted(orch.pools["reviewers"].agents) == sorted(a.id for a in orch.agents())
 
 
@@ -140,7 +130,7 @@ async def test_scaling_plugin_resizes_the_pool_within_its_bounds() -> None:
         assert second.seen[0].agents == 0  # asked before the first agent started
 
         second.desired = 0
-        await eventually(lambda: len(orch.agents()) == 1)
+        await until(lambda: len(orch.agents()) == 1)
         scaled = [e.data for e in rec.events if e.type == "pool.scaled"]
         assert scaled[-1] == {
             "pool": "reviewers",
@@ -153,10 +143,10 @@ async def test_scaling_plugin_resizes_the_pool_within_its_bounds() -> None:
         assert set(stopped(rec).values()) == {"scaled down"}
 
         first.desired = 2
-        await eventually(lambda: len(orch.agents()) == 2)
+        await until(lambda: len(orch.agents()) == 2)
         assert [e.data["by"] for e in rec.events if e.type == "pool.scaled"][-1] == "abstains"
         asked, first_asked = second.calls, first.calls
-        await eventually(lambda: first.calls > first_asked + 3)
+        await until(lambda: first.calls > first_asked + 3)
         assert second.calls == asked  # the first answer wins: the next plugin is not asked
 
 
@@ -171,17 +161,17 @@ async def test_scale_down_removes_only_idle_agents_and_loses_no_work() -> None:
         assert len(busy) == 2
 
         scaler.desired = 1
-        await eventually(lambda: len(orch.agents()) == 2)
+        await until(lambda: len(orch.agents()) == 2)
         assert {a.id for a in orch.agents()} == busy
         calls = scaler.calls
-        await eventually(lambda: scaler.calls >= calls + 3)
+        await until(lambda: scaler.calls >= calls + 3)
         assert {a.id for a in orch.agents()} == busy  # busy agents stay while their work runs
         assert all(not h.done() for h in handles)
 
         gate.open()
         outcomes = await asyncio.gather(*(h.result(timeout=5) for h in handles))
         assert [(o.state, o.attempts) for o in outcomes] == [(TaskState.SUCCEEDED, 1)] * 2
-        await eventually(lambda: len(orch.agents()) == 1)
+        await until(lambda: len(orch.agents()) == 1)
         reasons = stopped(rec)
         assert len(reasons) == 2
         assert set(reasons.values()) == {"scaled down"}

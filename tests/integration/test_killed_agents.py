@@ -16,14 +16,13 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import alveary
 from alveary import AgentState, TaskSpec, TaskState
-from alveary.testing import EventRecorder, orchestrator
+from alveary.testing import EventRecorder, orchestrator, until
 from alveary_health import Health
 from alveary_subprocess import SubprocessRuntime
 
@@ -118,15 +117,6 @@ def config(tmp_path: Path) -> dict[str, Any]:
             }
         ],
     }
-
-
-async def until(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    """Wait for ``condition()``; fail the test if it does not hold within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def kill_busy_agents(

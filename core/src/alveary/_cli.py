@@ -2,27 +2,24 @@
 
 Exit status: 0 success, 1 failure at run time, 2 bad usage or configuration. User errors
 print one line each and never a traceback.
+
+Starting the command is kept cheap: the kernel, structlog and ``importlib.metadata`` are
+imported inside the commands that need them, so ``alveary --version`` pays for none of them.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import importlib.metadata
-import json
-import logging
 import os
-import signal
 import sys
-from collections.abc import Sequence
-from typing import Any, TextIO, cast
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-import structlog
-
-from . import __version__, _config, _plugins
 from ._errors import AlvearyError, ConfigError, PluginError
+from ._version import __version__
 
-log = structlog.get_logger("alveary")
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 
 class _Stderr:
@@ -38,6 +35,11 @@ class _Stderr:
 
 def configure_logging(fmt: str | None, level: str = "info") -> None:
     """Configure structlog once: readable on a terminal, JSON lines otherwise."""
+    import logging
+    from typing import TextIO, cast
+
+    import structlog
+
     if fmt is None:
         fmt = "console" if sys.stderr.isatty() else "json"
     renderer: Any = (
@@ -58,7 +60,10 @@ def configure_logging(fmt: str | None, level: str = "info") -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(extensions: Mapping[str, EntryPoint | None] | None = None) -> argparse.ArgumentParser:
+    """The parser of the built-in commands and of ``extensions`` (default: those installed)."""
+    if extensions is None:
+        extensions = installed_commands()
     parser = argparse.ArgumentParser(
         prog="alveary",
         description="Orchestrate agents: register, route, watch, scale and secure workers.",
@@ -111,35 +116,6 @@ def _parser() -> argparse.ArgumentParser:
     plugins.add_argument("--config", metavar="FILE", help="config deciding what is enabled")
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    demo = commands.add_parser(
-        "demo",
-        help="run a real workload on built-in defaults",
-        description="Pools of agents hash, compress, analyse and (with alveary-subprocess "
-        "and wc) count files, some failing or slow on purpose; prints a live progress bar "
-        "and a summary.",
-    )
-    demo.add_argument("--tasks", type=int, default=600, help="tasks to submit (default 600)")
-    demo.add_argument(
-        "--events",
-        metavar="FILE",
-        default="alveary-demo-events.jsonl",
-        help="where to write the event log (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--path",
-        metavar="DIR",
-        default=".",
-        help="directory whose files the agents work on (default: .)",
-    )
-    demo.add_argument(
-        "--timeout",
-        metavar="SECONDS",
-        type=float,
-        default=1.5,
-        help="per-attempt timeout of analyse tasks; their stuck attempts last this long "
-        "(default: %(default)s)",
-    )
-
     agents = commands.add_parser(
         "agents",
         help="agent commands that installed packages add (detect, attach, logs, ...)",
@@ -149,14 +125,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     agents.add_argument("action", nargs="?", metavar="ACTION", help="the command to run")
     agents.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
+
+    for name, ep in extensions.items():
+        if ep is None:
+            summary = f"not installed: pip install {KNOWN[name]}"
+        else:
+            summary = (ep.dist.metadata["Summary"] if ep.dist is not None else None) or ep.value
+        # Everything after the name is the command's own: it parses its arguments itself.
+        extension = commands.add_parser(name, help=summary, add_help=False, prefix_chars="\0")
+        extension.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``alveary`` command; returns the exit status."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    extensions = {} if _only_version(argv) else installed_commands()
+    args = _parser(extensions).parse_args(argv)
     _importable(getattr(args, "config", None))
     configure_logging(args.log_format, args.log_level)
+    if args.command in extensions:
+        return _extension(args.command, extensions[args.command], args.args)
     try:
         if args.command == "check":
             return _check(args.config, start=args.start)
@@ -166,10 +155,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args.config)
         if args.command == "agents":
             return _agents_cmd(args.action, args.args)
-        if args.command == "demo":
-            from ._demo import demo
-
-            return asyncio.run(demo(args.tasks, args.events, args.path, timeout=args.timeout))
     except (ConfigError, PluginError) as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
@@ -190,12 +175,61 @@ def _importable(config: str | None) -> None:
             sys.path.insert(0, folder)
 
 
+EXTENSIONS = "alveary.cli"
+"""Entry-point group of commands that installed packages add to ``alveary``:
+``name = "module:function"``, where the function takes the arguments after the command's name
+and returns the exit status. Its module is imported only when that command runs; a name that
+a built-in command has is ignored."""
+
+KNOWN = {"demo": "alveary-demo"}
+"""First-party commands by the distribution that adds them: when it is missing, the command
+says what to install instead of being unknown."""
+
 COMMANDS = "alveary.commands"
 """Entry-point group of ``alveary agents`` subcommands: ``name = "module:function"``, where
 the function takes the remaining arguments and returns the exit status."""
 
+BUILTIN = frozenset({"run", "check", "plugins", "agents"})
+
+
+def installed_commands() -> dict[str, EntryPoint | None]:
+    """The commands installed packages add, by name, and the known ones whose package is
+    missing (None)."""
+    import importlib.metadata
+
+    found: dict[str, EntryPoint | None] = {name: None for name in KNOWN}
+    for ep in importlib.metadata.entry_points(group=EXTENSIONS):
+        if ep.name not in BUILTIN and found.get(ep.name) is None:
+            found[ep.name] = ep
+    return dict(sorted(found.items()))
+
+
+def _only_version(argv: Sequence[str]) -> bool:
+    """True when the line asks for the version before naming a command: then nothing needs
+    the installed commands, and finding them costs more than the rest of ``--version``."""
+    for arg in argv:
+        if arg == "--version":
+            return True
+        if not arg.startswith("-"):
+            return False
+    return False
+
+
+def _extension(name: str, ep: EntryPoint | None, argv: Sequence[str]) -> int:
+    if ep is None:
+        print(f"alveary {name}: not installed; pip install {KNOWN[name]}", file=sys.stderr)
+        return 2
+    try:
+        command = ep.load()
+    except Exception as exc:
+        print(f"alveary {name}: cannot load {ep.value}: {exc}", file=sys.stderr)
+        return 2
+    return int(command(list(argv)))
+
 
 def _agents_cmd(action: str | None, argv: Sequence[str]) -> int:
+    import importlib.metadata
+
     found = {ep.name: ep for ep in importlib.metadata.entry_points(group=COMMANDS)}
     if action is None or action not in found:
         if action is not None:
@@ -215,6 +249,7 @@ def _agents_cmd(action: str | None, argv: Sequence[str]) -> int:
 
 
 def _check(path: str | None, *, start: bool = False) -> int:
+    from . import _config
     from ._assemble import assemble
 
     config = _config.load(path)
@@ -225,6 +260,8 @@ def _check(path: str | None, *, start: bool = False) -> int:
     )
     if not start:
         return 0
+    import asyncio
+
     from ._trial import start_each_pool
 
     reasons = asyncio.run(start_each_pool(config))
@@ -238,6 +275,10 @@ def _check(path: str | None, *, start: bool = False) -> int:
 
 
 def _plugins_cmd(path: str | None, as_json: bool) -> int:
+    import json
+
+    from . import _config, _plugins
+
     config = None
     if path is not None:
         config = _config.load(path)
@@ -270,6 +311,9 @@ def _plugins_cmd(path: str | None, as_json: bool) -> int:
 
 
 def _run(path: str | None) -> int:
+    import asyncio
+
+    from . import _config
     from ._orchestrator import Orchestrator
 
     orch = Orchestrator(_config.load(path))
@@ -277,6 +321,9 @@ def _run(path: str | None) -> int:
 
 
 async def _serve(orch: Any) -> int:
+    import asyncio
+    import signal
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 from alveary import AgentSpec, Orchestrator, PermanentFailure, PluginError, Task, TaskSpec
-from alveary.testing import EventRecorder, echo, orchestrator
+from alveary.testing import EventRecorder, echo, orchestrator, until
 from alveary_example_eventlog import EventLog
 
 
@@ -22,15 +20,6 @@ def read(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for work done by the writer thread or a tick; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out waiting"
-        await asyncio.sleep(0.01)
 
 
 async def fail(task: Task) -> None:

@@ -4,14 +4,12 @@ only once the work is done, every change explained by an event, no task lost."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 import alveary
 import pytest
 from alveary import TaskSpec, TaskState
-from alveary.testing import EventRecorder, orchestrator
+from alveary.testing import EventRecorder, orchestrator, until
 
 GATE: asyncio.Event | None = None
 
@@ -45,14 +43,6 @@ def config(**policy: Any) -> dict[str, Any]:
             }
         ],
     }
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def test_a_pool_grows_under_queued_work_and_shrinks_to_idle_agents_after() -> None:

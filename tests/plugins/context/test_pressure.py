@@ -4,13 +4,11 @@ through their pool, each step announced with its reason."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 import alveary
 from alveary import AgentSpec, Priority, Task, TaskSpec
-from alveary.testing import EventRecorder, echo, orchestrator
+from alveary.testing import EventRecorder, echo, orchestrator, until
 from alveary_context import Context
 
 
@@ -36,15 +34,6 @@ def context_of(orch: alveary.Orchestrator) -> Context:
     plugin = orch.plugins["context"]
     assert isinstance(plugin, Context)
     return plugin
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for ``condition()`` to hold (the tick acts on heartbeats); fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def of_type(recorder: EventRecorder, type: str) -> list[alveary.Event]:

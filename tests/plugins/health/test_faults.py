@@ -13,7 +13,7 @@ from typing import Any
 import alveary
 import pytest
 from alveary import AgentSpec, AgentState, HealthStatus, TaskSpec, TaskState
-from alveary.testing import EventRecorder, orchestrator
+from alveary.testing import EventRecorder, orchestrator, until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,15 +30,6 @@ FAST = {
 
 def config(**health: Any) -> dict[str, Any]:
     return {"plugins": {"enabled": ["health"], "health": {**FAST, **health}}}
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait until ``condition()`` holds; fail the test if it does not within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 async def ok(task: alveary.Task) -> Any:

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import alveary
 from alveary import AgentSpec, HealthStatus, TaskSpec, TaskState
-from alveary.testing import EventRecorder, orchestrator
+from alveary.testing import EventRecorder, orchestrator, until
 
 GROWING = """
 import sys, time
@@ -49,14 +47,6 @@ LEAKY = {
     "leak_ratio": 1.5,
     "leak_min_growth": 32.0,
 }
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 class Processes:

@@ -6,13 +6,12 @@ this file under ``--import-mode=importlib``.
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import alveary.testing
 import pytest
 
 AGENTS = Path(__file__).parent / "agents"
@@ -69,16 +68,8 @@ def config(tmp_path: Path) -> Callable[..., dict[str, Any]]:
     return build
 
 
-async def _until(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
 @pytest.fixture
 def until() -> Callable[..., Any]:
     """``await until(lambda: ..., timeout=10)``: wait for a condition, fail the test if it
     does not hold in time (a bound on waiting, not a timing assertion)."""
-    return _until
+    return alveary.testing.until

@@ -6,7 +6,6 @@ Every test here needs the tmux program; without it they are skipped with a messa
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import alveary.testing
 import pytest
 
 REPO = Path(__file__).parents[3]
@@ -95,12 +95,4 @@ def pool() -> Callable[..., dict[str, Any]]:
 def until() -> Callable[..., Any]:
     """``await until(lambda: ...)``: wait for a condition (a bound on waiting, not a timing
     assertion)."""
-
-    async def wait(condition: Callable[[], object], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not met in time")
-            await asyncio.sleep(0.02)
-
-    return wait
+    return alveary.testing.until

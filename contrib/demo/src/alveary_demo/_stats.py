@@ -11,10 +11,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 import attrs
-
-from .._converter import unstructure
-from .._orchestrator import Orchestrator
-from .._records import Event
+from alveary import Event, Orchestrator, unstructure
 
 TERMINAL = ("succeeded", "failed", "cancelled", "dead")
 

@@ -1,4 +1,4 @@
-"""``alveary demo``: a real workload on embedded defaults.
+"""The demo's run: a real workload on embedded defaults.
 
 Three pools of local agents hash, compress and analyse the files under a directory; some
 attempts fail or get stuck on purpose, so retries, timeouts and dead tasks show. When the
@@ -19,13 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .._orchestrator import Orchestrator, TaskHandle
-from .._records import TaskSpec
-from . import toml, workload
-from .stats import EventStats, Progress, follow
-from .summary import LABEL, render
+from alveary import Orchestrator, TaskHandle, TaskSpec
 
-__all__ = ["EVENTS", "demo"]
+from . import _toml as toml
+from . import _workload as workload
+from ._stats import EventStats, Progress, follow
+from ._summary import LABEL, render
 
 EVENTS = "alveary-demo-events.jsonl"
 """Where the event log goes by default; never one of the files the agents work on."""

@@ -7,9 +7,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from .._records import Task, TaskState
-from .stats import TERMINAL, EventStats
-from .workload import COUNT, TOOL
+from alveary import Task, TaskState
+
+from ._stats import TERMINAL, EventStats
+from ._workload import COUNT, TOOL
 
 LABEL = 11
 """Width of the labels of the summary's last section."""

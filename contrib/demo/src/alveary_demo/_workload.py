@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import _plugins
-from .._records import Priority, TaskSpec
+import alveary
+from alveary import Priority, TaskSpec
 
-AGENTS = "alveary._demo.agents"
+AGENTS = "alveary_demo.agents"
 """The module holding the demo's handlers, as pool options name it."""
 
 SKIP_DIRS = frozenset(
@@ -99,13 +100,14 @@ def find_files(root: Path, exclude: Sequence[Path] = ()) -> list[Path]:
 
 def package_dir() -> Path:
     """The installed alveary package: the fallback when ``--path`` has too few files."""
-    return Path(__file__).resolve().parent.parent
+    return Path(alveary.__file__).resolve().parent
 
 
 def tool_missing() -> str | None:
     """Why the count pool is left out (the plugin is not installed, ``wc`` is not on PATH),
     or None when it can run. The kernel does not depend on the plugin: it is used if found."""
-    if "subprocess" not in _plugins.installed():
+    plugins = importlib.metadata.entry_points(group="alveary.plugins")
+    if "subprocess" not in plugins.names:
         return "the alveary-subprocess plugin is not installed"
     if shutil.which(TOOL[0]) is None:
         return f"`{TOOL[0]}` is not on PATH"

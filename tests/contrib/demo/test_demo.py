@@ -17,9 +17,11 @@ import pytest
 import structlog
 from alveary import Orchestrator, PermanentFailure, Task, TaskSpec
 from alveary._cli import main
-from alveary._demo import demo, toml, workload
-from alveary._demo.agents import InjectedFault, analyse, compress, sha256
-from alveary._demo.summary import percentile, wc_counts
+from alveary_demo import _toml as toml
+from alveary_demo import _workload as workload
+from alveary_demo import demo
+from alveary_demo._summary import percentile, wc_counts
+from alveary_demo.agents import InjectedFault, analyse, compress, sha256
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -248,8 +250,8 @@ async def test_progress_redraws_in_place_on_a_terminal(files: Path, tmp_path: Pa
 
 
 async def test_waiting_gives_up_when_nothing_finishes() -> None:
-    from alveary._demo import _wait
     from alveary.testing import orchestrator
+    from alveary_demo._run import _wait
 
     async with orchestrator() as orch:
         handle = await orch.submit(TaskSpec("x", requires={"nobody-has-this"}))

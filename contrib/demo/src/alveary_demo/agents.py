@@ -1,6 +1,6 @@
 """The demo's agents: handlers that hash, compress and analyse files.
 
-Pools name them in their options as ``alveary._demo.agents:<function>``, as an operator names
+Pools name them in their options as ``alveary_demo.agents:<function>``, as an operator names
 their own. Faults are injected on purpose, so that retries and timeouts show: whether an attempt
 fails is decided by hashing the task id and the attempt number, so the same attempt of the same
 task always gets the same verdict, and about the stated fraction of attempts gets each fault.
@@ -17,8 +17,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from .._errors import PermanentFailure
-from .._records import Task
+from alveary import PermanentFailure, Task
 
 TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 """What counts as a token: identifier-like words of three characters or more."""

@@ -1,5 +1,4 @@
-"""Helpers for testing plugins and agents against a real orchestrator, like
-``structlog.testing``: no mocks, just a small in-process setup."""
+"""A started orchestrator for a test, and the simplest handler."""
 
 from __future__ import annotations
 
@@ -7,26 +6,8 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ._orchestrator import Orchestrator
-from ._records import Event, Task
-from .hookspecs import hookimpl
-
-
-class EventRecorder:
-    """A plugin that keeps every event it sees. Pass it in ``plugins=[...]``."""
-
-    name = "recorder"
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    @hookimpl
-    def alveary_event(self, event: Event) -> None:
-        self.events.append(event)
-
-    def types(self, task_id: str | None = None) -> list[str]:
-        """Event types in order, optionally only those of one task."""
-        return [e.type for e in self.events if task_id is None or e.task_id == task_id]
+from .._orchestrator import Orchestrator
+from .._records import Task
 
 
 async def echo(task: Task) -> Any:

@@ -1,0 +1,7 @@
+"""``python -m alveary``: the ``alveary`` command."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())
