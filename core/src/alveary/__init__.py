@@ -86,8 +86,8 @@ _WHERE = {name: module for module, names in _MODULES.items() for name in names}
 
 def __getattr__(name: str) -> Any:
     """Import a public name on first use; later reads find it in the module's namespace."""
-    if name == "__version__":
-        value: Any = _version()
+    if name == "__version__":  # the build writes it into _version: no metadata look-up
+        value: Any = importlib.import_module("._version", __name__).__version__
     elif name in _WHERE:
         value = getattr(importlib.import_module(_WHERE[name], __name__), name)
     else:
@@ -98,15 +98,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("alveary")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
 
 
 __all__ = [
