@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         PluginError,
         Rejected,
     )
+    from ._host import Host
     from ._orchestrator import Metrics, Orchestrator, StartFailed, TaskHandle
     from ._records import (
         Agent,
@@ -79,6 +80,7 @@ _MODULES = {
         "TaskState",
     ),
     "._routing": ("Candidates",),
+    "._host": ("Host",),
     ".hookspecs": ("hookimpl", "hookspec"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
@@ -113,6 +115,7 @@ __all__ = [
     "FieldError",
     "HealthReport",
     "HealthStatus",
+    "Host",
     "Metrics",
     "NotFound",
     "Orchestrator",

@@ -31,7 +31,12 @@ async def test_an_agent_that_closes_its_output_is_lost_at_once(
         spec = TaskSpec("work", None, requires={"work"}, timeout=3600)
         outcome = await (await orch.submit(spec)).result(timeout=60)
     assert outcome.state is TaskState.SUCCEEDED
-    assert outcome.value == {"mode": "close-output", "attempt": 2, "name": "w-2"}
+    # Whether the task reached w-1 before its closed output was seen is a race: either way it
+    # ends on the replacement, long before its hour-long timeout.
+    assert outcome.value in (
+        {"mode": "close-output", "attempt": 1, "name": "w-2"},
+        {"mode": "close-output", "attempt": 2, "name": "w-2"},
+    )
     [health] = [e.data for e in recorder.events if e.type == "agent.health"]
     assert health["to"] == "failed"
     assert health["reason"] == "it closed its output but kept running; the agent was killed"
