@@ -57,9 +57,9 @@ class Deadlines:
                 self._dead = 0
 
     def sweep(self) -> None:
-        """Fire every deadline that has passed, then arm the timer for the next one."""
-        self._handle = None
-        self._when = float("inf")
+        """Fire every deadline that has passed, then arm the timer for the next one. Called
+        by that timer and by each tick (a test's clock may have jumped)."""
+        self.close()  # the tick's call must not leave the armed timer behind
         heap = self._heap
         now = self._now()
         while heap and (heap[0][2] is None or heap[0][0] <= now):

@@ -1,0 +1,39 @@
+"""The deadline heap: one event-loop timer however often it is swept."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from alveary._timers import Deadlines
+
+
+def live_timers(loop: asyncio.AbstractEventLoop) -> int:
+    return sum(not handle.cancelled() for handle in loop._scheduled)  # type: ignore[attr-defined]
+
+
+async def test_sweeping_from_the_tick_keeps_one_timer() -> None:
+    loop = asyncio.get_running_loop()
+    before = live_timers(loop)
+    deadlines = Deadlines(time.time)
+    deadlines.at(time.time() + 3600, print, None)
+    for _ in range(50):
+        deadlines.sweep()
+    assert live_timers(loop) - before == 1
+    deadlines.close()
+    assert live_timers(loop) == before
+
+
+async def test_due_deadlines_fire_once_in_order_and_cancelled_ones_never() -> None:
+    fired: list[str] = []
+    now = [1000.0]
+    deadlines = Deadlines(lambda: now[0])
+    deadlines.at(1002.0, fired.append, "b")
+    deadlines.at(1001.0, fired.append, "a")
+    gone = deadlines.at(1001.5, fired.append, "x")
+    deadlines.cancel(gone)
+    now[0] = 1005.0
+    deadlines.sweep()
+    deadlines.sweep()
+    assert fired == ["a", "b"]
+    assert len(deadlines) == 0
