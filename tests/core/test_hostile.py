@@ -420,3 +420,51 @@ async def test_a_manual_clock_drives_queue_timeouts() -> None:
         outcome = await handle.result(timeout=30)
         assert outcome.state is TaskState.FAILED
         assert handle.task.times["failed"] == clock.now
+
+
+class SlowStarts:
+    """A runtime whose starts take long; it knows which agents are up."""
+
+    name = "slow-starts"
+
+    def __init__(self) -> None:
+        self.up: set[str] = set()
+        self.slow = False
+        self.undone = 0
+
+    async def start(self, agent: Agent) -> None:
+        self.up.add(agent.name)
+        try:
+            if self.slow:
+                await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.05)  # cleaning up takes a moment
+            self.up.discard(agent.name)
+            self.undone += 1
+            raise
+
+    async def execute(self, agent: Agent, task: Task) -> Any:
+        return task.payload
+
+    async def stop(self, agent: Agent) -> None:
+        self.up.discard(agent.name)
+
+    @hookimpl
+    def alveary_runtimes(self) -> Mapping[str, Any]:
+        return {"slow": self}
+
+
+async def test_stopping_while_pool_agents_start_leaves_no_agent_up() -> None:
+    runtime = SlowStarts()
+    config = {
+        "orchestrator": {"tick_interval": 0.01},
+        "pools": [{"name": "p", "runtime": "slow", "size": {"min": 1, "max": 4}}],
+    }
+    scaler = Scaler(1)
+    async with orchestrator(config, runtime, scaler) as orch:
+        assert runtime.up == {"p-1"}
+        runtime.slow = True
+        scaler.answer = 4
+        await until(lambda: orch.pools["p"].starting == 3, timeout=30)
+    assert runtime.undone == 3
+    assert runtime.up == set()

@@ -79,6 +79,10 @@ class Membership:
         settings = self._settings
         try:
             await bounded(runtime.start(agent), settings.start_timeout, settings.cancel_grace)
+        except asyncio.CancelledError:  # the orchestrator is stopping: the start is undone
+            self._registry.forget(agent)
+            agent.state = AgentState.FAILED
+            raise
         except Exception as exc:  # Overrun included: a start that hangs fails
             reason = (
                 f"did not start within {settings.start_timeout:g} s"

@@ -9,6 +9,7 @@ abandons it, telling the caller whether it would not stop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -40,7 +41,8 @@ async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
 
     Raises ``Overrun`` when the time passes: the work was cancelled and, if it did not stop
     within ``grace`` seconds, abandoned (``stuck``). If the caller is cancelled meanwhile, the
-    work is cancelled too and the caller's ``CancelledError`` propagates at once.
+    work is cancelled too, given the same ``grace`` to unwind (a runtime cleaning up a process
+    it started), and the caller's ``CancelledError`` propagates.
     """
     future = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()
@@ -48,7 +50,7 @@ async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
     try:
         done, _ = await asyncio.wait((future,), timeout=timeout)
     except asyncio.CancelledError:
-        _abandon(future)
+        await _unwind(future, grace)
         raise
     if done:
         if future.cancelled():  # it cancelled itself: a failure, not the caller's cancellation
@@ -66,6 +68,15 @@ async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
     else:
         _forget(future)  # finished during the grace: still an overrun, its result unused
     raise Overrun(loop.time() - start, stuck)
+
+
+async def _unwind(future: asyncio.Future[Any], grace: float) -> None:
+    """Cancel the work of a cancelled caller and wait up to ``grace`` for it to end; a second
+    cancellation of the caller stops the wait."""
+    future.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait((future,), timeout=grace)
+    _abandon(future)
 
 
 def _abandon(future: asyncio.Future[Any]) -> None:

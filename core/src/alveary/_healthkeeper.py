@@ -25,7 +25,7 @@ class HealthKeeper:
         events: EventBus,
         pump: Callable[[frozenset[str] | None], None],
         remove: Callable[[Agent, str], Coroutine[Any, Any, None]],
-        background: Callable[[Coroutine[Any, Any, None]], None],
+        background: Callable[[Coroutine[Any, Any, None]], object],
     ) -> None:
         self._hooks = hooks
         self._registry = registry

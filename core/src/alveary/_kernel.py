@@ -188,6 +188,9 @@ class Kernel:
         if self._tick_task is not None:
             self._tick_task.cancel()
             await asyncio.gather(self._tick_task, return_exceptions=True)
+        starting = self._pools.cancel_starts()  # an agent must not come up behind the stop
+        if starting:
+            await asyncio.wait(starting, timeout=settings.cancel_grace)
         timeout = settings.shutdown_timeout if timeout is None else timeout
         agents = list(self._registry.by_id.values())
         await asyncio.gather(
@@ -199,10 +202,8 @@ class Kernel:
                 self._book.fail_now(task, TaskState.CANCELLED, "orchestrator stopped")
         self._attempts.cancel_all()
         self._deadlines.close()
-        grace = settings.cancel_grace
-        chores = self._chores | self.hooks._background
-        if chores:
-            await asyncio.wait(chores, timeout=grace)
+        if self._chores:
+            await asyncio.wait(self._chores, timeout=settings.cancel_grace)
         self._events.emit("orchestrator.stopped")
         await self.hooks.shutdown(self._host)
         await self.hooks.drain_background()
@@ -224,11 +225,12 @@ class Kernel:
             except Exception:  # the loop must outlive a bug in any one step
                 log.exception("tick failed")
 
-    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+    def _background(self, work: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
         """Run kernel work (starting or removing an agent) without blocking the caller."""
         future = asyncio.ensure_future(work)
         self._chores.add(future)
         future.add_done_callback(self._chores.discard)
+        return future
 
     @property
     def _host(self) -> Host:

@@ -7,6 +7,7 @@ hold its next start back with an exponential backoff.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any
 
@@ -37,7 +38,7 @@ class Pools:
         now: Callable[[], float],
         register: Callable[[Pool], Coroutine[Any, Any, Agent]],
         remove: Callable[[Agent, str], Coroutine[Any, Any, None]],
-        background: Callable[[Coroutine[Any, Any, None]], None],
+        background: Callable[[Coroutine[Any, Any, None]], asyncio.Future[None]],
     ) -> None:
         self._hooks = hooks
         self._registry = registry
@@ -48,6 +49,7 @@ class Pools:
         self._remove = remove
         self._background = background
         self.by_name: dict[str, Pool] = {}
+        self._starts: set[asyncio.Future[None]] = set()
 
     def declare(self, configs: Iterable[PoolConfig]) -> None:
         for config in configs:
@@ -89,13 +91,22 @@ class Pools:
             if missing > 0 and self._now() >= pool.restart_at:
                 for _ in range(missing):
                     pool.starting += 1
-                    self._background(self._spawn(pool))
+                    start = self._background(self._spawn(pool))
+                    self._starts.add(start)
+                    start.add_done_callback(self._starts.discard)
             elif missing < 0:
                 idle = [a for a in live if a.state is AgentState.READY and a.in_flight == 0]
                 for agent in idle[:-missing]:
                     # draining now, so that nothing routes to it and the next tick counts it out
                     self._registry.set_state(agent, AgentState.DRAINING, "scaled down")
                     self._background(self._remove(agent, "scaled down"))
+
+    def cancel_starts(self) -> set[asyncio.Future[None]]:
+        """Cancel the agent starts under way (the orchestrator is stopping); return them."""
+        starts = set(self._starts)
+        for start in starts:
+            start.cancel()
+        return starts
 
     def _rescale(self, pool: Pool, waiting: list[Task]) -> None:
         answer = self._hooks.scale(pool, self.metrics(pool, waiting))
