@@ -37,6 +37,8 @@ class Dispatcher:
         sample: int,
         pool_capabilities: Callable[[], Iterable[frozenset[str]]],
         start: Callable[[Task, Agent], None],
+        strategy: Strategy,
+        strategy_owner: str,
     ) -> None:
         self._hooks = hooks
         self._registry = registry
@@ -49,13 +51,14 @@ class Dispatcher:
         self._pool_capabilities = pool_capabilities
         self._start = start
         self.queue = WaitQueue()
-        self.strategy: Strategy | None = None
-        self.strategy_name = ""
+        self.strategy = strategy
+        self._owner = strategy_owner
+        """The plugin that provides the strategy: a failing strategy counts against it."""
 
     def route(self, task: Task) -> Agent | None:
         """The agent to run ``task`` now, or None: candidates, filters, strategy."""
         bucket, exact = self._registry.index.bucket(task.spec.requires)
-        if not bucket or self.strategy is None:
+        if not bucket:
             return None
         hooks = self._hooks
         candidates = Candidates(
@@ -68,7 +71,7 @@ class Dispatcher:
         )
         if hooks.has_filters:
             hooks.route_filter(task, candidates)
-        return hooks.select(self.strategy, self.strategy_name, task, candidates)
+        return hooks.select(self.strategy, self._owner, task, candidates)
 
     def place(self, task: Task) -> None:
         """Dispatch ``task`` now if an agent can take it and nothing like it waits; else

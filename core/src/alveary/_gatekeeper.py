@@ -26,11 +26,6 @@ class Gatekeeper:
         self._hooks = hooks
         self._events = events
 
-    @property
-    def active(self) -> bool:
-        """True when some plugin takes part in security decisions."""
-        return self._hooks.has_authn or self._hooks.has_authz
-
     async def check(
         self, credentials: Mapping[str, Any] | None, action: str, resource: str
     ) -> Principal:

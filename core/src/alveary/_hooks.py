@@ -17,7 +17,7 @@ import attrs
 from ._builtins.least_loaded import LeastLoaded
 from ._components import Runtime, Store, Strategy
 from ._errors import Denied, PluginError, Rejected
-from ._isolation import FAILED, Isolation
+from ._isolation import FAILED, Isolation, describe
 from ._records import (
     Agent,
     AgentSpec,
@@ -79,7 +79,7 @@ class Hooks(Isolation):
             try:
                 provided = impl.fn()
             except Exception as exc:
-                problems.append(f"{where} raised {type(exc).__name__}: {exc}")
+                problems.append(f"{where} raised {describe(exc)}")
                 continue
             if provided is None:
                 continue
@@ -106,15 +106,15 @@ class Hooks(Isolation):
             raise PluginError(problems)
         return found
 
-    def select(self, strategy: Strategy, name: str, task: Task, cands: Candidates) -> Agent | None:
-        """Ask the configured strategy; if it raises or picks an agent that is not a candidate
-        (after the filters), count its plugin's failure and pick least-loaded instead."""
-        owner = self.owners.get(("strategy", name), name)
+    def select(self, strategy: Strategy, owner: str, task: Task, cands: Candidates) -> Agent | None:
+        """Ask the configured strategy (provided by plugin ``owner``); if it raises or picks an
+        agent that is not a candidate (after the filters), count its plugin's failure and pick
+        least-loaded instead."""
         if owner not in self.disabled:
             try:
                 agent = strategy.select(task, cands)
             except Exception as exc:
-                self.fail(owner, "strategy.select", f"{type(exc).__name__}: {exc}")
+                self.fail(owner, "strategy.select", describe(exc))
             else:
                 if agent is None or (isinstance(agent, Agent) and agent in cands):
                     self.succeed(owner, "strategy.select")
@@ -259,7 +259,7 @@ class Hooks(Isolation):
             try:
                 found = impl.fn(**dict.fromkeys(impl.argnames, config))
             except Exception as exc:
-                problems.append(f"{where} raised {type(exc).__name__}: {exc}")
+                problems.append(f"{where} raised {describe(exc)}")
                 continue
             if inspect.iscoroutine(found):
                 found.close()

@@ -167,13 +167,7 @@ class Isolation:
         if elapsed > self.budget:
             self.fail(impl.plugin, impl.hook, _overrun(elapsed, self.budget))
             return FAILED
-        if check is not None and result is not None:
-            problem = check(result)
-            if problem is not None:
-                self.fail(impl.plugin, impl.hook, problem)
-                return FAILED
-        self.succeed(impl.plugin, impl.hook)
-        return result
+        return self._accept(impl, result, check)
 
     async def acall(
         self,
@@ -210,6 +204,10 @@ class Isolation:
                 raise
             self.fail(impl.plugin, impl.hook, describe(exc))
             return FAILED
+        return self._accept(impl, value, check)
+
+    def _accept(self, impl: Impl, value: Any, check: Check | None) -> Any:
+        """``value`` if ``check`` finds nothing wrong with it (a success), else ``FAILED``."""
         if check is not None and value is not None:
             problem = check(value)
             if problem is not None:

@@ -27,11 +27,7 @@ from ._events import EventBus
 from ._gatekeeper import Gatekeeper
 from ._healthkeeper import HealthKeeper
 from ._pools import Pools
-from ._records import (
-    Pool,
-    Principal,
-    TaskState,
-)
+from ._records import Pool, Principal, Task, TaskState
 from ._registry import Registry
 from ._taskbook import TaskBook
 from ._timers import Deadlines
@@ -113,8 +109,9 @@ class Kernel:
             config.routing.sample,
             pools.capabilities,
             attempts.start,
+            parts.strategy,
+            hooks.owners.get(("strategy", settings.strategy), settings.strategy),
         )
-        dispatch.strategy, dispatch.strategy_name = parts.strategy, settings.strategy
         self._members = members = Membership(
             hooks,
             registry,
@@ -169,7 +166,7 @@ class Kernel:
             self._book.add(task, recovered=True)
             self._dispatch.place(task)
         self._pools.declare(self.config.pools)
-        self._pools.reconcile(lambda: list(self._dispatch.queue.tasks()))
+        self._pools.reconcile(self._waiting)
         if self._chores:  # the first agents of each pool (each start is bounded)
             await asyncio.wait(set(self._chores))
         self._tick_task = asyncio.get_running_loop().create_task(self._tick_loop())
@@ -220,10 +217,14 @@ class Kernel:
                 self._deadlines.sweep()
                 await self.hooks.tick(self._host, now)
                 await self._health.sweep(now, settings.health_interval)
-                self._pools.reconcile(lambda: list(self._dispatch.queue.tasks()))
+                self._pools.reconcile(self._waiting)
                 self._dispatch.pump(None)
             except Exception:  # the loop must outlive a bug in any one step
                 log.exception("tick failed")
+
+    def _waiting(self) -> list[Task]:
+        """The tasks waiting in the queue, for the pools' metrics."""
+        return list(self._dispatch.queue.tasks())
 
     def _background(self, work: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
         """Run kernel work (starting or removing an agent) without blocking the caller."""
