@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import alveary
 import pytest
-from alveary._cli import BUILTIN, _parser, main
+from alveary._cli import _parser, main
+from alveary._commands import BUILTIN
 
 if TYPE_CHECKING:
     from conftest import Dists

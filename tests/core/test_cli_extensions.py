@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alveary import _cli
+from alveary import _commands
 from alveary._cli import main
 
 COMMANDS = """
@@ -73,7 +73,7 @@ def test_only_the_command_that_runs_is_imported(installed, capsys, tmp_path) -> 
 
 
 def test_a_built_in_command_wins_over_an_installed_one_of_the_same_name(installed) -> None:
-    assert _cli.installed_commands().keys().isdisjoint(_cli.BUILTIN)
+    assert _commands.installed_commands().keys().isdisjoint(_commands.BUILTIN)
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     assert "alveary_test_greeter" not in sys.modules
@@ -89,7 +89,7 @@ def test_a_command_that_cannot_load_is_one_line(installed, capsys) -> None:
 def test_a_known_command_whose_package_is_missing_says_what_to_install(
     capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(_cli.KNOWN, "fly", "alveary-fly")
+    monkeypatch.setitem(_commands.KNOWN, "fly", "alveary-fly")
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "not installed: pip install alveary-fly" in capsys.readouterr().out

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._commands import COMMANDS, KNOWN, installed_commands, only_version, run_agents, run_extension
 from ._errors import AlvearyError, ConfigError, PluginError
 from ._version import __version__
 
@@ -140,12 +141,12 @@ def _parser(extensions: Mapping[str, EntryPoint | None] | None = None) -> argpar
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``alveary`` command; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    extensions = {} if _only_version(argv) else installed_commands()
+    extensions = {} if only_version(argv) else installed_commands()
     args = _parser(extensions).parse_args(argv)
     _importable(getattr(args, "config", None))
     configure_logging(args.log_format, args.log_level)
     if args.command in extensions:
-        return _extension(args.command, extensions[args.command], args.args)
+        return run_extension(args.command, extensions[args.command], args.args)
     try:
         if args.command == "check":
             return _check(args.config, start=args.start)
@@ -154,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(args.config)
         if args.command == "agents":
-            return _agents_cmd(args.action, args.args)
+            return run_agents(args.action, args.args)
     except (ConfigError, PluginError) as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)
@@ -173,79 +174,6 @@ def _importable(config: str | None) -> None:
     for folder in (os.getcwd(), os.path.dirname(os.path.abspath(config)) if config else None):
         if folder is not None and folder not in sys.path:
             sys.path.insert(0, folder)
-
-
-EXTENSIONS = "alveary.cli"
-"""Entry-point group of commands that installed packages add to ``alveary``:
-``name = "module:function"``, where the function takes the arguments after the command's name
-and returns the exit status. Its module is imported only when that command runs; a name that
-a built-in command has is ignored."""
-
-KNOWN = {"demo": "alveary-demo"}
-"""First-party commands by the distribution that adds them: when it is missing, the command
-says what to install instead of being unknown."""
-
-COMMANDS = "alveary.commands"
-"""Entry-point group of ``alveary agents`` subcommands: ``name = "module:function"``, where
-the function takes the remaining arguments and returns the exit status."""
-
-BUILTIN = frozenset({"run", "check", "plugins", "agents"})
-
-
-def installed_commands() -> dict[str, EntryPoint | None]:
-    """The commands installed packages add, by name, and the known ones whose package is
-    missing (None)."""
-    import importlib.metadata
-
-    found: dict[str, EntryPoint | None] = {name: None for name in KNOWN}
-    for ep in importlib.metadata.entry_points(group=EXTENSIONS):
-        if ep.name not in BUILTIN and found.get(ep.name) is None:
-            found[ep.name] = ep
-    return dict(sorted(found.items()))
-
-
-def _only_version(argv: Sequence[str]) -> bool:
-    """True when the line asks for the version before naming a command: then nothing needs
-    the installed commands, and finding them costs more than the rest of ``--version``."""
-    for arg in argv:
-        if arg == "--version":
-            return True
-        if not arg.startswith("-"):
-            return False
-    return False
-
-
-def _extension(name: str, ep: EntryPoint | None, argv: Sequence[str]) -> int:
-    if ep is None:
-        print(f"alveary {name}: not installed; pip install {KNOWN[name]}", file=sys.stderr)
-        return 2
-    try:
-        command = ep.load()
-    except Exception as exc:
-        print(f"alveary {name}: cannot load {ep.value}: {exc}", file=sys.stderr)
-        return 2
-    return int(command(list(argv)))
-
-
-def _agents_cmd(action: str | None, argv: Sequence[str]) -> int:
-    import importlib.metadata
-
-    found = {ep.name: ep for ep in importlib.metadata.entry_points(group=COMMANDS)}
-    if action is None or action not in found:
-        if action is not None:
-            print(f"alveary agents: unknown command {action!r}", file=sys.stderr)
-        for name, ep in sorted(found.items()):
-            dist = ep.dist.name if ep.dist is not None else ep.value
-            print(f"{name:12} (from {dist})", file=sys.stderr if action else sys.stdout)
-        if not found:
-            print("no agent commands installed (alveary-subprocess, alveary-tmux add some)")
-        return 0 if action is None else 2
-    try:
-        command = found[action].load()
-    except Exception as exc:
-        print(f"alveary agents {action}: cannot load {found[action].value}: {exc}", file=sys.stderr)
-        return 2
-    return int(command(list(argv)))
 
 
 def _check(path: str | None, *, start: bool = False) -> int:
