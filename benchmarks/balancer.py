@@ -369,10 +369,9 @@ COST = [
 
 async def routing_cost(size: int, decisions: int) -> dict[str, dict[str, Any]]:
     """``orch._dispatch.route`` (the kernel's whole decision: candidates, filter and score
-    hooks, the
-    strategy, the eligibility check; it reserves nothing) on idle agents, one strategy after
-    another, with the plugin providing it enabled. Tasks carry 1,000 different affinity
-    keys. Times each decision."""
+    hooks, the strategy, the candidate check; it reserves nothing) on idle agents, one
+    strategy after another, with the plugin providing it enabled. Tasks carry 1,000 different
+    affinity keys. Times each decision."""
     found: dict[str, dict[str, Any]] = {}
     rng = random.Random(3)
     probes = [
