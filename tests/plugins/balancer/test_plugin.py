@@ -220,7 +220,7 @@ async def test_in_flight_sums_follow_the_kernel(gate: Any) -> None:
         assert y.in_flight == sum(a.in_flight for a in orch.agents() if "y" in a.spec.capabilities)
         assert x.in_flight == 8
         assert x.capacity == 12
-        await orch.cancel(handles[0].id)  # no alveary_task_after: the tick catches up
+        await orch.cancel(handles[0].id)  # a cancelled attempt is finished too
         gate.open()
         await asyncio.gather(*(h.result(timeout=5) for h in handles))
         await asyncio.sleep(0.15)

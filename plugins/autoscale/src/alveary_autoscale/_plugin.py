@@ -31,7 +31,7 @@ class Autoscale:
     def __init__(self, config: _config.Config, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self._clock = clock
-        self._orch: alveary.Orchestrator | None = None
+        self._orch: alveary.Host | None = None
         self._scalers: dict[str, Scaler] = {}
         self._stats: dict[str, PoolStats] = {}
         self._held: dict[str, str | None] = {}
@@ -63,7 +63,7 @@ class Autoscale:
         ]
 
     @alveary.hookimpl
-    def alveary_startup(self, orchestrator: alveary.Orchestrator) -> None:
+    def alveary_startup(self, orchestrator: alveary.Host) -> None:
         self._orch = orchestrator
 
     @alveary.hookimpl

@@ -4,8 +4,8 @@ Strategies that keep an order (round robin, weights, a hash ring) need every age
 take a kind of task, busy or not, where the kernel's candidates hold only those with a free
 slot; bounded-load hashing needs each group's total work in flight in O(1). A plugin owns one
 ``Fleet`` and feeds it from its hooks: ``add``/``remove`` on registration, ``reserve`` when a
-strategy picks, ``sync`` in ``alveary_task_before``/``alveary_task_after`` and ``resync`` at
-each tick (which also catches attempts that ended without an ``alveary_task_after``).
+strategy picks, and ``sync`` in ``alveary_attempt_finished``, which the kernel calls for every
+attempt however it ended.
 """
 
 from __future__ import annotations
@@ -134,7 +134,8 @@ class Fleet:
             self._apply(agent, in_flight - seen)
 
     def resync(self) -> None:
-        """Read every agent's in-flight count again (at each tick: O(agents))."""
+        """Read every agent's in-flight count again (O(agents)): for a strategy's picks that
+        the kernel never turned into attempts, as in a benchmark of the decision alone."""
         for agent in self.agents.values():
             self.sync(agent, agent.in_flight)
 

@@ -2,7 +2,7 @@
 
 It keeps a ``Fleet`` of every registered agent (the strategies' view, busy agents included)
 from the registration hooks, counts work in flight from the task hooks, and learns success
-rates and latencies from ``alveary_task_after``.
+rates and latencies from ``alveary_attempt_finished``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import structlog
 from alveary import (
     Agent,
     AgentSpec,
-    Orchestrator,
+    Host,
     Outcome,
     Rejected,
     Strategy,
     Task,
+    TaskState,
     hookimpl,
 )
 
@@ -45,7 +46,7 @@ class Balancer:
         self.fleet = Fleet()
         self.admission = Admission(config.ceiling, config.health_floor, config.resources)
         self.scorer = Scorer(config, self.admission)
-        self._orch: Orchestrator | None = None
+        self._orch: Host | None = None
         rng = random.Random()
         fleet, admission = self.fleet, self.admission
         p2c = PowerOfD(fleet, admission, config.d, rng)
@@ -89,14 +90,13 @@ class Balancer:
     # -- lifecycle -----------------------------------------------------------------------------
 
     @hookimpl
-    def alveary_startup(self, orchestrator: Orchestrator) -> None:
+    def alveary_startup(self, orchestrator: Host) -> None:
         self._orch = orchestrator
         for agent in orchestrator.agents():
             self.fleet.add(agent)
 
     @hookimpl
     def alveary_tick(self) -> None:
-        self.fleet.resync()
         self.adaptive.observe()
 
     # -- registration --------------------------------------------------------------------------
@@ -141,14 +141,12 @@ class Balancer:
     # -- outcomes ------------------------------------------------------------------------------
 
     @hookimpl
-    def alveary_task_before(self, agent: Agent) -> None:
+    def alveary_attempt_finished(self, task: Task, agent: Agent, outcome: Outcome) -> None:
+        """Every attempt ends here, its slot already freed: the fleet's sums follow, and the
+        agent's record learns from how it went (a cancellation says nothing about it)."""
         self.fleet.sync(agent, agent.in_flight)
-
-    @hookimpl
-    def alveary_task_after(self, task: Task, agent: Agent, outcome: Outcome) -> None:
-        # the kernel releases the slot right after this hook
-        self.fleet.sync(agent, agent.in_flight - 1)
-        self.scorer.record(agent, outcome.ok, task.running_for)
+        if outcome.state is not TaskState.CANCELLED:
+            self.scorer.record(agent, outcome.ok, task.running_for)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -17,13 +17,14 @@ from typing import Any
 import structlog
 from alveary import (
     Agent,
+    Host,
     NotFound,
-    Orchestrator,
     Outcome,
     Priority,
     Strategy,
     Task,
     TaskSpec,
+    TaskState,
     hookimpl,
 )
 from alveary_balancer import Admission, Fleet, plan_moves
@@ -66,7 +67,7 @@ class Context:
             scan_limit=config.scan_limit,
             rng=rng,
         )
-        self._orch: Orchestrator | None = None
+        self._orch: Host | None = None
         self._handover: dict[str, list[str]] = {}
         self._background: set[asyncio.Future[Any]] = set()
         self._saved = time.time()
@@ -80,7 +81,7 @@ class Context:
     # -- lifecycle -----------------------------------------------------------------------------
 
     @hookimpl
-    def alveary_startup(self, orchestrator: Orchestrator) -> None:
+    def alveary_startup(self, orchestrator: Host) -> None:
         self._orch = orchestrator
         loaded = self.profiles.load(orchestrator.store.get_value(NAMESPACE, "profiles"))
         if loaded:
@@ -89,15 +90,14 @@ class Context:
             self.fleet.add(agent)
 
     @hookimpl
-    async def alveary_shutdown(self, orchestrator: Orchestrator) -> None:
+    async def alveary_shutdown(self, orchestrator: Host) -> None:
         for future in list(self._background):
             future.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self.save()
 
     @hookimpl
-    def alveary_tick(self, orchestrator: Orchestrator, now: float) -> None:
-        self.fleet.resync()
+    def alveary_tick(self, orchestrator: Host, now: float) -> None:
         self._act(self.pressure.assess(orchestrator.agents(), self._pool_sizes()))
         self.rebalance()
         if self.profiles.dirty and now - self._saved >= self.config.save_interval:
@@ -149,12 +149,12 @@ class Context:
     # -- outcomes ------------------------------------------------------------------------------
 
     @hookimpl
-    def alveary_task_before(self, agent: Agent) -> None:
+    def alveary_attempt_finished(self, task: Task, agent: Agent, outcome: Outcome) -> None:
+        """Every attempt ends here, its slot already freed: the fleet's sums follow; expertise
+        and context usage learn from it unless it was cancelled."""
         self.fleet.sync(agent, agent.in_flight)
-
-    @hookimpl
-    def alveary_task_after(self, task: Task, agent: Agent, outcome: Outcome) -> None:
-        self.fleet.sync(agent, agent.in_flight - 1)
+        if outcome.state is TaskState.CANCELLED:
+            return
         self.expertise.learn(task, agent, outcome.ok, task.running_for)
         value = outcome.value
         if isinstance(value, Mapping) and self._orch is not None:

@@ -36,7 +36,7 @@ class Health:
 
     def __init__(self, config: _config.Config) -> None:
         self.config = config
-        self._orch: alveary.Orchestrator | None = None
+        self._orch: alveary.Host | None = None
         self._watches: dict[str, Watch] = {}
         self._beats = Wheel(config.max_heartbeats)
         self._checks = Wheel(config.max_checks)
@@ -81,7 +81,7 @@ class Health:
     # -- lifecycle -----------------------------------------------------------------------------
 
     @alveary.hookimpl
-    def alveary_startup(self, orchestrator: alveary.Orchestrator) -> None:
+    def alveary_startup(self, orchestrator: alveary.Host) -> None:
         self._orch = orchestrator
         orchestrator.claim_health_checks("health")
         self._last_tick = time.time()

@@ -26,7 +26,7 @@ class Subprocess:
         return {"subprocess": self.runtime}
 
     @alveary.hookimpl
-    def alveary_startup(self, orchestrator: alveary.Orchestrator) -> None:
+    def alveary_startup(self, orchestrator: alveary.Host) -> None:
         """Keep the orchestrator: a process that dies is reported at once, not at the next
         health check, and heartbeats reach it."""
         self.runtime.orchestrator = orchestrator
@@ -45,5 +45,5 @@ class Subprocess:
         return self.runtime.route_filter(candidates)
 
     @alveary.hookimpl
-    def alveary_shutdown(self, orchestrator: alveary.Orchestrator) -> None:
+    def alveary_shutdown(self, orchestrator: alveary.Host) -> None:
         self.runtime.close()

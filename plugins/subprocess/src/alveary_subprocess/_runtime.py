@@ -75,7 +75,7 @@ class Supervisor:
     def __init__(self, config: Any, log_dir: Path) -> None:
         self.config = config
         self.log_dir = log_dir
-        self.orchestrator: alveary.Orchestrator | None = None
+        self.orchestrator: alveary.Host | None = None
         self.live: dict[str, Live] = {}
         self.gone: dict[str, alveary.Agent] = {}
         """Agents whose process or channel is gone, from the moment the runtime knows until

@@ -26,7 +26,7 @@ class Tmux:
         return {"tmux": self.runtime}
 
     @alveary.hookimpl
-    def alveary_startup(self, orchestrator: alveary.Orchestrator) -> None:
+    def alveary_startup(self, orchestrator: alveary.Host) -> None:
         """Keep the orchestrator: a session that dies or is killed is reported at once."""
         self.runtime.orchestrator = orchestrator
 
@@ -45,5 +45,5 @@ class Tmux:
         return self.runtime.route_filter(candidates)
 
     @alveary.hookimpl
-    async def alveary_shutdown(self, orchestrator: alveary.Orchestrator) -> None:
+    async def alveary_shutdown(self, orchestrator: alveary.Host) -> None:
         await self.runtime.close()
