@@ -8,12 +8,12 @@ config order, so that one plugin's exception, overrun or wrong answer never stop
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Mapping, Sequence
-from numbers import Integral, Real
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import _checks as checks
 from ._builtins.least_loaded import LeastLoaded
 from ._components import Runtime, Store, Strategy
 from ._errors import Denied, PluginError, Rejected
@@ -32,7 +32,7 @@ from ._records import (
     Task,
     TaskSpec,
 )
-from ._values import finite, shown
+from ._values import shown
 from .hookspecs import HOOK_NAMES, SPEC_ARGS, SYNC_ONLY
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class Hooks(Isolation):
             if provided is None:
                 continue
             if not isinstance(provided, Mapping):
-                problems.append(f"{where} returned {_kind(provided)}, expected a mapping")
+                problems.append(f"{where} returned {checks.kind(provided)}, expected a mapping")
                 continue
             for name, component in provided.items():
                 owner = self.owners.get((kind, name))
@@ -96,7 +96,7 @@ class Hooks(Isolation):
                     )
                 elif not isinstance(component, protocol):
                     problems.append(
-                        f"{where}: {kind} {name!r} is {_kind(component)}, which lacks the "
+                        f"{where}: {kind} {name!r} is {checks.kind(component)}, which lacks the "
                         f"methods of alveary.{protocol.__name__}"
                     )
                 else:
@@ -119,7 +119,7 @@ class Hooks(Isolation):
                 if agent is None or (isinstance(agent, Agent) and agent in cands):
                     self.succeed(owner, "strategy.select")
                     return agent
-                self.fail(owner, "strategy.select", f"picked {_kind(agent)}, not a candidate")
+                self.fail(owner, "strategy.select", f"picked {checks.kind(agent)}, not a candidate")
         return _FALLBACK.select(task, cands)
 
     # -- registration -----------------------------------------------------------------------
@@ -127,7 +127,7 @@ class Hooks(Isolation):
     async def agent_validate(self, spec: AgentSpec, principal: Principal) -> AgentSpec:
         """The spec to register: ``spec`` as the plugins amended it (same name)."""
         for impl in self.gate("alveary_agent_validate", "agent"):
-            amended = await self._gated(impl, (spec, principal), "agent", _is(AgentSpec))
+            amended = await self._gated(impl, (spec, principal), "agent", checks.agent_spec)
             if amended is not None:
                 spec = attrs.evolve(amended, name=spec.name)
         return spec
@@ -147,14 +147,14 @@ class Hooks(Isolation):
 
     def route_filter(self, task: Task, candidates: Candidates) -> None:
         for impl in self.impls["alveary_route_filter"]:
-            kept = self.call(impl, (task, candidates), _agents)  # the lazy view: no list
+            kept = self.call(impl, (task, candidates), checks.agents)  # the lazy view: no list
             if kept is not None and kept is not FAILED and kept is not candidates:
                 candidates.replace(kept)
 
     def route_score(self, task: Task, agent: Agent) -> float:
         total = 0.0
         for impl in self.impls["alveary_route_score"]:
-            score = self.call(impl, (task, agent), _finite)
+            score = self.call(impl, (task, agent), checks.finite_number)
             if score is not None and score is not FAILED:
                 total += self.weights.get(impl.plugin, 1.0) * score
         return total
@@ -175,7 +175,7 @@ class Hooks(Isolation):
 
     async def task_after(self, task: Task, agent: Agent, outcome: Outcome) -> Outcome:
         for impl in self.impls["alveary_task_after"]:
-            replaced = await self.acall(impl, (task, agent, outcome), _terminal_outcome)
+            replaced = await self.acall(impl, (task, agent, outcome), checks.terminal_outcome)
             if replaced is not None and replaced is not FAILED:
                 outcome = attrs.evolve(
                     replaced, agent_id=outcome.agent_id, attempts=outcome.attempts
@@ -190,7 +190,7 @@ class Hooks(Isolation):
     async def health_check(self, agent: Agent) -> HealthReport | None:
         worst: HealthReport | None = None
         for impl in self.impls["alveary_health_check"]:
-            report = await self.acall(impl, (agent,), _is(HealthReport))
+            report = await self.acall(impl, (agent,), checks.health_report)
             if report is not None and report is not FAILED:
                 if not report.source:
                     report = attrs.evolve(report, source=impl.plugin)
@@ -206,7 +206,7 @@ class Hooks(Isolation):
     def scale(self, pool: Pool, metrics: PoolMetrics) -> tuple[int, str] | None:
         """The first plugin's proposed size for ``pool`` and which plugin proposed it."""
         for impl in self.impls["alveary_scale"]:
-            size = self.call(impl, (pool, metrics), _size)
+            size = self.call(impl, (pool, metrics), checks.whole_number)
             if size is not None and size is not FAILED:
                 return int(size), impl.plugin
         return None
@@ -217,7 +217,7 @@ class Hooks(Isolation):
         """The principal the first answering plugin names; raises ``Denied`` when none does,
         or when an implementer fails, overruns or is disabled."""
         for impl in self.gate("alveary_authenticate", "authentication"):
-            principal = await self.acall(impl, (credentials,), _is(Principal))
+            principal = await self.acall(impl, (credentials,), checks.principal)
             if principal is FAILED:
                 raise Denied("not authenticated (the plugin failed)", plugin=impl.plugin)
             if principal is not None:
@@ -227,7 +227,7 @@ class Hooks(Isolation):
     async def authorize(self, principal: Principal, action: str, resource: str) -> None:
         """Raise ``Denied`` unless every implementer allows or abstains."""
         for impl in self.gate("alveary_authorize", "authorization"):
-            allowed = await self.acall(impl, (principal, action, resource), _is(bool))
+            allowed = await self.acall(impl, (principal, action, resource), checks.boolean)
             if allowed is FAILED:
                 raise Denied(f"{action} {resource}: the plugin failed", plugin=impl.plugin)
             if allowed is False:
@@ -275,47 +275,3 @@ class Hooks(Isolation):
 
 _FALLBACK = LeastLoaded()
 """What routes when the configured strategy fails: never strand a task on a broken plugin."""
-
-
-# -- return-value checks: None when the value is right, else what is wrong ------------------
-
-
-def _kind(value: object) -> str:
-    return f"{type(value).__name__} {shown(value)}"
-
-
-def _is(cls: type[Any]) -> Any:
-    def check(value: object) -> str | None:
-        return None if isinstance(value, cls) else f"returned {_kind(value)}, not {cls.__name__}"
-
-    return check
-
-
-def _finite(value: object) -> str | None:
-    if isinstance(value, Real) and not isinstance(value, bool) and finite(float(value)):
-        return None
-    return f"returned {_kind(value)}, not a finite number"
-
-
-def _size(value: object) -> str | None:
-    if isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= 0:
-        return None
-    return f"returned {_kind(value)}, not a whole number >= 0"
-
-
-def _agents(value: object) -> str | None:
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        return f"returned {_kind(value)}, not a sequence of agents"
-    if not isinstance(value, (Sequence, set, frozenset)):
-        return f"returned {_kind(value)}: return a list of agents, not an iterator"
-    if not all(isinstance(a, Agent) for a in value):
-        return "returned a sequence holding something other than agents"
-    return None
-
-
-def _terminal_outcome(value: object) -> str | None:
-    if not isinstance(value, Outcome):
-        return f"returned {_kind(value)}, not an Outcome"
-    if not value.state.terminal:
-        return f"returned an Outcome in state {value.state.value!r}, which is not terminal"
-    return None
