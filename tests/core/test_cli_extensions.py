@@ -147,21 +147,5 @@ def test_version_loads_nothing_heavy_of_its_own(version_probe) -> None:
     assert [m for m in HEAVY if m in added] == []
 
 
-def _package_is_eager() -> bool:
-    done = subprocess.run(
-        [sys.executable, "-c", "import alveary, sys; print('pluggy' in sys.modules)"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout.strip() == "True"
-
-
-@pytest.mark.xfail(
-    _package_is_eager(),
-    reason="alveary/__init__ imports the kernel eagerly; passes once it is lazy (PEP 562)",
-    strict=True,
-)
 def test_version_loads_none_of_the_kernels_dependencies(version_probe) -> None:
     assert [m for m in HEAVY if m in version_probe["after"]] == []
