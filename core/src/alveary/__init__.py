@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         PermanentFailure,
         PluginError,
         Rejected,
+        StoreError,
     )
     from ._host import Host
     from ._orchestrator import Metrics, Orchestrator, StartFailed, TaskHandle
@@ -60,6 +61,7 @@ _MODULES = {
         "PermanentFailure",
         "PluginError",
         "Rejected",
+        "StoreError",
     ),
     "._orchestrator": ("Metrics", "Orchestrator", "StartFailed", "TaskHandle"),
     "._records": (
@@ -131,6 +133,7 @@ __all__ = [
     "Runtime",
     "StartFailed",
     "Store",
+    "StoreError",
     "Strategy",
     "Task",
     "TaskHandle",

@@ -33,18 +33,28 @@ class Runtime(Protocol):
 
 @runtime_checkable
 class Store(Protocol):
-    """Where task records and idempotency keys persist.
+    """Where task records, idempotency keys and plugin values persist.
 
-    Methods are synchronous because the kernel calls them on every transition of the hot
-    path; a store backed by a network service buffers writes and flushes them from
-    ``alveary_tick`` or a thread of its own. On start the kernel re-queues the store's
-    unfinished tasks, so a ``durable`` store makes an orchestrator crash lose nothing.
+    Reads and ``save_task`` are synchronous because the kernel calls them on every transition
+    of the hot path: a durable store keeps what it needs in memory and writes behind, from a
+    thread or task of its own. ``commit`` is the durability point: ``submit`` awaits it, so a
+    submit that returned survives a crash; transitions saved since the last commit may be
+    lost, which makes execution after a crash at-least-once. On start the kernel opens the
+    store and re-queues its unfinished tasks.
     """
 
     durable: bool
 
+    async def open(self) -> None:
+        """Connect and load, once, before anything else; raise ``StoreError`` with one line
+        saying what is wrong (a missing directory, a corrupt file, a server that is down)."""
+
     def save_task(self, task: Task) -> None:
-        """Record the task's current state (insert or update)."""
+        """Record the task's current state (insert or update); may be buffered."""
+
+    async def commit(self) -> None:
+        """Return once everything saved before the call is durable. Concurrent callers
+        should share one write; a store that is not durable returns at once."""
 
     def get_task(self, task_id: str) -> Task | None:
         """The task with that id, or None if unknown (or no longer retained)."""
@@ -66,7 +76,11 @@ class Store(Protocol):
     def put_value(self, namespace: str, key: str, value: Any) -> None:
         """Save a plugin's JSON-able value under ``namespace``/``key`` (None deletes it)."""
 
-    def close(self) -> None:
+    async def add_value(self, namespace: str, key: str, delta: float) -> float:
+        """Add ``delta`` to the number under ``namespace``/``key`` (missing counts as 0)
+        atomically, even against other processes sharing the store; return the new value."""
+
+    async def close(self) -> None:
         """Flush and release; called once at shutdown."""
 
 

@@ -68,3 +68,8 @@ class NotFound(AlvearyError, KeyError):
 
 class PermanentFailure(AlvearyError):
     """Raise from an agent to fail a task at once, without the retries it has left."""
+
+
+class StoreError(AlvearyError):
+    """The store cannot be opened or written: a missing directory, a file that is not a
+    store, a schema from a newer alveary, a server that is down. The message is one line."""

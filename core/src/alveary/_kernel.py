@@ -23,8 +23,10 @@ from ._assemble import assemble
 from ._attempts import Attempts
 from ._config import Config
 from ._dispatch import Dispatcher
+from ._errors import StoreError
 from ._events import EventBus
 from ._gatekeeper import Gatekeeper
+from ._guard import Overrun, bounded
 from ._healthkeeper import HealthKeeper
 from ._pools import Pools
 from ._records import Pool, Principal, Task, TaskState
@@ -161,9 +163,15 @@ class Kernel:
             return
         self._running = True
         self._started = self.now()
+        try:
+            await self._open_store()
+        except BaseException:
+            self._running = False
+            raise
         await self.hooks.startup(self._host)
-        for task in self.store.unfinished():
-            self._book.add(task, recovered=True)
+        recovered = sorted(self.store.unfinished(), key=lambda t: (-t.spec.priority, t.submitted))
+        for task in recovered:
+            self._book.add(task, how="recovered")
             self._dispatch.place(task)
         self._pools.declare(self.config.pools)
         self._pools.reconcile(self._waiting)
@@ -189,6 +197,8 @@ class Kernel:
         if starting:
             await asyncio.wait(starting, timeout=settings.cancel_grace)
         timeout = settings.shutdown_timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         agents = list(self._registry.by_id.values())
         await asyncio.gather(
             *(self._members.remove(a, "shutdown", drain=True, timeout=timeout) for a in agents),
@@ -204,9 +214,32 @@ class Kernel:
         self._events.emit("orchestrator.stopped")
         await self.hooks.shutdown(self._host)
         await self.hooks.drain_background()
-        self.store.close()
+        await self._close_store(max(deadline - loop.time(), settings.cancel_grace))
         self._events.close()
         self._running = False
+
+    async def _open_store(self) -> None:
+        settings = self.config.orchestrator
+        name = settings.store
+        try:
+            await bounded(self.store.open(), settings.start_timeout, settings.cancel_grace)
+        except StoreError:
+            raise
+        except Overrun:
+            raise StoreError(
+                f"store {name!r} did not open within {settings.start_timeout:g} s"
+            ) from None
+        except Exception as exc:
+            raise StoreError(f"store {name!r} could not open: {exc}") from exc
+
+    async def _close_store(self, timeout: float) -> None:
+        """Flush the store within what is left of the stop's budget (at least
+        ``cancel_grace``); one that fails or hangs is logged and left behind."""
+        settings = self.config.orchestrator
+        try:
+            await bounded(self.store.close(), timeout, settings.cancel_grace)
+        except Exception:
+            log.exception("the store failed to close", store=settings.store)
 
     async def _tick_loop(self) -> None:
         settings = self.config.orchestrator

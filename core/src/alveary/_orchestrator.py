@@ -208,21 +208,22 @@ class Orchestrator(Kernel):
         Goes through the security plugins (if any) and ``alveary_task_validate``. A spec
         whose ``idempotency_key`` was seen returns the existing task's handle instead.
         """
-        if not self._running or self._book.closing:
-            raise AlvearyError("the orchestrator is not running")
+        self._check_running()
         principal = await self._gate.check(credentials, "task.submit", spec.kind)
         await self.hooks.task_validate(spec, principal)
         task = Task(self._new_id(), spec, submitted=self.now(), principal=principal.id)
+        existing = None
         if spec.idempotency_key is not None:
-            existing = self.store.claim(spec.idempotency_key, task.id)
-            if existing is not None:
-                found = self._book.active.get(existing) or self.store.get_task(existing)
-                if found is not None:
-                    return TaskHandle(self, found)
-        self._submitted += 1
-        self._book.add(task)
-        self._dispatch.place(task)
-        return TaskHandle(self, task)
+            owner = self.store.claim(spec.idempotency_key, task.id)
+            if owner is not None:
+                existing = self._book.active.get(owner) or self.store.get_task(owner)
+        if existing is None:
+            self._submitted += 1
+            self._book.add(task)
+            self._dispatch.place(task)
+        if self.store.durable:  # a submit that returned survives a crash
+            await self.store.commit()
+        return TaskHandle(self, existing or task)
 
     async def cancel(self, task_id: str, *, credentials: Mapping[str, Any] | None = None) -> bool:
         """Cancel a task wherever it is; False if it had already finished."""
@@ -239,6 +240,24 @@ class Orchestrator(Kernel):
         self._book.fail_now(task, TaskState.CANCELLED, "cancelled")
         return True
 
+    async def requeue(
+        self, task_id: str, *, credentials: Mapping[str, Any] | None = None
+    ) -> TaskHandle:
+        """Run a ``dead`` or ``failed`` task again, with a fresh attempt budget: the way out
+        of the dead-letter list, ``tasks(TaskState.DEAD)``. Checked as ``task.requeue``."""
+        self._check_running()
+        task = self.get_task(task_id)
+        await self._gate.check(credentials, "task.requeue", task.spec.kind)
+        if task.state not in (TaskState.DEAD, TaskState.FAILED):
+            raise AlvearyError(
+                f"task {task_id} is {task.state.value}; only dead or failed tasks are re-queued"
+            )
+        self._book.add(task, how="requeued")
+        self._dispatch.place(task)
+        if self.store.durable:
+            await self.store.commit()
+        return TaskHandle(self, task)
+
     def get_task(self, task_id: str) -> Task:
         """The task with this id, running or finished; raises ``NotFound``."""
         return self._book.get(task_id)
@@ -250,6 +269,10 @@ class Orchestrator(Kernel):
     def tasks(self, state: TaskState | None = None) -> list[Task]:
         """Tasks the store retains, optionally only those in ``state``."""
         return [t for t in self.store.tasks() if state is None or t.state is state]
+
+    def _check_running(self) -> None:
+        if not self._running or self._book.closing:
+            raise AlvearyError("the orchestrator is not running")
 
     # -- observing ----------------------------------------------------------------------------
 

@@ -63,13 +63,18 @@ class TaskBook:
             raise NotFound(f"no task {task_id!r}")
         return task
 
-    def add(self, task: Task, *, recovered: bool = False) -> None:
-        """Take a new task in, or one a durable store kept from an earlier run, as pending."""
+    def add(self, task: Task, *, how: str | None = None) -> None:
+        """Take a task in as pending: a new one, one a durable store kept from an earlier run
+        (``how="recovered"``), or a dead or failed one to run again with a fresh attempt
+        budget (``how="requeued"``)."""
         self.active[task.id] = task
-        self.counts[task.state] += 1
-        if recovered:
+        if how != "requeued" or self.counts[task.state] <= 0:  # not counted yet in this run
+            self.counts[task.state] += 1
+        if how is not None:
             task.agent_id = None
-        self.transition(task, TaskState.PENDING, {"recovered": True} if recovered else None)
+        if how == "requeued":
+            task.attempts, task.outcome = 0, None
+        self.transition(task, TaskState.PENDING, {how: True} if how else None)
 
     def transition(self, task: Task, state: TaskState, data: Any = None) -> None:
         self.counts[task.state] -= 1

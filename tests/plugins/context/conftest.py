@@ -66,7 +66,18 @@ class FileStore:
         values[f"{namespace}/{key}"] = value
         self.path.write_text(json.dumps(values))
 
-    def close(self) -> None:
+    async def add_value(self, namespace: str, key: str, delta: float) -> float:
+        value = float(self.get_value(namespace, key) or 0) + delta
+        self.put_value(namespace, key, value)
+        return value
+
+    async def open(self) -> None:
+        pass
+
+    async def commit(self) -> None:
+        pass
+
+    async def close(self) -> None:
         pass
 
 

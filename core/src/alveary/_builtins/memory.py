@@ -25,6 +25,9 @@ class MemoryStore:
         self._keys: dict[str, str] = {}
         self._values: dict[tuple[str, str], Any] = {}
 
+    async def open(self) -> None:
+        pass
+
     def save_task(self, task: Task) -> None:
         if task.state.terminal:
             self._active.pop(task.id, None)
@@ -36,6 +39,9 @@ class MemoryStore:
                     del self._keys[key]
         else:
             self._active[task.id] = task
+
+    async def commit(self) -> None:
+        pass
 
     def get_task(self, task_id: str) -> Task | None:
         return self._active.get(task_id) or self._finished.get(task_id)
@@ -60,7 +66,12 @@ class MemoryStore:
         else:
             self._values[(namespace, key)] = value
 
-    def close(self) -> None:
+    async def add_value(self, namespace: str, key: str, delta: float) -> float:
+        value = float(self._values.get((namespace, key)) or 0) + delta
+        self._values[(namespace, key)] = value
+        return value
+
+    async def close(self) -> None:
         self._active.clear()
 
 
