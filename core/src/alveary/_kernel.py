@@ -27,8 +27,9 @@ from ._events import EventBus
 from ._gatekeeper import Gatekeeper
 from ._healthkeeper import HealthKeeper
 from ._pools import Pools
-from ._records import Pool, Principal, Task, TaskState
+from ._records import Pool, Principal, Task
 from ._registry import Registry
+from ._states import TaskState
 from ._taskbook import TaskBook
 from ._timers import Deadlines
 

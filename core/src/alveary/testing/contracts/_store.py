@@ -10,7 +10,8 @@ import pytest
 
 from ..._components import Store
 from ..._converter import unstructure
-from ..._records import AgentSpec, Outcome, Task, TaskSpec, TaskState
+from ..._records import AgentSpec, Outcome, Task, TaskSpec
+from ..._states import TaskState
 from .._orchestrator import echo
 from .._wait import until
 from ._common import Contract, run
