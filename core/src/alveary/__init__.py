@@ -30,21 +30,18 @@ if TYPE_CHECKING:
     from ._records import (
         Agent,
         AgentSpec,
-        AgentState,
         Event,
         HealthReport,
-        HealthStatus,
         Outcome,
         Pool,
         PoolMetrics,
         PoolSize,
         Principal,
-        Priority,
         Task,
         TaskSpec,
-        TaskState,
     )
     from ._routing import Candidates
+    from ._states import AgentState, HealthStatus, Priority, TaskState
     from .hookspecs import hookimpl, hookspec
 
     __version__: str
@@ -67,20 +64,17 @@ _MODULES = {
     "._records": (
         "Agent",
         "AgentSpec",
-        "AgentState",
         "Event",
         "HealthReport",
-        "HealthStatus",
         "Outcome",
         "Pool",
         "PoolMetrics",
         "PoolSize",
         "Principal",
-        "Priority",
         "Task",
         "TaskSpec",
-        "TaskState",
     ),
+    "._states": ("AgentState", "HealthStatus", "Priority", "TaskState"),
     "._routing": ("Candidates",),
     "._host": ("Host",),
     ".hookspecs": ("hookimpl", "hookspec"),

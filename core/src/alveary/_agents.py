@@ -15,8 +15,9 @@ from ._events import EventBus
 from ._guard import Overrun, bounded
 from ._hooks import Hooks
 from ._isolation import describe
-from ._records import Agent, AgentSpec, AgentState, Principal
+from ._records import Agent, AgentSpec, Principal
 from ._registry import Registry
+from ._states import AgentState
 
 log = structlog.get_logger("alveary")
 

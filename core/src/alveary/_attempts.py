@@ -20,7 +20,8 @@ from ._components import Runtime
 from ._errors import PermanentFailure, Rejected
 from ._hooks import Hooks
 from ._isolation import describe
-from ._records import Agent, Outcome, Task, TaskState
+from ._records import Agent, Outcome, Task
+from ._states import TaskState
 from ._taskbook import TaskBook
 from ._timers import Deadlines, Entry
 

@@ -34,7 +34,7 @@ from cattrs.errors import (
 )
 
 from ._errors import FieldError as FieldError  # re-exported: alveary.FieldError
-from ._records import AgentState, HealthStatus, Priority, TaskState, _priority
+from ._states import AgentState, HealthStatus, Priority, TaskState, parse_priority
 from ._values import finite, shown
 
 Path = tuple["str | int", ...]
@@ -64,7 +64,7 @@ _expect(int, "an integer")
 _expect(float, "a number", (int, float))
 _expect(str, "a string")
 _expect(bool, "true or false")
-converter.register_structure_hook(Priority, lambda v, _: _priority(v))
+converter.register_structure_hook(Priority, lambda v, _: parse_priority(v))
 converter.register_unstructure_hook(Priority, lambda p: p.name.lower())
 for _state in (AgentState, TaskState, HealthStatus):
     converter.register_unstructure_hook(_state, lambda s: s.value)

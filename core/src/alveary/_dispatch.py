@@ -15,9 +15,10 @@ from ._components import Strategy
 from ._events import EventBus
 from ._hooks import Hooks
 from ._queue import WaitQueue
-from ._records import Agent, AgentState, Task, TaskState
+from ._records import Agent, Task
 from ._registry import Registry
 from ._routing import Candidates
+from ._states import AgentState, TaskState
 from ._taskbook import TaskBook
 from ._timers import Deadlines
 

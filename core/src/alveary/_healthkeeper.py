@@ -8,8 +8,9 @@ from typing import Any
 
 from ._events import EventBus
 from ._hooks import Hooks
-from ._records import Agent, AgentState, HealthReport, HealthStatus
+from ._records import Agent, HealthReport
 from ._registry import Registry
+from ._states import AgentState, HealthStatus
 
 _UNCHECKED = (AgentState.STARTING, AgentState.FAILED, AgentState.STOPPED)
 

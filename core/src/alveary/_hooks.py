@@ -21,10 +21,8 @@ from ._isolation import FAILED, Isolation, describe
 from ._records import (
     Agent,
     AgentSpec,
-    AgentState,
     Event,
     HealthReport,
-    HealthStatus,
     Outcome,
     Pool,
     PoolMetrics,
@@ -32,6 +30,7 @@ from ._records import (
     Task,
     TaskSpec,
 )
+from ._states import AgentState, HealthStatus
 from ._values import shown
 from .hookspecs import HOOK_NAMES, SPEC_ARGS, SYNC_ONLY
 

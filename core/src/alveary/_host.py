@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._records import Agent, AgentSpec, Event, HealthReport, HealthStatus, Pool, Task, TaskSpec
+from ._records import Agent, AgentSpec, Event, HealthReport, Pool, Task, TaskSpec
+from ._states import HealthStatus
 
 if TYPE_CHECKING:
     from ._components import Runtime, Store

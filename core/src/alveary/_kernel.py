@@ -29,8 +29,9 @@ from ._gatekeeper import Gatekeeper
 from ._guard import Overrun, bounded
 from ._healthkeeper import HealthKeeper
 from ._pools import Pools
-from ._records import Pool, Principal, Task, TaskState
+from ._records import Pool, Principal, Task
 from ._registry import Registry
+from ._states import TaskState
 from ._taskbook import TaskBook
 from ._timers import Deadlines
 

@@ -15,17 +15,8 @@ from . import _config
 from ._agents import StartFailed
 from ._errors import AlvearyError
 from ._kernel import Kernel
-from ._records import (
-    Agent,
-    AgentSpec,
-    Event,
-    HealthReport,
-    HealthStatus,
-    Outcome,
-    Task,
-    TaskSpec,
-    TaskState,
-)
+from ._records import Agent, AgentSpec, Event, HealthReport, Outcome, Task, TaskSpec
+from ._states import HealthStatus, TaskState
 
 __all__ = ["Metrics", "Orchestrator", "StartFailed", "TaskHandle"]
 

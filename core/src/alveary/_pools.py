@@ -18,8 +18,9 @@ from ._config import OrchestratorConfig, PoolConfig
 from ._errors import AlvearyError
 from ._events import EventBus
 from ._hooks import Hooks
-from ._records import Agent, AgentSpec, AgentState, Pool, PoolMetrics, Task
+from ._records import Agent, AgentSpec, Pool, PoolMetrics, Task
 from ._registry import Registry
+from ._states import AgentState
 
 log = structlog.get_logger("alveary")
 

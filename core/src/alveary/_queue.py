@@ -5,7 +5,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 
-from ._records import Task, TaskState
+from ._records import Task
+from ._states import TaskState
 
 _Entry = tuple[int, int, Task]
 

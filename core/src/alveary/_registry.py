@@ -8,8 +8,9 @@ from collections import Counter
 from ._errors import NotFound
 from ._events import EventBus
 from ._hooks import Hooks
-from ._records import Agent, AgentState
+from ._records import Agent
 from ._routing import Index
+from ._states import AgentState
 
 
 class Registry:

@@ -10,7 +10,8 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from typing import overload
 
-from ._records import Agent, AgentState, Task
+from ._records import Agent, Task
+from ._states import AgentState
 
 
 class IndexedSet:

@@ -14,7 +14,8 @@ from ._components import Store
 from ._config import OrchestratorConfig
 from ._errors import NotFound
 from ._events import EventBus
-from ._records import Outcome, Task, TaskState
+from ._records import Outcome, Task
+from ._states import TaskState
 from ._timers import Deadlines
 
 

@@ -33,10 +33,8 @@ import pluggy
 from ._records import (
     Agent,
     AgentSpec,
-    AgentState,
     Event,
     HealthReport,
-    HealthStatus,
     Outcome,
     Pool,
     PoolMetrics,
@@ -44,6 +42,7 @@ from ._records import (
     Task,
     TaskSpec,
 )
+from ._states import AgentState, HealthStatus
 
 if TYPE_CHECKING:
     from ._components import Runtime, Store, Strategy

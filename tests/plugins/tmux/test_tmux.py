@@ -143,7 +143,7 @@ async def test_shutdown_removes_every_session(tmp_path, config, pool, tmux) -> N
     cfg = config(pool("sh", ["echo"], "sh"), pool("py", ["echo"], "python"))
     async with orchestrator(cfg) as orch:
         assert len(tmux("list-sessions").stdout.splitlines()) == 2
-        run_dir = orch.plugins["tmux"].runtime._run_dir
+        run_dir = orch.plugins["tmux"].runtime.watch.run_dir
         assert run_dir is not None
         assert run_dir.is_dir()
     assert tmux("list-sessions").returncode != 0  # no sessions, so no server

@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .._errors import PermanentFailure
-from .._records import Agent, HealthReport, HealthStatus, Task
+from .._records import Agent, HealthReport, Task
+from .._states import HealthStatus
 from ..hookspecs import hookimpl
 
 Act = Callable[[Task], Awaitable[Any]]

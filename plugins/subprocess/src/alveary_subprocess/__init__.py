@@ -12,7 +12,8 @@ from __future__ import annotations
 from ._config import Config
 from ._oneshot import ToolFailed
 from ._plugin import Subprocess
-from ._runtime import Live, SubprocessRuntime, Supervisor
+from ._runtime import SubprocessRuntime
+from ._supervisor import Live, Supervisor
 from .consensus import Consensus, consensus
 from .logs import AgentLog
 from .options import Limits, ProcessOptions, SubprocessOptions, Worktree

@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 import pytest
 
 from ..._components import Runtime
-from ..._records import AgentSpec, AgentState, TaskSpec, TaskState
+from ..._records import AgentSpec, TaskSpec
+from ..._states import AgentState, TaskState
 from .._wait import EventRecorder
 from ._common import Contract, run
 

@@ -6,7 +6,8 @@ import uuid
 from typing import Any
 
 from ..._converter import unstructure
-from ..._records import Outcome, Task, TaskSpec, TaskState
+from ..._records import Outcome, Task, TaskSpec
+from ..._states import TaskState
 
 VALUES: list[Any] = [
     0,

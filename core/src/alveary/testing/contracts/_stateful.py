@@ -13,7 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from ..._components import Store
 from ..._converter import unstructure
-from ..._records import TaskState
+from ..._states import TaskState
 from ._samples import VALUES, task
 
 STATES = st.sampled_from(list(TaskState))

@@ -10,7 +10,8 @@ from typing import ClassVar
 import pytest
 
 from ..._components import Store
-from ..._records import AgentSpec, Task, TaskSpec, TaskState
+from ..._records import AgentSpec, Task, TaskSpec
+from ..._states import TaskState
 from .._orchestrator import echo
 from .._wait import until
 from ._common import Contract, run

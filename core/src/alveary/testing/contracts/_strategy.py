@@ -11,8 +11,9 @@ from typing import Any, ClassVar
 import pytest
 
 from ..._components import Strategy
-from ..._records import Agent, AgentSpec, AgentState, Task, TaskSpec
+from ..._records import Agent, AgentSpec, Task, TaskSpec
 from ..._routing import Candidates
+from ..._states import AgentState
 from ...hookspecs import hookimpl
 from .._fake import FakeRuntime, slow
 from ._common import Contract, run
