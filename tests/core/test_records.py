@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 ROUND_TRIP = settings(max_examples=60, deadline=None)
 
-names = st.text(min_size=1, max_size=12)
+names = st.text(min_size=1, max_size=12).filter(str.strip)  # a name has something in it
 optional_names = st.none() | names
 scalars = (
     st.none()
