@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -27,6 +28,7 @@ VALUES: list[Any] = [
 
 def task(state: TaskState = TaskState.PENDING, **spec: Any) -> Task:
     """A task record in ``state`` with a unique id, filled in as the kernel fills it."""
+    now = round(time.time(), 3)  # recent: a store may drop what is past its retention
     record = Task(
         uuid.uuid4().hex,
         TaskSpec(
@@ -37,8 +39,8 @@ def task(state: TaskState = TaskState.PENDING, **spec: Any) -> Task:
             **spec,
         ),
         state=state,
-        submitted=1_700_000_000.0,
-        times={TaskState.PENDING.value: 1_700_000_000.0, state.value: 1_700_000_001.5},
+        submitted=now,
+        times={TaskState.PENDING.value: now, state.value: now + 1.5},
     )
     if state is not TaskState.PENDING:
         record.attempts, record.agent_id = 1, "agent-1"

@@ -186,26 +186,43 @@ class StoreContract(Contract):
 
         self.opened(store, body)
 
-    def test_a_commit_survives_without_a_close(
-        self, store: Store, reopen: Callable[[], object]
+    @pytest.fixture
+    def crash(self) -> Callable[[Store], Awaitable[None]] | None:
+        """Override for a store one process holds alone: a callable that leaves the store as
+        a killed process would (what the OS releases is released, nothing more is written).
+        The default, None, keeps the store open while a second one reads it."""
+        return None
+
+    def test_a_commit_survives_a_crash(
+        self,
+        store: Store,
+        reopen: Callable[[], object],
+        crash: Callable[[Store], Awaitable[None]] | None,
     ) -> None:
-        """What ``submit`` relies on: a process that dies after ``commit`` returned, without
-        closing its store, loses none of it."""
+        """What ``submit`` relies on: a process that dies once ``commit`` returned loses none
+        of what was saved before it."""
         committed, key = task(TaskState.QUEUED), uuid.uuid4().hex
 
         async def body() -> None:
+            await store.open()
             store.save_task(committed)
             store.claim(key, committed.id)
+            store.put_value("plugin", key, [1, 2])
             await store.commit()
+            if crash is not None:
+                await crash(store)
             again: Store = self.provided(reopen())[1]
             await again.open()
             try:
                 same(again.get_task(committed.id), committed)
                 assert again.claim(key, "someone-else") == committed.id
+                assert again.get_value("plugin", key) == [1, 2]
             finally:
                 await again.close()
+                if crash is None:
+                    await store.close()
 
-        self.opened(store, body)
+        run(body, self.deadline)
 
     def test_a_durable_store_keeps_everything_across_a_restart(
         self, store: Store, reopen: Callable[[], object]
