@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._commands import COMMANDS, KNOWN, installed_commands, only_version, run_agents, run_extension
-from ._errors import AlvearyError, ConfigError, PluginError
+from ._errors import AlvearyError, ConfigError, PluginError, StoreError
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -160,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.lines:
             print(line, file=sys.stderr)
         return 2
+    except StoreError as exc:  # bad input too: a missing directory, a file that is not a store
+        print(f"alveary: {exc}", file=sys.stderr)
+        return 2
     except AlvearyError as exc:
         print(f"alveary: {exc}", file=sys.stderr)
         return 1
@@ -256,6 +259,17 @@ async def _serve(orch: Any) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    store = orch.config.orchestrator.store
+    if orch.store.durable:
+        where = getattr(orch.store, "where", None)  # optional: where the records are
+        shown = f", records in {where}" if where else ""
+        print(f"alveary: store {store!r} (durable{shown})", file=sys.stderr)
+    else:
+        print(
+            f"alveary: store {store!r} is not durable: queued and running tasks are lost if "
+            "this process dies (enable the 'state' plugin for 'sqlite')",
+            file=sys.stderr,
+        )
     async with orch:
         agents = len(orch.agents())
         print(

@@ -40,7 +40,8 @@ class Store(Protocol):
     thread or task of its own. ``commit`` is the durability point: ``submit`` awaits it, so a
     submit that returned survives a crash; transitions saved since the last commit may be
     lost, which makes execution after a crash at-least-once. On start the kernel opens the
-    store and re-queues its unfinished tasks.
+    store and re-queues its unfinished tasks. A store may also have a ``where`` string
+    (a file, a URL without its password) that ``alveary run`` shows.
     """
 
     durable: bool

@@ -60,6 +60,10 @@ class SQLiteStore:
         self._buffer: WriteBehind | None = None
         self._compacted = 0.0
 
+    @property
+    def where(self) -> str:
+        return self.path
+
     # -- open and close -----------------------------------------------------------------------
 
     async def open(self) -> None:

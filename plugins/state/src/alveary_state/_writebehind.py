@@ -2,8 +2,9 @@
 
 The kernel saves a task on every transition, on the event loop's hot path. A store keeps what
 it reads in memory and hands the saves to a ``WriteBehind``: it remembers the latest state of
-each dirty task and writes them in batches from a task of its own, every ``interval`` seconds
-or as soon as someone awaits ``commit``. Every ``commit`` waiting when a batch is taken is
+each dirty task and writes them in batches from a task of its own, every ``interval`` seconds,
+or as soon as someone awaits ``commit`` or a task finishes (a result lost to a crash would
+mean running the task again). Every ``commit`` waiting when a batch is taken is
 answered by that one write, so concurrent submits share it. A write that fails is retried with
 backoff, merged with what was saved meanwhile; nothing taken is dropped.
 """
@@ -82,6 +83,8 @@ class WriteBehind:
 
     def task(self, task: Task) -> None:
         self._tasks[task.id] = task
+        if task.state.terminal:  # a result lost to a crash means running the task again
+            self._wake.set()
 
     def key(self, key: str, task_id: str) -> None:
         self._keys[key] = task_id
