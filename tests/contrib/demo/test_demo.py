@@ -7,9 +7,11 @@ import asyncio
 import io
 import json
 import re
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +69,10 @@ def _events(path: Path) -> list[dict[str, Any]]:
 
 
 def _section(out: str, header: str) -> list[list[str]]:
-    """The rows of the summary table whose first line starts with ``header``."""
+    """The rows of the summary table whose first line starts with ``header`` (the last such
+    line: the config printed first may have one too, such as ``state = ...``)."""
     lines = out.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.split()[:1] == [header])
+    start = max(i for i, line in enumerate(lines) if line.split()[:1] == [header])
     rows = []
     for line in lines[start + 1 :]:
         if not line.strip():
@@ -150,12 +153,30 @@ def test_the_printed_config_is_the_one_that_ran(
     text = out.split(rule)[1]
     config = tomllib.loads(text)
     log_dir = config.get("plugins", {}).get("subprocess", {}).get("log_dir")
-    assert config == workload.config(0.2, log_dir)
+    db = config["plugins"]["state"]["path"]  # alveary-state is in the workspace
+    assert config == workload.config(0.2, log_dir, db)
+    assert config["orchestrator"]["store"] == "sqlite"
     assert (log_dir is not None) == TOOLS
-    if log_dir is not None:
-        assert config["plugins"]["enabled"] == ["subprocess"]
-        assert not Path(log_dir).exists()  # the demo's own temporary directory, removed
+    assert config["plugins"]["enabled"] == ["state", "subprocess"] if TOOLS else ["state"]
+    assert re.search(rf"^  records +sqlite, in {re.escape(db)}, removed at exit", out, re.M)
+    for temporary in (log_dir, db):  # the demo's own temporary directories, removed
+        assert temporary is None or not Path(temporary).exists()
     Orchestrator.from_config(config)  # an operator can run it as it is
+
+
+def test_the_records_can_be_kept(
+    files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keep = tmp_path / "records"
+    keep.mkdir()
+    args = ["--tasks", "6", "--events", str(tmp_path / "ev"), "--path", str(files)]
+    status, out = _run([*args, "--records", str(keep)], capsys)
+    assert status == 0, out
+    assert f"sqlite, in {keep / 'alveary.db'}\n" in out
+    with closing(sqlite3.connect(keep / "alveary.db")) as db:
+        assert db.execute("SELECT count(*) FROM tasks").fetchone() == (6,)
+    status, out = _run([*args, "--records", str(tmp_path / "none")], capsys)
+    assert status == 2
 
 
 def test_without_wc_the_subprocess_pool_is_left_out(
@@ -175,7 +196,7 @@ def test_without_wc_the_subprocess_pool_is_left_out(
     ]
     assert "(hash, compress, analyse) on 8 files" in out
     assert {row[1] for row in _section(out, "agent")} == LOCAL_POOLS
-    assert "plugins" not in tomllib.loads(out.split("-" * 72)[1])
+    assert tomllib.loads(out.split("-" * 72)[1])["plugins"]["enabled"] == ["state"]
     assert "counted" not in out
 
 

@@ -37,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
         help="per-attempt timeout of analyse tasks; their stuck attempts last this long "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--records",
+        metavar="DIR",
+        default=None,
+        help="keep the task records in DIR/alveary.db (with alveary-state; default: a "
+        "temporary directory, removed at exit)",
+    )
     return parser
 
 
@@ -46,4 +53,6 @@ def main(argv: Sequence[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, or bad usage (argparse printed why)
         return exc.code if isinstance(exc.code, int) else 2
-    return asyncio.run(demo(args.tasks, args.events, args.path, timeout=args.timeout))
+    return asyncio.run(
+        demo(args.tasks, args.events, args.path, timeout=args.timeout, records=args.records)
+    )

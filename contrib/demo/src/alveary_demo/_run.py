@@ -36,14 +36,17 @@ async def demo(
     path: str = ".",
     *,
     timeout: float = 1.5,
+    records: str | None = None,
     out: TextIO | None = None,
 ) -> int:
     """Run the demo: ``tasks`` tasks on the files under ``path``, the event log to ``events``;
-    ``timeout`` is the analysers' per-attempt timeout (stuck attempts last that long).
+    ``timeout`` is the analysers' per-attempt timeout (stuck attempts last that long). With
+    alveary-state installed the task records go to an SQLite file in ``records`` (a
+    directory), or in a temporary one removed at the end.
     Returns the exit status: 0, 1 if a task did not end in one terminal state, 2 on bad
     arguments."""
     out = out or sys.stdout
-    problem = _check(tasks, timeout, path)
+    problem = _check(tasks, timeout, path, records)
     if problem:
         print(f"alveary demo: {problem}", file=sys.stderr)
         return 2
@@ -58,8 +61,12 @@ async def demo(
     tools: contextlib.AbstractContextManager[str | None] = contextlib.nullcontext()
     if not left_out:
         tools = tempfile.TemporaryDirectory(prefix="alveary-demo-")
-    with tools as tool_logs:  # the subprocess agents' logs, removed once they stopped
-        mapping = workload.config(timeout, tool_logs)
+    keep: contextlib.AbstractContextManager[str | None] = contextlib.nullcontext(records)
+    if records is None and not workload.store_missing():
+        keep = tempfile.TemporaryDirectory(prefix="alveary-demo-records-")
+    with tools as tool_logs, keep as folder:  # temporary ones go once the agents stopped
+        db = str(Path(folder, "alveary.db")) if folder is not None else None
+        mapping = workload.config(timeout, tool_logs, db)
         mix = workload.kinds(tool_logs is not None)
         specs = workload.task_specs(files, tasks, timeout, mix)
         orch = Orchestrator.from_config(mapping)
@@ -84,6 +91,7 @@ async def demo(
         f"{sum(stats.terminal.values()):,} terminal for {len(ids):,} tasks",
         file=out,
     )
+    print(f"  {'records'.ljust(LABEL)}  {_records(db, temporary=records is None)}", file=out)
     print(file=out)
     if unfinished or doubled or missing:
         print(
@@ -96,13 +104,25 @@ async def demo(
     return 0
 
 
-def _check(tasks: int, timeout: float, path: str) -> str | None:
+def _records(db: str | None, *, temporary: bool) -> str:
+    if db is None:
+        return f"in memory only ({workload.store_missing()})"
+    if temporary:
+        return f"sqlite, in {db}, removed at exit (keep them with --records DIR)"
+    return f"sqlite, in {db}"
+
+
+def _check(tasks: int, timeout: float, path: str, records: str | None) -> str | None:
     if tasks < 1:
         return f"--tasks must be at least 1, got {tasks}"
     if not timeout > 0:
         return f"--timeout must be > 0, got {timeout}"
     if not Path(path).is_dir():
         return f"--path {path}: not a directory"
+    if records is not None and workload.store_missing():
+        return f"--records needs alveary-state ({workload.store_missing()})"
+    if records is not None and not Path(records).is_dir():
+        return f"--records {records}: not a directory"
     return None
 
 

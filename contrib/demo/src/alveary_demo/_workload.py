@@ -119,11 +119,20 @@ def kinds(tools: bool) -> tuple[str, ...]:
     return (*KINDS, COUNT) if tools else KINDS
 
 
-def config(timeout: float, tool_logs: str | None = None) -> dict[str, Any]:
+def store_missing() -> str | None:
+    """Why the records stay in memory (alveary-state is not installed), or None."""
+    plugins = importlib.metadata.entry_points(group="alveary.plugins")
+    return None if "state" in plugins.names else "the alveary-state plugin is not installed"
+
+
+def config(
+    timeout: float, tool_logs: str | None = None, records: str | None = None
+) -> dict[str, Any]:
     """The demo's config, shaped like ``alveary.toml``. ``timeout`` is the analysers'
     per-attempt timeout; retry backoff scales with it so short runs stay short. With
     ``tool_logs`` (where the ``subprocess`` plugin writes its agents' logs) the plugin is
-    enabled and a pool runs ``wc`` on the files, once per ``count`` task."""
+    enabled and a pool runs ``wc`` on the files, once per ``count`` task. With ``records``
+    (an SQLite file) the tasks are kept there by the ``state`` plugin's ``sqlite`` store."""
     pools = [
         _pool("hashers", "hash", f"{AGENTS}:sha256", size=2, capacity=4),
         _pool("compressors", "compress", f"{AGENTS}:compress", size=2, capacity=2),
@@ -140,20 +149,28 @@ def config(timeout: float, tool_logs: str | None = None) -> dict[str, Any]:
         },
         "pools": pools,
     }
-    if tool_logs is None:
-        return data
-    pools.append(
-        {
-            "name": "counters",
-            "runtime": "subprocess",
-            "size": {"min": 2, "max": 2},
-            "capacity": 4,
-            "capabilities": [COUNT],
-            "options": {"template": list(TOOL), "timeout": TOOL_TIMEOUT},
-        }
-    )
-    plugins = {"enabled": ["subprocess"], "subprocess": {"log_dir": tool_logs}}
-    return {"plugins": plugins, **data}
+    enabled: list[str] = []
+    plugins: dict[str, Any] = {"enabled": enabled}
+    if records is not None:
+        data["orchestrator"]["store"] = "sqlite"
+        enabled.append("state")
+        plugins["state"] = {"path": records}
+    if tool_logs is not None:
+        enabled.append("subprocess")
+        plugins["subprocess"] = {"log_dir": tool_logs}
+        pools.append(_counters())
+    return {"plugins": plugins, **data} if enabled else data
+
+
+def _counters() -> dict[str, Any]:
+    return {
+        "name": "counters",
+        "runtime": "subprocess",
+        "size": {"min": 2, "max": 2},
+        "capacity": 4,
+        "capabilities": [COUNT],
+        "options": {"template": list(TOOL), "timeout": TOOL_TIMEOUT},
+    }
 
 
 def _pool(name: str, capability: str, handler: str, *, size: int, capacity: int) -> dict[str, Any]:
