@@ -199,7 +199,8 @@ def test_plugins_components_pools_and_weights_are_reported_together(tmp_path: Pa
         Orchestrator.from_file(path)
     lines = info.value.lines
     assert lines[:2] == [
-        f"{path}:2: orchestrator.store: 'sqlite' is not one of memory",
+        f"{path}:2: orchestrator.store: 'sqlite' is provided by plugin 'state', which is not "
+        "enabled (add it to plugins.enabled)",
         f"{path}:3: orchestrator.strategy: 'fastest' is not one of least-loaded",
     ]
     assert lines[2].startswith(f"{path}:6: plugins.enabled: unknown plugin 'no-such-plugin' (")

@@ -4,6 +4,7 @@ returns, closed within the shutdown budget; and the dead-letter list re-queued."
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from alveary import (
     Denied,
     Orchestrator,
     PermanentFailure,
+    StandingBy,
     StoreError,
     Task,
     TaskSpec,
@@ -20,7 +22,7 @@ from alveary import (
     hookimpl,
 )
 from alveary._builtins.memory import MemoryStore
-from alveary.testing import echo, orchestrator
+from alveary.testing import echo, orchestrator, until
 
 FAST = {"orchestrator": {"store": "probe", "start_timeout": 0.3, "cancel_grace": 0.1}}
 
@@ -182,3 +184,81 @@ async def test_requeue_is_checked_by_the_gate() -> None:
         await handle.result(timeout=30)
         with pytest.raises(Denied, match=r"anonymous may not task\.requeue work"):
             await orch.requeue(handle.id)
+
+
+class Lease:
+    """A lease two in-process stores share, as replicas share one in Redis."""
+
+    def __init__(self) -> None:
+        self.holder: str | None = None
+        self.freed = asyncio.Event()
+        self.lost: dict[str, Callable[[str], None]] = {}
+
+
+class SharedStore(ProbeStore):
+    """A store that must be led before it is opened, the way a shared one is."""
+
+    def __init__(self, lease: Lease, me: str) -> None:
+        super().__init__()
+        self.lease, self.me = lease, me
+        self.closed = False
+
+    async def lead(self, standing_by: Callable[[str], None], lost: Callable[[str], None]) -> None:
+        while self.lease.holder not in (None, self.me):
+            standing_by(self.lease.holder)
+            self.lease.freed.clear()
+            await self.lease.freed.wait()
+        self.lease.holder = self.me
+        self.lease.lost[self.me] = lost
+
+    async def close(self) -> None:
+        self.closed = True
+        if self.lease.holder == self.me:
+            self.lease.holder = None
+            self.lease.freed.set()
+
+
+async def test_a_standby_refuses_work_naming_the_leader_then_takes_over() -> None:
+    lease = Lease()
+    leader, standby = make(SharedStore(lease, "host-a:1")), make(SharedStore(lease, "host-b:2"))
+    await leader.start()
+    starting = asyncio.ensure_future(standby.start())
+    await until(lambda: standby.standby is not None)
+    assert standby.standby == "host-a:1"
+    with pytest.raises(StandingBy, match="standing by: host-a:1 leads this store") as refused:
+        await standby.submit(TaskSpec("work"))
+    assert refused.value.leader == "host-a:1"
+    assert not starting.done()
+    await leader.stop()
+    await asyncio.wait_for(starting, timeout=30)
+    assert standby.standby is None
+    await standby.register(AgentSpec("a", options={"handler": echo}))
+    assert (await (await standby.submit(TaskSpec("work", 7))).result(timeout=30)).value == 7
+    await standby.stop()
+
+
+async def test_a_leader_that_loses_the_lease_stops_itself() -> None:
+    lease = Lease()
+    store = SharedStore(lease, "host-a:1")
+    orch = make(store)
+    await orch.start()
+    await orch.register(AgentSpec("a", options={"handler": echo}))
+    lease.lost["host-a:1"]("host-b:2 took the lease")
+    await asyncio.wait_for(orch.stopped.wait(), timeout=30)
+    assert orch.lost_lease == "host-b:2 took the lease"
+    assert store.closed
+    with pytest.raises(AlvearyError, match="not running"):
+        await orch.submit(TaskSpec("work"))
+
+
+async def test_a_standby_stopped_before_it_leads_closes_its_store() -> None:
+    lease = Lease()
+    lease.holder = "host-a:1"
+    store = SharedStore(lease, "host-b:2")
+    orch = make(store)
+    starting = asyncio.ensure_future(orch.start())
+    await until(lambda: orch.standby is not None)
+    starting.cancel()
+    await asyncio.gather(starting, return_exceptions=True)
+    assert store.closed
+    assert lease.holder == "host-a:1"

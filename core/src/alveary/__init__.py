@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         PermanentFailure,
         PluginError,
         Rejected,
+        StandingBy,
         StoreError,
     )
     from ._host import Host
@@ -58,6 +59,7 @@ _MODULES = {
         "PermanentFailure",
         "PluginError",
         "Rejected",
+        "StandingBy",
         "StoreError",
     ),
     "._orchestrator": ("Metrics", "Orchestrator", "StartFailed", "TaskHandle"),
@@ -125,6 +127,7 @@ __all__ = [
     "Priority",
     "Rejected",
     "Runtime",
+    "StandingBy",
     "StartFailed",
     "Store",
     "StoreError",

@@ -153,7 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plugins":
             return _plugins_cmd(args.config, args.json)
         if args.command == "run":
-            return _run(args.config)
+            from ._runcmd import run
+
+            return run(args.config)
         if args.command == "agents":
             return run_agents(args.action, args.args)
     except (ConfigError, PluginError) as exc:
@@ -238,48 +240,6 @@ def _plugins_cmd(path: str | None, as_json: bool) -> int:
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)), row[4])
-    return 0
-
-
-def _run(path: str | None) -> int:
-    import asyncio
-
-    from . import _config
-    from ._orchestrator import Orchestrator
-
-    orch = Orchestrator(_config.load(path))
-    return asyncio.run(_serve(orch))
-
-
-async def _serve(orch: Any) -> int:
-    import asyncio
-    import signal
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    store = orch.config.orchestrator.store
-    if orch.store.durable:
-        where = getattr(orch.store, "where", None)  # optional: where the records are
-        shown = f", records in {where}" if where else ""
-        print(f"alveary: store {store!r} (durable{shown})", file=sys.stderr)
-    else:
-        print(
-            f"alveary: store {store!r} is not durable: queued and running tasks are lost if "
-            "this process dies (enable the 'state' plugin for 'sqlite')",
-            file=sys.stderr,
-        )
-    async with orch:
-        agents = len(orch.agents())
-        print(
-            f"alveary: running with {agents} agents in {len(orch.pools)} pools; Ctrl-C to stop",
-            file=sys.stderr,
-        )
-        await stop.wait()
-        print("alveary: stopping (draining agents)", file=sys.stderr)
-    metrics = orch.metrics()
-    print(f"alveary: stopped; tasks: {dict(metrics.tasks)}", file=sys.stderr)
     return 0
 
 

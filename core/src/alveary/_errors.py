@@ -73,3 +73,12 @@ class PermanentFailure(AlvearyError):
 class StoreError(AlvearyError):
     """The store cannot be opened or written: a missing directory, a file that is not a
     store, a schema from a newer alveary, a server that is down. The message is one line."""
+
+
+class StandingBy(AlvearyError):
+    """This orchestrator is a standby replica: another one leads the store they share and
+    takes the work. ``leader`` names it (host and pid, as the store records it)."""
+
+    def __init__(self, leader: str) -> None:
+        self.leader = leader
+        super().__init__(f"standing by: {leader} leads this store; send work there")

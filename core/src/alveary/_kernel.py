@@ -23,15 +23,14 @@ from ._assemble import assemble
 from ._attempts import Attempts
 from ._config import Config
 from ._dispatch import Dispatcher
-from ._errors import StoreError
 from ._events import EventBus
 from ._gatekeeper import Gatekeeper
-from ._guard import Overrun, bounded
 from ._healthkeeper import HealthKeeper
 from ._pools import Pools
 from ._records import Pool, Principal, Task
 from ._registry import Registry
 from ._states import TaskState
+from ._storekeeper import StoreKeeper
 from ._taskbook import TaskBook
 from ._timers import Deadlines
 
@@ -73,9 +72,15 @@ class Kernel:
         self._started = 0.0
         self._running = False
         self._tick_task: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Future[None] | None = None
         self._chores: set[asyncio.Future[Any]] = set()
         self._events = events = EventBus(hooks, clock)
         hooks.on_failure = events.plugin_failed
+        self._keeper = StoreKeeper(self.store, settings, events, self._lost_lease)
+        self.lost_lease: str | None = None
+        """Why this orchestrator stopped itself: another one took the store's lease."""
+        self.stopped = asyncio.Event()
+        """Set once ``stop`` finished, whoever called it."""
         self._deadlines = deadlines = Deadlines(clock)
         self._registry = registry = Registry(hooks, events)
         self._gate = Gatekeeper(hooks, events)
@@ -165,9 +170,10 @@ class Kernel:
         self._running = True
         self._started = self.now()
         try:
-            await self._open_store()
-        except BaseException:
+            await self._keeper.open()
+        except BaseException:  # a store that cannot open, or a stop while standing by
             self._running = False
+            await self._keeper.close(0)
             raise
         await self.hooks.startup(self._host)
         recovered = sorted(self.store.unfinished(), key=lambda t: (-t.spec.priority, t.submitted))
@@ -215,32 +221,15 @@ class Kernel:
         self._events.emit("orchestrator.stopped")
         await self.hooks.shutdown(self._host)
         await self.hooks.drain_background()
-        await self._close_store(max(deadline - loop.time(), settings.cancel_grace))
+        await self._keeper.close(deadline - loop.time())
         self._events.close()
         self._running = False
+        self.stopped.set()
 
-    async def _open_store(self) -> None:
-        settings = self.config.orchestrator
-        name = settings.store
-        try:
-            await bounded(self.store.open(), settings.start_timeout, settings.cancel_grace)
-        except StoreError:
-            raise
-        except Overrun:
-            raise StoreError(
-                f"store {name!r} did not open within {settings.start_timeout:g} s"
-            ) from None
-        except Exception as exc:
-            raise StoreError(f"store {name!r} could not open: {exc}") from exc
-
-    async def _close_store(self, timeout: float) -> None:
-        """Flush the store within what is left of the stop's budget (at least
-        ``cancel_grace``); one that fails or hangs is logged and left behind."""
-        settings = self.config.orchestrator
-        try:
-            await bounded(self.store.close(), timeout, settings.cancel_grace)
-        except Exception:
-            log.exception("the store failed to close", store=settings.store)
+    def _lost_lease(self, reason: str) -> None:
+        """Another orchestrator leads the store now: stop taking and running work at once."""
+        self.lost_lease = reason
+        self._stopping = asyncio.ensure_future(self.stop(timeout=0))
 
     async def _tick_loop(self) -> None:
         settings = self.config.orchestrator

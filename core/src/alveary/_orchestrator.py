@@ -2,77 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path as FsPath
 from typing import Any
 
-import attrs
-
 from . import _config
 from ._agents import StartFailed
-from ._errors import AlvearyError
+from ._errors import AlvearyError, StandingBy
+from ._handle import Metrics, TaskHandle
 from ._kernel import Kernel
-from ._records import Agent, AgentSpec, Event, HealthReport, Outcome, Task, TaskSpec
+from ._records import Agent, AgentSpec, Event, HealthReport, Task, TaskSpec
 from ._states import HealthStatus, TaskState
 
 __all__ = ["Metrics", "Orchestrator", "StartFailed", "TaskHandle"]
-
-
-@attrs.frozen
-class Metrics:
-    """A snapshot of the orchestrator: counts by state, queue length, work in flight."""
-
-    agents: Mapping[str, int]
-    tasks: Mapping[str, int]
-    queued: int
-    in_flight: int
-    submitted: int
-    retries: int
-    plugin_failures: Mapping[str, int]
-    disabled_plugins: tuple[str, ...]
-    uptime: float
-
-
-class TaskHandle:
-    """What ``submit`` returns: the task's id and a way to wait for its outcome."""
-
-    __slots__ = ("_orch", "task")
-
-    def __init__(self, orch: Orchestrator, task: Task) -> None:
-        self._orch = orch
-        self.task = task
-
-    @property
-    def id(self) -> str:
-        return self.task.id
-
-    def done(self) -> bool:
-        """True once the task is in a terminal state."""
-        return self.task.state.terminal
-
-    async def result(self, timeout: float | None = None) -> Outcome:
-        """Wait for the task's final ``Outcome``. Never raises for a failed task: look at
-        ``outcome.state``. Raises ``TimeoutError`` if ``timeout`` seconds pass first."""
-        if self.task.outcome is not None and self.task.state.terminal:
-            return self.task.outcome
-        # A future per caller: cancelling one wait leaves the others alone.
-        book = self._orch._book
-        waiter = book.waiter(self.task.id)
-        try:
-            return await asyncio.wait_for(waiter, timeout)
-        except BaseException:
-            book.unwait(self.task.id, waiter)
-            raise
-
-    async def cancel(self) -> bool:
-        """Cancel the task; False if it had already finished."""
-        return await self._orch.cancel(self.task.id)
-
-    def __repr__(self) -> str:
-        return f"<TaskHandle {self.task.id} {self.task.spec.kind} {self.task.state.value}>"
 
 
 class Orchestrator(Kernel):
@@ -261,7 +205,14 @@ class Orchestrator(Kernel):
         """Tasks the store retains, optionally only those in ``state``."""
         return [t for t in self.store.tasks() if state is None or t.state is state]
 
+    @property
+    def standby(self) -> str | None:
+        """The orchestrator that leads the shared store while this one stands by, else None."""
+        return self._keeper.standby
+
     def _check_running(self) -> None:
+        if self._keeper.standby is not None:
+            raise StandingBy(self._keeper.standby)
         if not self._running or self._book.closing:
             raise AlvearyError("the orchestrator is not running")
 

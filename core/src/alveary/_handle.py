@@ -1,0 +1,68 @@
+"""What the orchestrator hands back: a handle on a submitted task, a metrics snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ._records import Outcome, Task
+
+if TYPE_CHECKING:
+    from ._orchestrator import Orchestrator
+
+
+@attrs.frozen
+class Metrics:
+    """A snapshot of the orchestrator: counts by state, queue length, work in flight."""
+
+    agents: Mapping[str, int]
+    tasks: Mapping[str, int]
+    queued: int
+    in_flight: int
+    submitted: int
+    retries: int
+    plugin_failures: Mapping[str, int]
+    disabled_plugins: tuple[str, ...]
+    uptime: float
+
+
+class TaskHandle:
+    """What ``submit`` returns: the task's id and a way to wait for its outcome."""
+
+    __slots__ = ("_orch", "task")
+
+    def __init__(self, orch: Orchestrator, task: Task) -> None:
+        self._orch = orch
+        self.task = task
+
+    @property
+    def id(self) -> str:
+        return self.task.id
+
+    def done(self) -> bool:
+        """True once the task is in a terminal state."""
+        return self.task.state.terminal
+
+    async def result(self, timeout: float | None = None) -> Outcome:
+        """Wait for the task's final ``Outcome``. Never raises for a failed task: look at
+        ``outcome.state``. Raises ``TimeoutError`` if ``timeout`` seconds pass first."""
+        if self.task.outcome is not None and self.task.state.terminal:
+            return self.task.outcome
+        # A future per caller: cancelling one wait leaves the others alone.
+        book = self._orch._book
+        waiter = book.waiter(self.task.id)
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except BaseException:
+            book.unwait(self.task.id, waiter)
+            raise
+
+    async def cancel(self) -> bool:
+        """Cancel the task; False if it had already finished."""
+        return await self._orch.cancel(self.task.id)
+
+    def __repr__(self) -> str:
+        return f"<TaskHandle {self.task.id} {self.task.spec.kind} {self.task.state.value}>"

@@ -1,0 +1,66 @@
+"""``alveary run``: start the orchestrator a config describes and serve until a signal, or
+until another replica takes the store's lease."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from . import _config
+from ._orchestrator import Orchestrator
+
+
+def run(path: str | None) -> int:
+    """Load the config at ``path`` and serve it; returns the exit status."""
+    orch = Orchestrator(_config.load(path))
+    return asyncio.run(serve(orch))
+
+
+async def serve(orch: Orchestrator) -> int:
+    """Start ``orch`` (a standby replica waits for the lease first), serve until SIGINT or
+    SIGTERM, then drain and stop: 0; 1 if the orchestrator stopped itself (lost lease)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    store = orch.config.orchestrator.store
+    if orch.store.durable:
+        where = getattr(orch.store, "where", None)  # optional: where the records are
+        shown = f", records in {where}" if where else ""
+        print(f"alveary: store {store!r} (durable{shown})", file=sys.stderr)
+    else:
+        print(
+            f"alveary: store {store!r} is not durable: queued and running tasks are lost if "
+            "this process dies (enable the 'state' plugin for 'sqlite')",
+            file=sys.stderr,
+        )
+    signalled = asyncio.ensure_future(stop.wait())
+    try:
+        starting = asyncio.ensure_future(orch.start())  # a standby replica waits in here
+        await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            await orch.stop()
+            print("alveary: stopped before the start finished", file=sys.stderr)
+            return 0
+        starting.result()  # a start that failed raises here
+        agents = len(orch.agents())
+        print(
+            f"alveary: running with {agents} agents in {len(orch.pools)} pools; Ctrl-C to stop",
+            file=sys.stderr,
+        )
+        stopped = asyncio.ensure_future(orch.stopped.wait())
+        await asyncio.wait({stopped, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+    finally:
+        signalled.cancel()
+    if orch.lost_lease is not None:
+        print(f"alveary: stopped: {orch.lost_lease}", file=sys.stderr)
+        return 1
+    print("alveary: stopping (draining agents)", file=sys.stderr)
+    await orch.stop()
+    metrics = orch.metrics()
+    print(f"alveary: stopped; tasks: {dict(metrics.tasks)}", file=sys.stderr)
+    return 0
