@@ -27,7 +27,7 @@ class TmuxRuntime(Supervisor):
     """Runs each agent's ``options.command`` in a tmux session named after the agent."""
 
     def __init__(self, config: Config) -> None:
-        super().__init__(config, Path(config.log_dir).expanduser().resolve())
+        super().__init__(config, Path(config.log_dir).expanduser().resolve(), "tmux")
         self.server = TmuxServer(config.tmux, config.socket)
         self.watch = Watcher(config, self.server, self.lost)
         self._by_agent: dict[str, Session] = {}
