@@ -37,14 +37,15 @@ _POLL = 0.02
 
 def started(pid: int) -> int | None:
     """When process ``pid`` started (clock ticks after boot: ``/proc/<pid>/stat`` field
-    22), or None if there is no such process (or no ``/proc``)."""
+    22), or None if it is not running: no such process, a zombie, or no ``/proc``."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             data = stat.read()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: count from its end.
-    return int(data[data.rindex(b")") + 2 :].split()[19])
+    fields = data[data.rindex(b")") + 2 :].split()
+    return None if fields[0] in (b"Z", b"X") else int(fields[19])
 
 
 def process_record(pid: int) -> Entry | None:
