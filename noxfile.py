@@ -56,6 +56,14 @@ def _find_interpreters() -> None:
 _find_interpreters()
 
 
+TEST_PACKAGES = {
+    "plugins/subprocess": ["plugins/state"],
+    "plugins/tmux": ["plugins/state"],
+}
+"""Workspace packages a package's tests need beyond its own dependencies (a durable store to
+restart on), installed for its tests only."""
+
+
 def _targets() -> dict[str, list[str]]:
     """Test target -> the workspace packages to install; the tests are in tests/<target>."""
     members = [
@@ -63,7 +71,9 @@ def _targets() -> dict[str, list[str]]:
         for group in ("plugins", "contrib")
         for pyproject in sorted((ROOT / group).glob("*/pyproject.toml"))
     ]
-    targets = {"core": ["core"]} | {member: ["core", member] for member in members}
+    targets = {"core": ["core"]} | {
+        member: ["core", member, *TEST_PACKAGES.get(member, [])] for member in members
+    }
     targets["integration"] = ["core", *members]
     return targets
 

@@ -34,5 +34,5 @@ def test_each_config_on_the_page_builds_an_orchestrator(text: str) -> None:
 
 
 def test_python_blocks_are_marked_as_fragments() -> None:
-    assert len(CONFIGS) == 3
+    assert len(CONFIGS) == 4
     assert all(fragment for lang, _, fragment in BLOCKS if lang == "python")

@@ -4,7 +4,8 @@ The ``subprocess`` runtime runs a long-lived program per agent that speaks the a
 over its standard input and output (``options.command``), or runs a tool once per task from a
 command template (``options.template`` / ``options.shell``). ``alveary agents detect`` finds
 known CLI tools on PATH. The protocol's orchestrator end (``Connection``), the agent log, the
-options and workspaces are public for other out-of-process runtimes (``alveary-tmux``).
+options, workspaces and the record of
+left-over agents (``orphans``) are public for other out-of-process runtimes (``alveary-tmux``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ._supervisor import Live, Supervisor
 from .consensus import Consensus, consensus
 from .logs import AgentLog
 from .options import Limits, ProcessOptions, SubprocessOptions, Worktree
+from .orphans import Orphans, process_record, stop_recorded
 from .profiles import BUILTIN_TOOLS, ToolProfile, detect
 from .protocol import AgentError, AgentLost, Connection, Hello, read_into
 
@@ -31,6 +33,7 @@ __all__ = [
     "Hello",
     "Limits",
     "Live",
+    "Orphans",
     "ProcessOptions",
     "Subprocess",
     "SubprocessOptions",
@@ -41,5 +44,7 @@ __all__ = [
     "Worktree",
     "consensus",
     "detect",
+    "process_record",
     "read_into",
+    "stop_recorded",
 ]

@@ -27,9 +27,8 @@ class Subprocess:
 
     @alveary.hookimpl
     def alveary_startup(self, orchestrator: alveary.Host) -> None:
-        """Keep the orchestrator: a process that dies is reported at once, not at the next
-        health check, and heartbeats reach it."""
-        self.runtime.orchestrator = orchestrator
+        """Keep the orchestrator; stop the agents a dead run left (see ``orphans``)."""
+        self.runtime.adopt(orchestrator)
 
     @alveary.hookimpl
     def alveary_health_check(self, agent: alveary.Agent) -> alveary.HealthReport | None:

@@ -18,6 +18,7 @@ from ._oneshot import command_for, run_once
 from ._supervisor import Live, Supervisor
 from .logs import AgentLog
 from .options import SubprocessOptions, parse
+from .orphans import process_record
 from .process import Child, build_env, describe_exit, signal_group, spawn, stop_group, write_to
 from .protocol import read_into
 
@@ -30,7 +31,7 @@ class SubprocessRuntime(Supervisor):
     ``options.shell``)."""
 
     def __init__(self, config: Config) -> None:
-        super().__init__(config, Path(config.log_dir).expanduser().resolve())
+        super().__init__(config, Path(config.log_dir).expanduser().resolve(), "subprocess")
 
     def validate(self, spec: alveary.AgentSpec) -> None:
         """Check ``spec.options``; ``alveary check`` reports a ``ValueError`` against the
@@ -39,6 +40,7 @@ class SubprocessRuntime(Supervisor):
 
     async def start(self, agent: alveary.Agent) -> None:
         options = parse(agent.spec.options, SubprocessOptions)
+        await self.orphans.cleared()
         live: Live | None = None
         try:
             env = build_env(options, agent, heartbeat=self.heartbeat_interval())
@@ -64,6 +66,7 @@ class SubprocessRuntime(Supervisor):
                 on_exit=lambda _: self.mark_gone(live),  # before its last output is read
             )
             live.child = child
+            self.orphans.add(live.agent.name, process_record(child.pid))
             conn = self.connect(live, write_to(child))
             stdout, stderr = child.process.stdout, child.process.stderr
             assert stdout is not None
@@ -154,6 +157,7 @@ class SubprocessRuntime(Supervisor):
             await asyncio.gather(*live.chores, return_exceptions=True)
         if live.child is not None:
             live.child.close()
+            self.orphans.remove(live.agent.name)
         self.gone.pop(live.agent.id, None)  # after its exit, which marks it
         if live.conn is not None:
             live.conn.close(live.ended or "the agent stopped")

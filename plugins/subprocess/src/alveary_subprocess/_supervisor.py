@@ -19,6 +19,7 @@ from . import workspace as ws
 from ._oneshot import ToolFailed
 from .logs import AgentLog, log_name
 from .options import ProcessOptions
+from .orphans import Entry, Orphans, stop_recorded
 from .process import Child, secret_values
 from .protocol import AgentLost, Connection
 
@@ -62,7 +63,7 @@ class Supervisor:
     start-up pacing, and wiring a ``Connection`` to the orchestrator. (Restarting a pool's
     failed agents, with backoff, is the kernel's.)"""
 
-    def __init__(self, config: Any, log_dir: Path) -> None:
+    def __init__(self, config: Any, log_dir: Path, namespace: str) -> None:
         self.config = config
         self.log_dir = log_dir
         self.orchestrator: alveary.Host | None = None
@@ -72,6 +73,21 @@ class Supervisor:
         the orchestrator has removed them: they still look ready, so the plugin's
         ``alveary_route_filter`` leaves them out (a task sent there would fail at once)."""
         self._starting: asyncio.Semaphore | None = None
+        self.orphans = Orphans(namespace, self.stop_orphan)
+        """The agents running, recorded in a durable store under ``namespace``."""
+
+    def adopt(self, orchestrator: alveary.Host) -> None:
+        """At ``alveary_startup``: keep the orchestrator (a process that dies is reported at
+        once, heartbeats reach it) and stop what a dead run left (``start`` waits for it)."""
+        self.orchestrator = orchestrator
+        self.orphans.open(orchestrator)
+
+    async def stop_orphan(self, name: str, entry: Entry) -> dict[str, Any] | None:
+        """Stop the process group of agent ``name`` that a dead run left, if it is still
+        the recorded process; what to report, or None if it was not there."""
+        if not await stop_recorded(entry):
+            return None
+        return {"pid": entry["pid"], "orchestrator": entry.get("orchestrator")}
 
     # -- start-up pacing --------------------------------------------------------------------
 

@@ -27,8 +27,9 @@ class Tmux:
 
     @alveary.hookimpl
     def alveary_startup(self, orchestrator: alveary.Host) -> None:
-        """Keep the orchestrator: a session that dies or is killed is reported at once."""
-        self.runtime.orchestrator = orchestrator
+        """Keep the orchestrator (a session that dies or is killed is reported at once);
+        stop the sessions a dead run left (see ``alveary_subprocess.orphans``)."""
+        self.runtime.adopt(orchestrator)
 
     @alveary.hookimpl
     async def alveary_health_check(self, agent: alveary.Agent) -> alveary.HealthReport | None:

@@ -12,22 +12,30 @@ from pathlib import Path
 from typing import Any
 
 import alveary
-from alveary_subprocess import Connection, Live, Supervisor, read_into
+from alveary_subprocess import (
+    Connection,
+    Live,
+    Supervisor,
+    process_record,
+    read_into,
+    stop_recorded,
+)
 from alveary_subprocess import workspace as ws
 from alveary_subprocess.options import parse
+from alveary_subprocess.orphans import Entry
 from alveary_subprocess.process import build_env, signal_group
 
 from ._config import Config, TmuxOptions
 from ._session import Session, start_script
 from ._watcher import Watcher
-from .server import Fifo, TmuxServer, session_name
+from .server import OWNER, Fifo, TmuxServer, owner_id, session_name
 
 
 class TmuxRuntime(Supervisor):
     """Runs each agent's ``options.command`` in a tmux session named after the agent."""
 
     def __init__(self, config: Config) -> None:
-        super().__init__(config, Path(config.log_dir).expanduser().resolve())
+        super().__init__(config, Path(config.log_dir).expanduser().resolve(), "tmux")
         self.server = TmuxServer(config.tmux, config.socket)
         self.watch = Watcher(config, self.server, self.lost)
         self._by_agent: dict[str, Session] = {}
@@ -38,6 +46,7 @@ class TmuxRuntime(Supervisor):
 
     async def start(self, agent: alveary.Agent) -> None:
         options = parse(agent.spec.options, TmuxOptions)
+        await self.orphans.cleared()
         run_dir = await self.watch.prepare()
         name = session_name(agent.name)
         if name in self.watch.sessions:
@@ -85,9 +94,14 @@ class TmuxRuntime(Supervisor):
                     "set-window-option", "-t", f"={name}:", "remain-on-exit", "on", ";",
                     "pipe-pane", "-t", f"={name}:", "-o", f"exec cat > {pane_fifo}", ";",
                     *self.watch.hooks(), ";",
-                    "display-message", "-p", "-t", f"={name}:", "#{pane_pid}",
+                    "display-message", "-p", "-t", f"={name}:", "#{pane_pid} #{socket_path}",
                 )  # fmt: skip
-                session.pid = int((out or "").strip().splitlines()[-1])
+                pid, _, socket = (out or "").strip().splitlines()[-1].partition(" ")
+                session.pid = int(pid)
+                record = process_record(session.pid)
+                if record is not None:
+                    record.update(socket=socket, session=name, owner=owner_id())
+                self.orphans.add(agent.name, record)
                 session.created = time.monotonic()
                 await self.await_hello(live, session.gone)
         except BaseException:
@@ -147,10 +161,37 @@ class TmuxRuntime(Supervisor):
         if live.conn is not None:
             live.conn.close(live.ended or "the agent stopped")
         shutil.rmtree(session.folder, ignore_errors=True)
+        self.orphans.remove(live.agent.name)
         note = await ws.release(live.workspace)
         if note:
             live.log.note(note)
         live.log.close()
+
+    async def stop_orphan(self, name: str, entry: Entry) -> dict[str, Any] | None:
+        """Stop an agent a dead run left: its program's process group, if that is still the
+        recorded process; then its session, if the recorded socket's server is still the
+        one that run owned (its owner mark) and the session is the agent's; then that
+        server, once no session is left on it."""
+        socket, owner = entry.get("socket"), entry.get("owner")
+        stopped = await stop_recorded(entry)
+        ours = False
+        if isinstance(socket, str) and "/" in socket and entry.get("session") == session_name(name):
+            server = TmuxServer(self.config.tmux, socket)
+            found = await server.run("show-options", "-gqv", OWNER, check=False)
+            ours = found is not None and found.strip() == owner
+            if ours:
+                await server.run("kill-session", "-t", f"={entry['session']}", check=False)
+                left = await server.run("list-sessions", "-F", "#{session_name}", check=False)
+                if not (left or "").strip():
+                    await server.stop()
+        if not (stopped or ours):
+            return None
+        return {
+            "pid": entry.get("pid"),
+            "session": entry.get("session"),
+            "socket": socket,
+            "orchestrator": entry.get("orchestrator"),
+        }
 
     def kill(self, live: Live) -> None:
         session = self._by_agent.get(live.agent.id)
