@@ -150,7 +150,7 @@ def test_run_refuses_a_bad_config_before_starting(
 
 
 def test_plugins_json_lists_the_built_ins(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = run_main(capsys, "plugins", "--json")
+    status, out, err = run_main(capsys, "plugins", "--json", "--hooks")
     assert (status, err) == (0, "")
     rows = {row["name"]: row for row in json.loads(out)}
     expected = {
@@ -186,7 +186,7 @@ def test_plugins_shows_installed_plugins_and_what_the_config_enables(
     )
     dists.add("alveary-broken", "raise RuntimeError('no luck')\n", {"broken": "Plugin"})
     write(here / "alveary.toml", '[plugins]\nenabled = ["audit"]\n')
-    status, out, _ = run_main(capsys, "plugins", "--json")
+    status, out, _ = run_main(capsys, "plugins", "--json", "--hooks")
     assert status == 0
     rows = {row["name"]: row for row in json.loads(out)}
     audit: dict[str, Any] = rows["audit"]
@@ -196,7 +196,7 @@ def test_plugins_shows_installed_plugins_and_what_the_config_enables(
     assert rows["broken"]["enabled"] is False
     assert rows["broken"]["error"] == "RuntimeError: no luck"
 
-    status, out, _ = run_main(capsys, "plugins")
+    status, out, _ = run_main(capsys, "plugins", "--hooks")
     assert status == 0
     lines = out.splitlines()
     assert lines[0].split() == ["NAME", "VERSION", "DISTRIBUTION", "ENABLED", "HOOKS"]
@@ -204,6 +204,15 @@ def test_plugins_shows_installed_plugins_and_what_the_config_enables(
     assert audit_line.split() == ["audit", "2.3.1", "alveary-audit", "yes", "event"]
     [broken_line] = [line for line in lines if line.startswith("broken ")]
     assert "import failed: RuntimeError: no luck" in broken_line
+
+    status, out, _ = run_main(capsys, "plugins")  # without --hooks nothing is imported
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "VERSION", "DISTRIBUTION", "ENABLED"]
+    [audit_line] = [line for line in lines if line.startswith("audit ")]
+    assert audit_line.split() == ["audit", "2.3.1", "alveary-audit", "yes"]
+    [broken_line] = [line for line in lines if line.startswith("broken ")]
+    assert broken_line.split() == ["broken", "1.0", "alveary-broken", "no"]
 
 
 # -- as a real process -------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def test_an_installed_plugin_is_loaded_configured_and_called(project: tuple[Path
 def test_the_cli_lists_and_checks_the_installed_plugin(project: tuple[Path, Path]) -> None:
     work, bin_dir = project
     alveary = str(bin_dir / "alveary")
-    rows = json.loads(_run([alveary, "plugins", "--json"], work, _env(work)).stdout)
+    rows = json.loads(_run([alveary, "plugins", "--json", "--hooks"], work, _env(work)).stdout)
     [row] = [r for r in rows if r["name"] == "audit-trail"]
     assert row == {
         "name": "audit-trail",

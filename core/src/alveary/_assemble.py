@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from . import _plugins
+from ._catalog import installed
 from ._components import Runtime, Store, Strategy, validate_spec
 from ._config import Config, Source
 from ._converter import structure
@@ -141,7 +142,7 @@ def _provider(name: str, hook: str, loaded: Collection[str]) -> str | None:
     only to explain an error, never on a normal start. A plugin that cannot be built so is
     skipped: this is a hint, the error stands without it.
     """
-    for plugin, entry_point in sorted(_plugins.installed().items()):
+    for plugin, entry_point in sorted(installed().items()):
         if plugin in loaded:
             continue
         try:

@@ -110,12 +110,17 @@ def _parser(extensions: Mapping[str, EntryPoint | None] | None = None) -> argpar
 
     plugins = commands.add_parser(
         "plugins",
-        help="list installed plugins and their hooks",
+        help="list installed plugins (and, with --hooks, the hooks they implement)",
         description="Every installed plugin: name, version, "
         "distribution, enabled or not, and the hooks it implements.",
     )
     plugins.add_argument("--config", metavar="FILE", help="config deciding what is enabled")
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    plugins.add_argument(
+        "--hooks",
+        action="store_true",
+        help="import each plugin to list its hooks (and show those that fail to import)",
+    )
 
     agents = commands.add_parser(
         "agents",
@@ -151,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return _check(args.config, start=args.start)
         if args.command == "plugins":
-            return _plugins_cmd(args.config, args.json)
+            return _plugins_cmd(args.config, args.json, args.hooks)
         if args.command == "run":
             from ._runcmd import run
 
@@ -207,40 +212,47 @@ def _check(path: str | None, *, start: bool = False) -> int:
     return 2 if any(reasons) else 0
 
 
-def _plugins_cmd(path: str | None, as_json: bool) -> int:
+def _plugins_cmd(path: str | None, as_json: bool, hooks: bool) -> int:
     import json
 
-    from . import _config, _plugins
+    from ._catalog import BUILTINS, describe
 
-    config = None
-    if path is not None:
-        config = _config.load(path)
-    else:
+    enabled: list[str] = list(BUILTINS)
+    if path is not None or os.path.isfile("alveary.toml") or os.path.isfile("pyproject.toml"):
+        from . import _config
+        from ._plugins import wanted
+
         try:
-            config = _config.load(None)
+            enabled = wanted(_config.load(path))
         except ConfigError:
-            config = None
-    rows = _plugins.describe(config)
+            if path is not None:
+                raise
+    rows = describe(enabled, hooks=hooks)
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = ("NAME", "VERSION", "DISTRIBUTION", "ENABLED", "HOOKS")
+    header = ("NAME", "VERSION", "DISTRIBUTION", "ENABLED", *(("HOOKS",) if hooks else ()))
     table = [header] + [
         (
             r["name"],
             r["version"] or "-",
             r["distribution"] or "-",
             ("yes (built-in)" if r["builtin"] else "yes") if r["enabled"] else "no",
-            f"import failed: {r['error']}"
-            if r["error"]
-            else ", ".join(h.removeprefix("alveary_") for h in r["hooks"]) or "-",
+            *((_hooks_cell(r),) if hooks else ()),
         )
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)), row[4])
+        cells = [cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)]
+        print("  ".join([*cells, *row[4:]]).rstrip())
     return 0
+
+
+def _hooks_cell(row: dict[str, Any]) -> str:
+    if row["error"]:
+        return f"import failed: {row['error']}"
+    return ", ".join(h.removeprefix("alveary_") for h in row["hooks"]) or "-"
 
 
 if __name__ == "__main__":  # pragma: no cover

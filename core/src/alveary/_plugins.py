@@ -17,14 +17,10 @@ import attrs
 from stevedore import NamedExtensionManager
 from stevedore.extension import Extension
 
+from ._catalog import BUILTINS, GROUP
 from ._config import Config
 from ._converter import iter_errors, structure
 from ._hooks import HOOK_NAMES, SPEC_ARGS, SYNC_ONLY
-
-GROUP = "alveary.plugins"
-
-BUILTINS = ("local", "memory", "least-loaded")
-"""The kernel's own plugins: always on unless listed in ``[plugins] disabled``."""
 
 
 @attrs.frozen
@@ -34,14 +30,6 @@ class Loaded:
     name: str
     instance: object
     cls: type[Any]
-
-
-def installed() -> dict[str, importlib.metadata.EntryPoint]:
-    """Every installed plugin entry point by name (one distribution seen twice counts once)."""
-    found: dict[str, importlib.metadata.EntryPoint] = {}
-    for ep in importlib.metadata.entry_points(group=GROUP):
-        found.setdefault(ep.name, ep)
-    return found
 
 
 def wanted(config: Config) -> list[str]:
@@ -257,30 +245,3 @@ def _construct(name: str, cls: type[Any], config: Config, problems: list[str]) -
     except Exception as exc:
         problems.append(f"plugin {name!r} failed to start: {type(exc).__name__}: {exc}")
         return None
-
-
-def describe(config: Config | None) -> list[dict[str, Any]]:
-    """Every installed plugin, importing each, for ``alveary plugins``."""
-    on = set(wanted(config)) if config is not None else set(BUILTINS)
-    rows = []
-    for name, ep in sorted(installed().items()):
-        dist = ep.dist
-        row: dict[str, Any] = {
-            "name": name,
-            "entry_point": ep.value,
-            "distribution": dist.name if dist is not None else None,
-            "version": dist.version if dist is not None else None,
-            "builtin": name in BUILTINS,
-            "enabled": name in on,
-            "hooks": [],
-            "error": None,
-        }
-        try:
-            cls = ep.load()
-            row["hooks"] = [
-                h for h in HOOK_NAMES if getattr(getattr(cls, h, None), "alveary_impl", None)
-            ]
-        except Exception as exc:
-            row["error"] = f"{type(exc).__name__}: {exc}"
-        rows.append(row)
-    return rows

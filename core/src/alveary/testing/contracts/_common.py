@@ -10,8 +10,8 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 
+from ..._catalog import BUILTINS
 from ..._orchestrator import Orchestrator
-from ..._plugins import BUILTINS
 from .._orchestrator import orchestrator
 
 T = TypeVar("T")
