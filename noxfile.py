@@ -74,7 +74,14 @@ PACKAGES = TARGETS["integration"]
 
 
 def _editable(packages: list[str]) -> list[str]:
-    return [arg for package in packages for arg in ("-e", package)]
+    """``-e`` for each package, with its optional extras (alveary-state's ``redis``), so the
+    tests of what an extra enables run too."""
+    args: list[str] = []
+    for package in packages:
+        project = nox.project.load_toml(ROOT / package / "pyproject.toml")["project"]
+        extra = ",".join(project.get("optional-dependencies", {}))
+        args += ["-e", f"{package}[{extra}]" if extra else package]
+    return args
 
 
 @nox.session(python=PYTHONS)
