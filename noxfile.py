@@ -133,6 +133,16 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
+@nox.session(name="bench-stores")
+def bench_stores(session: nox.Session) -> None:
+    """Compare the stores (memory, sqlite, redis) on one pool (``-- --quick``, ``-- --celery``
+    with celery installed alongside); redis-server must be on PATH for the redis rows."""
+    session.install("-e", "core", "-e", "plugins/state[redis]")
+    if "--celery" in session.posargs:
+        session.install("celery[redis]>=5,<6")
+    session.run("python", "benchmarks/stores.py", *session.posargs)
+
+
 @nox.session
 def demo(session: nox.Session) -> None:
     """Run the demo (``alveary demo``, from contrib/demo)."""
