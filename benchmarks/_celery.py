@@ -33,8 +33,8 @@ def measure(
     tasks: int,
     round_trips: int,
 ) -> dict[str, Any]:
-    """Throughput (``tasks`` sent at once, then every result awaited) and round trips
-    (``delay().get()`` one at a time), against a redis-server with appendfsync everysec."""
+    """Round trips (``delay().get()`` one at a time), then throughput (``tasks`` sent at
+    once, then every result awaited), against a redis-server with appendfsync everysec."""
     (folder / "celery").mkdir()
     server, url = redis_server(folder / "celery", "everysec")
     (folder / "celery" / "benchapp.py").write_text(APP.format(url=url))
@@ -45,8 +45,8 @@ def measure(
         command,
         env=env,
         cwd=folder / "celery",
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=(folder / "celery" / "worker.log").open("wb"),
+        stderr=subprocess.STDOUT,
     )
     sys.path.insert(0, str(folder / "celery"))
     try:
@@ -55,16 +55,17 @@ def measure(
         benchapp.noop.delay(0).get(timeout=60)  # the workers are up
         for i in range(50):
             benchapp.noop.delay(i).get(timeout=10)
+        samples = []
+        for i in range(round_trips):
+            t0 = time.perf_counter_ns()
+            benchapp.noop.delay(i).get(timeout=60)
+            samples.append(time.perf_counter_ns() - t0)
         start = time.perf_counter()
         sent = [benchapp.noop.delay(i) for i in range(tasks)]
         for result in sent:
             result.get(timeout=600)
         throughput = tasks / (time.perf_counter() - start)
-        samples = []
-        for i in range(round_trips):
-            t0 = time.perf_counter_ns()
-            benchapp.noop.delay(i).get(timeout=10)
-            samples.append(time.perf_counter_ns() - t0)
+        del sent
         return {"throughput_per_s": throughput, "round_trip": latency(samples)}
     finally:
         sys.path.remove(str(folder / "celery"))
