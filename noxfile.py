@@ -84,7 +84,14 @@ PACKAGES = TARGETS["integration"]
 
 
 def _editable(packages: list[str]) -> list[str]:
-    return [arg for package in packages for arg in ("-e", package)]
+    """``-e`` for each package, with its optional extras (alveary-state's ``redis``), so the
+    tests of what an extra enables run too."""
+    args: list[str] = []
+    for package in packages:
+        project = nox.project.load_toml(ROOT / package / "pyproject.toml")["project"]
+        extra = ",".join(project.get("optional-dependencies", {}))
+        args += ["-e", f"{package}[{extra}]" if extra else package]
+    return args
 
 
 @nox.session(python=PYTHONS)
@@ -134,6 +141,16 @@ def bench(session: nox.Session) -> None:
     """Run the kernel benchmarks (``-- --quick`` for a short run); psutil reads RSS."""
     session.install("-e", "core", "psutil")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(name="bench-stores")
+def bench_stores(session: nox.Session) -> None:
+    """Compare the stores (memory, sqlite, redis) on one pool (``-- --quick``, ``-- --celery``
+    with celery installed alongside); redis-server must be on PATH for the redis rows."""
+    session.install("-e", "core", "-e", "plugins/state[redis]")
+    if "--celery" in session.posargs:
+        session.install("celery[redis]>=5,<6")
+    session.run("python", "benchmarks/stores.py", *session.posargs)
 
 
 @nox.session

@@ -173,7 +173,7 @@ def test_records_refuse_bad_values_at_construction(build: Any, message: str) -> 
 
 ALL_WRONG = """\
 [orchestrator]
-store = "sqlite"
+store = "cassandra"
 strategy = "fastest"
 
 [plugins]
@@ -199,8 +199,7 @@ def test_plugins_components_pools_and_weights_are_reported_together(tmp_path: Pa
         Orchestrator.from_file(path)
     lines = info.value.lines
     assert lines[:2] == [
-        f"{path}:2: orchestrator.store: 'sqlite' is provided by plugin 'state', which is not "
-        "enabled (add it to plugins.enabled)",
+        f"{path}:2: orchestrator.store: 'cassandra' is not one of memory",
         f"{path}:3: orchestrator.strategy: 'fastest' is not one of least-loaded",
     ]
     assert lines[2].startswith(f"{path}:6: plugins.enabled: unknown plugin 'no-such-plugin' (")

@@ -138,11 +138,11 @@ def test_check_without_a_config(here: Path, capsys: pytest.CaptureFixture[str]) 
 def test_run_refuses_a_bad_config_before_starting(
     here: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write(here / "alveary.toml", "[orchestrator]\nstore = 'redis'\n")
+    write(here / "alveary.toml", "[orchestrator]\nstore = 'cassandra'\n")
     assert run_main(capsys, "run") == (
         2,
         "",
-        "alveary.toml:2: orchestrator.store: 'redis' is not one of memory\n",
+        "alveary.toml:2: orchestrator.store: 'cassandra' is not one of memory\n",
     )
 
 

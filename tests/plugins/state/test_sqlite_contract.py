@@ -12,6 +12,8 @@ from alveary_state import Config, SQLiteStore, State
 
 
 class TestSQLiteStore(StoreContract):
+    component = "sqlite"
+
     @pytest.fixture
     def plugin(self, tmp_path: Path) -> State:
         return State(Config(path=str(tmp_path / "tasks.db"), flush_interval=0.01))

@@ -12,6 +12,12 @@ SYNCHRONOUS = ("off", "normal", "full", "extra")
 class Config:
     """``[plugins.state]``."""
 
+    url: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
+    """The Redis server (``store = "redis"``), as ``redis://host:port/db``."""
+    prefix: str = attrs.field(default="alveary", validator=validators.name)
+    """The namespace of the Redis keys: orchestrators with the same one share the records."""
     path: str = attrs.field(default="alveary.db", validator=validators.name)
     """The SQLite file (``store = "sqlite"``), relative to the working directory."""
     synchronous: str = attrs.field(default="full", validator=attrs.validators.in_(SYNCHRONOUS))

@@ -1,0 +1,319 @@
+"""The ``redis`` store: the records in a Redis server that several orchestrators can share.
+
+Like the SQLite store, unfinished tasks, idempotency keys and plugin values are loaded into
+memory at open so the kernel's synchronous reads never wait on the network, and saves go
+through ``WriteBehind``: each batch is one MULTI/EXEC pipeline, so it lands whole or not at
+all, and every write in it is idempotent, so a retry after a lost reply is harmless. Finished
+tasks are read from the server when asked for. How durable a committed batch is against a
+crash of the *server* is its ``appendfsync`` setting; against a crash of the orchestrator it
+is safe as soon as ``commit`` returns.
+
+Layout under ``prefix``: ``schema`` (the version), ``tasks`` (hash id -> JSON),
+``unfinished`` (set of ids), ``finished`` (sorted set id -> finish time, for retention),
+``keys`` (hash idempotency key -> id, set-if-absent), ``keyof`` (hash id -> key, for
+retention) and ``values`` (hash ``[namespace, key]`` as JSON -> JSON value).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import structlog
+from alveary import StoreError, Task, structure
+
+from ._redislayout import CHUNK, compact, field, queue
+from ._writebehind import Batch, WriteBehind
+
+log = structlog.get_logger("alveary.state")
+Report = Callable[[str, dict[str, Any]], None]
+
+VERSION = 1
+"""The layout this alveary writes; a server holding a newer one is refused."""
+
+
+class RedisStore:
+    """Durable once ``commit`` returned; see the module for the layout."""
+
+    durable = True
+
+    def __init__(
+        self,
+        url: str | None,
+        *,
+        prefix: str = "alveary",
+        flush_interval: float = 0.05,
+        retain_count: int = 100_000,
+        retain_age: float = 86_400.0,
+        compact_interval: float = 10.0,
+        timeout: float = 5.0,
+        report: Report | None = None,
+    ) -> None:
+        self.url = url
+        self.where = _redact(url or "redis")
+        self.prefix = prefix
+        self._flush_interval = flush_interval
+        self._retain_count = retain_count
+        self._retain_age = retain_age
+        self._compact_interval = compact_interval
+        self._timeout = timeout
+        self.report: Report = report or (lambda type, data: None)
+        self.key = {
+            name: f"{prefix}:{name}"
+            for name in ("schema", "tasks", "unfinished", "finished", "keys", "keyof", "values")
+        }
+        self._active: dict[str, Task] = {}
+        self._keys: dict[str, str] = {}
+        self._values: dict[tuple[str, str], Any] = {}
+        self._put_at: dict[tuple[str, str], int] = {}
+        self._puts = self._written = 0
+        self._client: Any = None
+        self._reader: Any = None
+        self._buffer: WriteBehind | None = None
+        self._adding = asyncio.Lock()
+        self._compacted = 0.0
+
+    # -- open and close -----------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if not self.url:
+            raise StoreError('[plugins.state] url is not set: store = "redis" needs one')
+        try:
+            import redis
+            import redis.asyncio
+        except ImportError:
+            raise StoreError(
+                "the redis store needs the redis package: install alveary-state[redis]"
+            ) from None
+        options: dict[str, Any] = {
+            "socket_timeout": self._timeout,
+            "socket_connect_timeout": self._timeout,
+        }
+        try:
+            self._client = redis.asyncio.Redis.from_url(self.url, decode_responses=True, **options)
+            self._reader = redis.Redis.from_url(self.url, decode_responses=True, **options)
+        except ValueError as exc:
+            raise StoreError(f"{self.where}: not a Redis URL: {_line(exc)}") from None
+        try:
+            await self._client.ping()
+            await self._prepare()
+            await self._load()
+        except BaseException as exc:
+            await self._release()
+            if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)):
+                raise StoreError(f"{self.where}: cannot connect: {_line(exc)}") from None
+            if isinstance(exc, redis.RedisError):
+                raise StoreError(f"{self.where}: {_line(exc)}") from None
+            raise
+        self._buffer = WriteBehind(self._write, interval=self._flush_interval, report=self._say)
+        self._buffer.start()
+
+    async def _prepare(self) -> None:
+        """Mark an empty namespace with the version; refuse a newer or a foreign one."""
+        found = await self._client.get(self.key["schema"])
+        if found is None:
+            others = [k for name, k in self.key.items() if name != "schema"]
+            if await self._client.exists(*others):
+                raise StoreError(
+                    f"{self.where}: {self.prefix}:* holds data but no {self.key['schema']}; "
+                    "not an alveary store (choose another prefix)"
+                )
+            await self._client.setnx(self.key["schema"], VERSION)
+        elif not str(found).isdigit():
+            raise StoreError(f"{self.where}: {self.key['schema']} is {found!r}, not a version")
+        elif int(found) > VERSION:
+            raise StoreError(
+                f"{self.where}: written by a newer alveary (schema {found} under "
+                f"{self.prefix!r}, this one reads up to {VERSION}); upgrade alveary-state"
+            )
+
+    async def _load(self) -> None:
+        ids = sorted(await self._client.smembers(self.key["unfinished"]))
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            for task_id, data in zip(
+                chunk, await self._client.hmget(self.key["tasks"], chunk), strict=True
+            ):
+                found = self._parse(task_id, data, strict=True) if data is not None else None
+                if found is not None:
+                    self._active[task_id] = found
+        self._keys = dict(await self._client.hgetall(self.key["keys"]))
+        for name, value in (await self._client.hgetall(self.key["values"])).items():
+            try:
+                namespace, key = json.loads(name)
+                self._values[(namespace, key)] = json.loads(value)
+            except ValueError as exc:
+                raise StoreError(
+                    f"{self.where}: field {name!r} of {self.key['values']} is corrupt "
+                    f"({_line(exc)}); remove it with HDEL"
+                ) from None
+
+    async def close(self) -> None:
+        if self._buffer is not None:
+            await self._buffer.close()
+            self._buffer = None
+        await self._release()
+
+    async def _release(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    # -- the Store protocol -------------------------------------------------------------------
+
+    def save_task(self, task: Task) -> None:
+        if task.state.terminal:
+            self._active.pop(task.id, None)
+        else:
+            self._active[task.id] = task
+        self._opened().task(task)
+
+    async def commit(self) -> None:
+        await self._opened().commit()
+
+    def get_task(self, task_id: str) -> Task | None:
+        found = self._active.get(task_id) or self._opened().pending(task_id)
+        if found is not None:
+            return found
+        data = self._read(lambda r: r.hget(self.key["tasks"], task_id))
+        return self._parse(task_id, data) if data is not None else None
+
+    def tasks(self) -> Iterator[Task]:
+        seen = set(self._active)
+        yield from self._active.values()
+        for task in self._opened().unwritten():
+            if task.id not in seen:
+                seen.add(task.id)
+                yield task
+        entries = self._read(lambda r: list(r.hscan_iter(self.key["tasks"], count=CHUNK)))
+        for task_id, data in entries:
+            if task_id not in seen:
+                seen.add(task_id)
+                found = self._parse(task_id, data)
+                if found is not None:
+                    yield found
+
+    def unfinished(self) -> Iterable[Task]:
+        return list(self._active.values())
+
+    def claim(self, key: str, task_id: str) -> str | None:
+        owner = self._keys.setdefault(key, task_id)
+        if owner != task_id:
+            return owner
+        self._opened().key(key, task_id)
+        return None
+
+    def get_value(self, namespace: str, key: str) -> Any:
+        return self._values.get((namespace, key))
+
+    def put_value(self, namespace: str, key: str, value: Any) -> None:
+        json.dumps(value)  # refuse what cannot be stored now, not in the writer
+        if value is None:
+            self._values.pop((namespace, key), None)
+        else:
+            self._values[(namespace, key)] = value
+        self._puts += 1
+        self._put_at[(namespace, key)] = self._puts
+        self._opened().value(namespace, key, value)
+
+    async def add_value(self, namespace: str, key: str, delta: float) -> float:
+        """One HINCRBYFLOAT, atomic against other processes. A put of the same value still
+        buffered is written first, so the increment applies to it and is not overwritten."""
+        async with self._adding:  # keeps the mirror at the last answer of the server
+            if self._put_at.get((namespace, key), 0) > self._written:
+                await self.commit()
+            try:
+                value = float(
+                    await self._client.hincrbyfloat(
+                        self.key["values"], field(namespace, key), delta
+                    )
+                )
+            except Exception as exc:
+                raise StoreError(
+                    f"{self.where}: cannot add to {namespace}/{key}: {_line(exc)}"
+                ) from None
+            self._values[(namespace, key)] = value
+            return value
+
+    # -- the writer ---------------------------------------------------------------------------
+
+    async def _write(self, batch: Batch) -> None:
+        """One batch in one MULTI/EXEC; then compaction, when it is due."""
+        upto = self._puts  # every put so far is in this batch: WriteBehind took it just now
+        pipe = self._client.pipeline(transaction=True)
+        owners = queue(pipe, self.key, batch)
+        results = await pipe.execute()
+        self._written = max(self._written, upto)
+        for k in [k for k in batch.values if self._put_at.get(k, upto + 1) <= upto]:
+            del self._put_at[k]
+        if owners is not None:
+            for (key, task_id), owner in zip(batch.keys.items(), results[owners], strict=True):
+                if owner is not None and owner != task_id:  # another orchestrator was first
+                    log.warning("idempotency key bound elsewhere first", key=key, owner=owner)
+                    self._keys[key] = owner
+        now = time.time()
+        if now - self._compacted >= self._compact_interval:
+            try:
+                done, dropped = await compact(
+                    self._client, self.key, before=now - self._retain_age, keep=self._retain_count
+                )
+            except Exception as exc:  # the next write reports an outage; compaction waits
+                log.warning("redis store: compaction failed", error=_line(exc))
+                return
+            for key, task_id in dropped:
+                if self._keys.get(key) == task_id:
+                    del self._keys[key]
+            if done:
+                self._compacted = now
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _opened(self) -> WriteBehind:
+        if self._buffer is None:
+            raise StoreError(f"{self.where}: the store is not open")
+        return self._buffer
+
+    def _read(self, call: Callable[[Any], Any]) -> Any:
+        """A blocking read of finished tasks (the protocol's reads are synchronous); refused at
+        once while writes are failing rather than waiting out the timeout on every call."""
+        buffer = self._opened()
+        if buffer.failing is not None:
+            raise StoreError(f"{self.where}: unreachable ({buffer.failing})")
+        try:
+            return call(self._reader)
+        except Exception as exc:
+            raise StoreError(f"{self.where}: cannot read: {_line(exc)}") from None
+
+    def _parse(self, task_id: str, data: str, *, strict: bool = False) -> Task | None:
+        """A task from its JSON; a corrupt one refuses the open (``strict``, an unfinished
+        task must not vanish silently) or is skipped with a warning (a finished one)."""
+        try:
+            task: Task = structure(json.loads(data), Task)
+            return task
+        except Exception as exc:
+            text = f"task {task_id} in {self.key['tasks']} is corrupt ({_line(exc)})"
+            if strict:
+                raise StoreError(
+                    f"{self.where}: {text}; remove it with HDEL {self.key['tasks']} {task_id}"
+                ) from None
+            log.warning("redis store: skipping a corrupt task", task=task_id, error=_line(exc))
+            return None
+
+    def _say(self, type: str, data: dict[str, Any]) -> None:
+        self.report(type, {"store": "redis", "url": self.where, **data})
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
