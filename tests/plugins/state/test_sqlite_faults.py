@@ -12,7 +12,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from alveary import AgentSpec, Orchestrator, StoreError, Task, TaskSpec, TaskState
+from alveary import AgentSpec, ConfigError, Orchestrator, StoreError, Task, TaskSpec, TaskState
 from alveary._cli import main
 from alveary.testing import EventRecorder, until
 from alveary_state import Batch, Config, SQLiteStore, State, _schema
@@ -158,3 +158,14 @@ async def test_writes_that_fail_mid_run_are_retried_and_nothing_is_lost(tmp_path
 async def slow(task: Task) -> object:
     await asyncio.sleep(0.01)
     return task.payload
+
+
+def test_the_store_without_the_plugin_names_the_plugin(tmp_path: Path) -> None:
+    path = tmp_path / "alveary.toml"
+    path.write_text('[orchestrator]\nstore = "sqlite"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        Orchestrator.from_file(path)
+    assert info.value.lines == [
+        f"{path}:2: orchestrator.store: 'sqlite' is provided by plugin 'state', which is not "
+        "enabled (add it to plugins.enabled)"
+    ]
