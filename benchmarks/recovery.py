@@ -55,11 +55,13 @@ class FirstRun:
 
     def __init__(self) -> None:
         self.at: float | None = None
+        self.seen = asyncio.Event()
 
     @hookimpl
     def alveary_event(self, event: Event) -> None:
         if self.at is None and event.type == "task.running":
             self.at = time.perf_counter()
+            self.seen.set()
 
 
 async def recovery(path: Path, count: int) -> dict[str, float]:
@@ -77,8 +79,8 @@ async def recovery(path: Path, count: int) -> dict[str, float]:
     begin = time.perf_counter()
     await orch.start()
     started = time.perf_counter()
-    while first.at is None:
-        await asyncio.sleep(0.001)
+    await first.seen.wait()
+    assert first.at is not None
     result = {
         "unfinished": count,
         "start_s": started - begin,
@@ -93,11 +95,16 @@ async def footprint(path: Path, count: int) -> dict[str, float]:
         handles = [await orch.submit(TaskSpec("work", {"n": i})) for i in range(count)]
         for handle in handles:
             await handle.result()
+    rows, size = await asyncio.to_thread(_measure, path)
+    return {"finished": rows, "file_bytes": size, "bytes_per_task": size / rows}
+
+
+def _measure(path: Path) -> tuple[int, int]:
+    """Finished tasks in the file, and its size once the write-ahead log is folded in."""
     with closing(sqlite3.connect(path)) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         (rows,) = db.execute("SELECT count(*) FROM tasks").fetchone()
-    size = os.path.getsize(path)
-    return {"finished": rows, "file_bytes": size, "bytes_per_task": size / rows}
+    return rows, os.path.getsize(path)
 
 
 async def main() -> None:
@@ -109,8 +116,9 @@ async def main() -> None:
         print(f"writing {args.tasks:,} unfinished tasks, then starting on them ...", flush=True)
         found = await recovery(Path(folder, "recover.db"), args.tasks)
         print(
-            f"recovery of {found['unfinished']:,} unfinished tasks: start() {found['start_s']:.2f} s,"
-            f" first re-queued task running after {found['first_dispatch_s']:.2f} s"
+            f"recovery of {found['unfinished']:,} unfinished tasks: start() "
+            f"{found['start_s']:.2f} s, first re-queued task running after "
+            f"{found['first_dispatch_s']:.2f} s"
         )
         print(f"running {args.finished:,} tasks to completion ...", flush=True)
         size = await footprint(Path(folder, "footprint.db"), args.finished)

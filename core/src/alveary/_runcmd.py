@@ -37,8 +37,10 @@ async def serve(orch: Orchestrator) -> int:
         )
     signalled = asyncio.ensure_future(stop.wait())
     try:
+        announcing = asyncio.ensure_future(_announce_standby(orch))
         starting = asyncio.ensure_future(orch.start())  # a standby replica waits in here
         await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        announcing.cancel()
         if not starting.done():
             starting.cancel()
             await asyncio.gather(starting, return_exceptions=True)
@@ -64,3 +66,16 @@ async def serve(orch: Orchestrator) -> int:
     metrics = orch.metrics()
     print(f"alveary: stopped; tasks: {dict(metrics.tasks)}", file=sys.stderr)
     return 0
+
+
+async def _announce_standby(orch: Orchestrator) -> None:
+    """Say once, if it comes to that, that this replica stands by and for whom."""
+    async for event in orch.events():
+        if event.type == "orchestrator.standby":
+            print(
+                f"alveary: standing by: {event.data['leader']} leads the store; this one "
+                "takes over when its lease lapses (Ctrl-C to stop)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return

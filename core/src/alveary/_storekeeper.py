@@ -68,7 +68,7 @@ class StoreKeeper:
 
     def _standing_by(self, leader: str) -> None:
         if self.standby != leader:
-            log.warning("standing by: another orchestrator leads the store", leader=leader)
+            log.debug("standing by: another orchestrator leads the store", leader=leader)
             self._events.emit("orchestrator.standby", data={"leader": leader})
         self.standby = leader
 

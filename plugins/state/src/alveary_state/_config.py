@@ -18,6 +18,9 @@ class Config:
     """The Redis server (``store = "redis"``), as ``redis://host:port/db``."""
     prefix: str = attrs.field(default="alveary", validator=validators.name)
     """The namespace of the Redis keys: orchestrators with the same one share the records."""
+    lease: float = attrs.field(default=5.0, validator=validators.non_negative)
+    """Seconds of the Redis lease: one orchestrator on a prefix leads, the others stand by
+    and take over within about this long after it dies. 0: no lease (one orchestrator)."""
     path: str = attrs.field(default="alveary.db", validator=validators.name)
     """The SQLite file (``store = "sqlite"``), relative to the working directory."""
     synchronous: str = attrs.field(default="full", validator=attrs.validators.in_(SYNCHRONOUS))

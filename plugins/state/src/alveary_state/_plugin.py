@@ -29,7 +29,7 @@ class State:
             "compact_interval": config.compact_interval,
         }
         self.sqlite = SQLiteStore(config.path, synchronous=config.synchronous, **common)
-        self.redis = RedisStore(config.url, prefix=config.prefix, **common)
+        self.redis = RedisStore(config.url, prefix=config.prefix, lease=config.lease, **common)
         self._orch: alveary.Host | None = None
 
     @alveary.hookimpl

@@ -18,22 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import structlog
-from alveary import StoreError, Task, structure
+from alveary import StoreError, Task
 
+from ._lease import Lease, holder_name
+from ._redisdata import Reader, line, redact
 from ._redislayout import CHUNK, compact, field, queue
-from ._writebehind import Batch, WriteBehind
+from ._writebehind import Batch, Fenced, WriteBehind
 
 log = structlog.get_logger("alveary.state")
 Report = Callable[[str, dict[str, Any]], None]
-
-VERSION = 1
-"""The layout this alveary writes; a server holding a newer one is refused."""
 
 
 class RedisStore:
@@ -51,10 +49,13 @@ class RedisStore:
         retain_age: float = 86_400.0,
         compact_interval: float = 10.0,
         timeout: float = 5.0,
+        lease: float = 0.0,
         report: Report | None = None,
     ) -> None:
         self.url = url
-        self.where = _redact(url or "redis")
+        self._ttl = lease
+        self._lease: Lease | None = None
+        self.where = redact(url or "redis")
         self.prefix = prefix
         self._flush_interval = flush_interval
         self._retain_count = retain_count
@@ -66,6 +67,7 @@ class RedisStore:
             name: f"{prefix}:{name}"
             for name in ("schema", "tasks", "unfinished", "finished", "keys", "keyof", "values")
         }
+        self._data = Reader(self.key, prefix, self.where)
         self._active: dict[str, Task] = {}
         self._keys: dict[str, str] = {}
         self._values: dict[tuple[str, str], Any] = {}
@@ -79,7 +81,38 @@ class RedisStore:
 
     # -- open and close -----------------------------------------------------------------------
 
+    async def lead(self, standing_by: Callable[[str], None], lost: Callable[[str], None]) -> None:
+        """Hold the lease before the kernel opens the store (see ``_lease``); with
+        ``lease = 0`` there is none to hold."""
+        if self._ttl <= 0:
+            return
+        redis = await self._connect()
+        self._lease = Lease(self._client, f"{self.prefix}:lease", self._ttl)
+        try:
+            await self._lease.acquire(standing_by)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            await self._release()
+            raise StoreError(f"{self.where}: cannot connect: {line(exc)}") from None
+        self._lease.keep(lost)
+
     async def open(self) -> None:
+        redis = await self._connect()
+        try:
+            await self._client.ping()
+            await self._data.prepare(self._client)
+            self._active, self._keys, self._values = await self._data.load(self._client)
+        except BaseException as exc:
+            await self._release()
+            if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)):
+                raise StoreError(f"{self.where}: cannot connect: {line(exc)}") from None
+            if isinstance(exc, redis.RedisError):
+                raise StoreError(f"{self.where}: {line(exc)}") from None
+            raise
+        self._buffer = WriteBehind(self._write, interval=self._flush_interval, report=self._say)
+        self._buffer.start()
+
+    async def _connect(self) -> Any:
+        """The clients (made once), and the ``redis`` module for its exceptions."""
         if not self.url:
             raise StoreError('[plugins.state] url is not set: store = "redis" needs one')
         try:
@@ -89,68 +122,19 @@ class RedisStore:
             raise StoreError(
                 "the redis store needs the redis package: install alveary-state[redis]"
             ) from None
-        options: dict[str, Any] = {
-            "socket_timeout": self._timeout,
-            "socket_connect_timeout": self._timeout,
-        }
-        try:
-            self._client = redis.asyncio.Redis.from_url(self.url, decode_responses=True, **options)
-            self._reader = redis.Redis.from_url(self.url, decode_responses=True, **options)
-        except ValueError as exc:
-            raise StoreError(f"{self.where}: not a Redis URL: {_line(exc)}") from None
-        try:
-            await self._client.ping()
-            await self._prepare()
-            await self._load()
-        except BaseException as exc:
-            await self._release()
-            if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OSError)):
-                raise StoreError(f"{self.where}: cannot connect: {_line(exc)}") from None
-            if isinstance(exc, redis.RedisError):
-                raise StoreError(f"{self.where}: {_line(exc)}") from None
-            raise
-        self._buffer = WriteBehind(self._write, interval=self._flush_interval, report=self._say)
-        self._buffer.start()
-
-    async def _prepare(self) -> None:
-        """Mark an empty namespace with the version; refuse a newer or a foreign one."""
-        found = await self._client.get(self.key["schema"])
-        if found is None:
-            others = [k for name, k in self.key.items() if name != "schema"]
-            if await self._client.exists(*others):
-                raise StoreError(
-                    f"{self.where}: {self.prefix}:* holds data but no {self.key['schema']}; "
-                    "not an alveary store (choose another prefix)"
-                )
-            await self._client.setnx(self.key["schema"], VERSION)
-        elif not str(found).isdigit():
-            raise StoreError(f"{self.where}: {self.key['schema']} is {found!r}, not a version")
-        elif int(found) > VERSION:
-            raise StoreError(
-                f"{self.where}: written by a newer alveary (schema {found} under "
-                f"{self.prefix!r}, this one reads up to {VERSION}); upgrade alveary-state"
-            )
-
-    async def _load(self) -> None:
-        ids = sorted(await self._client.smembers(self.key["unfinished"]))
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            for task_id, data in zip(
-                chunk, await self._client.hmget(self.key["tasks"], chunk), strict=True
-            ):
-                found = self._parse(task_id, data, strict=True) if data is not None else None
-                if found is not None:
-                    self._active[task_id] = found
-        self._keys = dict(await self._client.hgetall(self.key["keys"]))
-        for name, value in (await self._client.hgetall(self.key["values"])).items():
+        if self._client is None:
+            options: dict[str, Any] = {
+                "socket_timeout": self._timeout,
+                "socket_connect_timeout": self._timeout,
+            }
             try:
-                namespace, key = json.loads(name)
-                self._values[(namespace, key)] = json.loads(value)
+                self._client = redis.asyncio.Redis.from_url(
+                    self.url, decode_responses=True, **options
+                )
+                self._reader = redis.Redis.from_url(self.url, decode_responses=True, **options)
             except ValueError as exc:
-                raise StoreError(
-                    f"{self.where}: field {name!r} of {self.key['values']} is corrupt "
-                    f"({_line(exc)}); remove it with HDEL"
-                ) from None
+                raise StoreError(f"{self.where}: not a Redis URL: {line(exc)}") from None
+        return redis
 
     async def close(self) -> None:
         if self._buffer is not None:
@@ -159,6 +143,9 @@ class RedisStore:
         await self._release()
 
     async def _release(self) -> None:
+        if self._lease is not None:
+            await self._lease.release()
+            self._lease = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -183,7 +170,7 @@ class RedisStore:
         if found is not None:
             return found
         data = self._read(lambda r: r.hget(self.key["tasks"], task_id))
-        return self._parse(task_id, data) if data is not None else None
+        return self._data.parse(task_id, data) if data is not None else None
 
     def tasks(self) -> Iterator[Task]:
         seen = set(self._active)
@@ -196,7 +183,7 @@ class RedisStore:
         for task_id, data in entries:
             if task_id not in seen:
                 seen.add(task_id)
-                found = self._parse(task_id, data)
+                found = self._data.parse(task_id, data)
                 if found is not None:
                     yield found
 
@@ -237,7 +224,7 @@ class RedisStore:
                 )
             except Exception as exc:
                 raise StoreError(
-                    f"{self.where}: cannot add to {namespace}/{key}: {_line(exc)}"
+                    f"{self.where}: cannot add to {namespace}/{key}: {line(exc)}"
                 ) from None
             self._values[(namespace, key)] = value
             return value
@@ -247,9 +234,12 @@ class RedisStore:
     async def _write(self, batch: Batch) -> None:
         """One batch in one MULTI/EXEC; then compaction, when it is due."""
         upto = self._puts  # every put so far is in this batch: WriteBehind took it just now
-        pipe = self._client.pipeline(transaction=True)
-        owners = queue(pipe, self.key, batch)
-        results = await pipe.execute()
+        if self._lease is None:
+            pipe = self._client.pipeline(transaction=True)
+            owners = queue(pipe, self.key, batch)
+            results = await pipe.execute()
+        else:
+            owners, results = await self._fenced(batch)
         self._written = max(self._written, upto)
         for k in [k for k in batch.values if self._put_at.get(k, upto + 1) <= upto]:
             del self._put_at[k]
@@ -265,13 +255,31 @@ class RedisStore:
                     self._client, self.key, before=now - self._retain_age, keep=self._retain_count
                 )
             except Exception as exc:  # the next write reports an outage; compaction waits
-                log.warning("redis store: compaction failed", error=_line(exc))
+                log.warning("redis store: compaction failed", error=line(exc))
                 return
             for key, task_id in dropped:
                 if self._keys.get(key) == task_id:
                     del self._keys[key]
             if done:
                 self._compacted = now
+
+    async def _fenced(self, batch: Batch) -> tuple[int | None, list[Any]]:
+        """Write ``batch`` only while the lease is this process's; raise ``Fenced`` if it is
+        not (the batch is dropped: the new leader redoes what this one was doing)."""
+        lease = self._lease
+        assert lease is not None
+        if lease.lost is not None:
+            raise Fenced(f"{self.where}: this orchestrator no longer leads ({lease.lost})")
+        async with lease.lock, self._client.pipeline(transaction=True) as pipe:
+            await pipe.watch(lease.key)
+            holder = await pipe.get(lease.key)
+            if holder != lease.token:
+                reason = f"the store's lease passed to {holder_name(holder)}"
+                lease.give_up(reason)
+                raise Fenced(f"{self.where}: {reason}")
+            pipe.multi()
+            owners = queue(pipe, self.key, batch)
+            return owners, await pipe.execute()  # WatchError if the lease changed meanwhile
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -289,31 +297,7 @@ class RedisStore:
         try:
             return call(self._reader)
         except Exception as exc:
-            raise StoreError(f"{self.where}: cannot read: {_line(exc)}") from None
-
-    def _parse(self, task_id: str, data: str, *, strict: bool = False) -> Task | None:
-        """A task from its JSON; a corrupt one refuses the open (``strict``, an unfinished
-        task must not vanish silently) or is skipped with a warning (a finished one)."""
-        try:
-            task: Task = structure(json.loads(data), Task)
-            return task
-        except Exception as exc:
-            text = f"task {task_id} in {self.key['tasks']} is corrupt ({_line(exc)})"
-            if strict:
-                raise StoreError(
-                    f"{self.where}: {text}; remove it with HDEL {self.key['tasks']} {task_id}"
-                ) from None
-            log.warning("redis store: skipping a corrupt task", task=task_id, error=_line(exc))
-            return None
+            raise StoreError(f"{self.where}: cannot read: {line(exc)}") from None
 
     def _say(self, type: str, data: dict[str, Any]) -> None:
         self.report(type, {"store": "redis", "url": self.where, **data})
-
-
-def _line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)

@@ -26,6 +26,12 @@ DELETE = None
 """A value of None in ``Batch.values`` deletes the value."""
 
 
+class Fenced(StoreError):
+    """Raised by a store's write: this process may not write the store any more (another
+    orchestrator leads it). What was buffered is dropped and every commit fails from then on:
+    nothing is acknowledged that was not written."""
+
+
 @attrs.define
 class Batch:
     """What one write makes durable: tasks as JSON-able data, new idempotency keys, values."""
@@ -78,6 +84,8 @@ class WriteBehind:
         """Tasks taken for the write under way: still readable until it is done."""
         self.failing: str | None = None
         """Why the last write failed, while writes are failing."""
+        self.fenced: Fenced | None = None
+        """Set once a write was fenced off: nothing more is written."""
 
     # -- what the store calls -----------------------------------------------------------------
 
@@ -103,6 +111,8 @@ class WriteBehind:
         self._runner = asyncio.get_running_loop().create_task(self._run())
 
     async def commit(self) -> None:
+        if self.fenced is not None:
+            raise self.fenced
         if self._runner is None or self._runner.done():
             raise StoreError("the store is not open")
         waiter = asyncio.get_running_loop().create_future()
@@ -135,11 +145,19 @@ class WriteBehind:
             self._wake.clear()
             closing = self._closing
             batch, waiters = self._take()
-            if batch:
-                await self._write_until_done(batch, waiters)
+            if batch and self.fenced is None:
+                try:
+                    await self._write_until_done(batch, waiters)
+                except Fenced as exc:
+                    log.error("store writes fenced off; dropping what is buffered", reason=str(exc))
+                    self.fenced = exc
             self.inflight.clear()
             for waiter in waiters:
-                if not waiter.done():
+                if waiter.done():
+                    continue
+                if self.fenced is not None:
+                    waiter.set_exception(self.fenced)
+                else:
                     waiter.set_result(None)
             if closing and not self._tasks and not self._keys and not self._values:
                 return
@@ -149,6 +167,8 @@ class WriteBehind:
         while True:
             try:
                 await self._write(batch)
+            except Fenced:
+                raise
             except Exception as exc:  # the store is down or refuses: keep everything, retry
                 reason = str(exc) or type(exc).__name__
                 if self.failing is None:
