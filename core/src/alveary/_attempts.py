@@ -80,7 +80,7 @@ class Attempts:
         try:
             try:
                 self._check(attempt)  # interrupted before this coroutine started
-                if hooks.has_task_hooks:
+                if hooks.has_task_before:
                     await hooks.task_before(task, agent)
                     self._check(attempt)
                 self._book.transition(task, TaskState.RUNNING)
@@ -100,7 +100,7 @@ class Attempts:
                 )
             except Exception as exc:
                 outcome = Outcome(TaskState.FAILED, None, describe(exc), agent.id, task.attempts)
-            if hooks.has_task_hooks and attempt.interrupt is None:
+            if hooks.has_task_after and attempt.interrupt is None:
                 try:
                     outcome = await hooks.task_after(task, agent, outcome)
                     self._check(attempt)

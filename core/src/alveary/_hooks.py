@@ -173,8 +173,11 @@ class Hooks(Isolation):
                 raise
 
     async def task_after(self, task: Task, agent: Agent, outcome: Outcome) -> Outcome:
-        for impl in self.impls["alveary_task_after"]:
-            replaced = await self.acall(impl, (task, agent, outcome), checks.terminal_outcome)
+        for impl in self.impls["alveary_task_after"]:  # ``acall``, without a coroutine per call
+            args = (task, agent, outcome)
+            replaced = self.call(impl, args, checks.terminal_outcome)
+            if replaced is not None and replaced is not FAILED and inspect.isawaitable(replaced):
+                replaced = await self.settle(impl, replaced, checks.terminal_outcome)
             if replaced is not None and replaced is not FAILED:
                 outcome = attrs.evolve(
                     replaced, agent_id=outcome.agent_id, attempts=outcome.attempts

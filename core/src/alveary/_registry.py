@@ -12,6 +12,10 @@ from ._records import Agent
 from ._routing import Index
 from ._states import AgentState
 
+_NAMES = {state: state.value for state in AgentState}
+_EVENTS = {state: f"agent.{state.value}" for state in AgentState}
+"""Looked up, not built: ``Enum.value`` is a descriptor call, on every state change."""
+
 
 class Registry:
     """Every registered agent. ``set_state`` is the one place an agent's state changes: it
@@ -69,8 +73,8 @@ class Registry:
         if self._hooks.has_state_hooks:
             self._hooks.agent_state_changed(agent, old, state, reason)
         if self._events.live:
-            data = {"from": old.value, "reason": reason} if reason else {"from": old.value}
-            self._events.emit("agent." + state.value, agent=agent, data=data)
+            data = {"from": _NAMES[old], "reason": reason} if reason else {"from": _NAMES[old]}
+            self._events.emit(_EVENTS[state], agent=agent, data=data)
 
     def released(self, agent: Agent) -> None:
         """An attempt on ``agent`` ended: wake whoever waits for it to be idle."""

@@ -18,6 +18,10 @@ from ._records import Outcome, Task
 from ._states import TaskState
 from ._timers import Deadlines
 
+_NAMES = {state: state.value for state in TaskState}
+_EVENTS = {state: f"task.{state.value}" for state in TaskState}
+"""Looked up, not built: ``Enum.value`` is a descriptor call, on every transition."""
+
 
 def backoff(attempts: int, base: float, most: float, draw: float) -> float:
     """Seconds to wait before the next attempt after ``attempts`` attempts: exponential
@@ -81,10 +85,10 @@ class TaskBook:
         self.counts[task.state] -= 1
         self.counts[state] += 1
         task.state = state
-        task.times[state.value] = self._now()
+        task.times[_NAMES[state]] = self._now()
         self.store.save_task(task)
         if self._events.live:
-            self._events.emit("task." + state.value, task=task, data=data)
+            self._events.emit(_EVENTS[state], task=task, data=data)
 
     def settle(self, task: Task, outcome: Outcome) -> None:
         """Apply how an attempt ended: finish the task, or retry it while attempts remain."""
