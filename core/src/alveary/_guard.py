@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+import contextvars
+import inspect
+import sys
+import types
+from collections.abc import Awaitable, Coroutine, Generator
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
+
+_EAGER = sys.version_info >= (3, 11)
+"""Tasks take a ``context`` from 3.11: before it, every bounded work is a task from the start."""
 
 
 class Overrun(Exception):
@@ -44,8 +51,19 @@ async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
     work is cancelled too, given the same ``grace`` to unwind (a runtime cleaning up a process
     it started), and the caller's ``CancelledError`` propagates.
     """
-    future = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()
+    if _EAGER and inspect.iscoroutine(work):
+        # Most runtime starts and async hooks finish without ever waiting: run the first step
+        # here, and make a task (with its timer) only for work that suspends.
+        context = contextvars.copy_context()
+        try:
+            yielded = context.run(work.send, None)
+        except StopIteration as finished:
+            return cast(T, finished.value)
+        rest = _resume(work, yielded)
+        future: asyncio.Future[T] = loop.create_task(rest, context=context)  # type: ignore[call-arg,unused-ignore]
+    else:
+        future = asyncio.ensure_future(work)
     start = loop.time()
     try:
         done, _ = await asyncio.wait((future,), timeout=timeout)
@@ -68,6 +86,24 @@ async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
     else:
         _forget(future)  # finished during the grace: still an overrun, its result unused
     raise Overrun(loop.time() - start, stuck)
+
+
+@types.coroutine
+def _resume(work: Coroutine[Any, Any, T], yielded: Any) -> Generator[Any, Any, T]:
+    """Drive ``work`` on from where its first step stopped, as a task would have."""
+    while True:
+        try:
+            sent = yield yielded
+        except BaseException as exc:  # thrown in by the task: cancellation
+            try:
+                yielded = work.throw(exc)
+            except StopIteration as finished:
+                return cast(T, finished.value)
+        else:
+            try:
+                yielded = work.send(sent)
+            except StopIteration as finished:
+                return cast(T, finished.value)
 
 
 async def _unwind(future: asyncio.Future[Any], grace: float) -> None:
