@@ -13,7 +13,6 @@ import contextlib
 import contextvars
 import inspect
 import sys
-import types
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any, TypeVar, cast
 
@@ -88,22 +87,34 @@ async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
     raise Overrun(loop.time() - start, stuck)
 
 
-@types.coroutine
-def _resume(work: Coroutine[Any, Any, T], yielded: Any) -> Generator[Any, Any, T]:
+async def _resume(work: Coroutine[Any, Any, T], yielded: Any) -> T:
     """Drive ``work`` on from where its first step stopped, as a task would have."""
-    while True:
-        try:
-            sent = yield yielded
-        except BaseException as exc:  # thrown in by the task: cancellation
+    return cast(T, await _Rest(work, yielded))
+
+
+class _Rest:
+    """An awaitable over a started coroutine: ``await`` hands its next suspension to the task
+    and passes back what the task sends or throws."""
+
+    def __init__(self, work: Coroutine[Any, Any, Any], yielded: Any) -> None:
+        self._work = work
+        self._yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        work, yielded = self._work, self._yielded
+        while True:
             try:
-                yielded = work.throw(exc)
-            except StopIteration as finished:
-                return cast(T, finished.value)
-        else:
-            try:
-                yielded = work.send(sent)
-            except StopIteration as finished:
-                return cast(T, finished.value)
+                sent = yield yielded
+            except BaseException as exc:  # thrown in by the task: cancellation
+                try:
+                    yielded = work.throw(exc)
+                except StopIteration as finished:
+                    return finished.value
+            else:
+                try:
+                    yielded = work.send(sent)
+                except StopIteration as finished:
+                    return finished.value
 
 
 async def _unwind(future: asyncio.Future[Any], grace: float) -> None:
