@@ -249,6 +249,9 @@ class Isolation:
         """Wait for notifications still running in the background (each within its budget)."""
         while self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+            # Awaiting futures that are all done may not yield to the loop (3.12+), so their
+            # own discard callbacks would never run: drop the finished ones here.
+            self._background.difference_update([f for f in self._background if f.done()])
 
 
 def describe(exc: BaseException) -> str:
