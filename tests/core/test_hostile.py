@@ -88,6 +88,35 @@ async def test_a_security_plugin_that_fails_until_disabled_still_denies(plugin: 
         assert orch.agents() == []
 
 
+class RefusingWithReasons:
+    """Refuses with reasons of its own, as a security plugin does for a bad token."""
+
+    name = "refuser"
+
+    @hookimpl
+    def alveary_authenticate(self, credentials: Mapping[str, Any]) -> Principal | None:
+        if credentials.get("token") != "good":
+            raise Denied("invalid token: signature")
+        return Principal("alice")
+
+    @hookimpl
+    def alveary_authorize(self, principal: Principal, action: str, resource: str) -> bool:
+        if action == "task.submit":
+            raise Denied("no role allows task.submit")
+        return True
+
+
+async def test_a_gate_raising_denied_refuses_with_its_reason_and_is_not_failing() -> None:
+    async with orchestrator(FAST, RefusingWithReasons()) as orch:
+        for _ in range(6):  # more than max_failures: answers, not failures
+            with pytest.raises(Denied, match="refuser: invalid token: signature"):
+                await orch.submit(TaskSpec("echo"), credentials={"token": "forged"})
+        with pytest.raises(Denied, match=r"no role allows task\.submit"):
+            await orch.submit(TaskSpec("echo"), credentials={"token": "good"})
+        await orch.register(spec("a1"), credentials={"token": "good"})
+        assert orch.metrics().disabled_plugins == ()
+
+
 class SlowSyncGates:
     name = "slow"
 

@@ -217,9 +217,9 @@ class Hooks(Isolation):
 
     async def authenticate(self, credentials: Mapping[str, Any]) -> Principal:
         """The principal the first answering plugin names; raises ``Denied`` when none does,
-        or when an implementer fails, overruns or is disabled."""
+        when an implementer raises it, or when one fails, overruns or is disabled."""
         for impl in self.gate("alveary_authenticate", "authentication"):
-            principal = await self.acall(impl, (credentials,), checks.principal)
+            principal = await self._refusing(impl, (credentials,), checks.principal)
             if principal is FAILED:
                 raise Denied("not authenticated (the plugin failed)", plugin=impl.plugin)
             if principal is not None:
@@ -227,13 +227,23 @@ class Hooks(Isolation):
         raise Denied("not authenticated")
 
     async def authorize(self, principal: Principal, action: str, resource: str) -> None:
-        """Raise ``Denied`` unless every implementer allows or abstains."""
+        """Raise ``Denied`` unless every implementer allows or abstains; an implementer may
+        raise ``Denied`` itself to say why."""
         for impl in self.gate("alveary_authorize", "authorization"):
-            allowed = await self.acall(impl, (principal, action, resource), checks.boolean)
+            allowed = await self._refusing(impl, (principal, action, resource), checks.boolean)
             if allowed is FAILED:
                 raise Denied(f"{action} {resource}: the plugin failed", plugin=impl.plugin)
             if allowed is False:
                 raise Denied(f"{principal.id} may not {action} {resource}", plugin=impl.plugin)
+
+    async def _refusing(self, impl: Any, args: tuple[Any, ...], check: Any) -> Any:
+        """Call a security gate that may raise ``Denied`` with its own reason (a rate limit,
+        the rule that is missing): that is an answer, not a plugin failure."""
+        try:
+            return await self.acall(impl, args, check, passthrough=Denied)
+        except Denied as exc:
+            exc.plugin = exc.plugin or impl.plugin
+            raise
 
     async def _gated(self, impl: Any, args: tuple[Any, ...], what: str, check: Any) -> Any:
         try:

@@ -314,8 +314,10 @@ def alveary_authenticate(credentials: Mapping[str, Any]) -> Principal | None:
 
     Return the principal, or ``None`` if the credentials are not for this plugin. The first
     non-``None`` answer wins; when every plugin answers ``None`` the caller is
-    refused with ``alveary.Denied``. Only called when some plugin implements it. *Async ok.*
-    If it raises, the caller is refused.
+    refused with ``alveary.Denied``. Raise ``alveary.Denied`` (or a subclass) to refuse
+    with a reason of your own: that is an answer, not a failure of the plugin. Only called
+    when some plugin implements it. *Async ok.* If it raises anything else, the caller is
+    refused.
     """
 
 
@@ -325,7 +327,9 @@ def alveary_authorize(principal: Principal, action: str, resource: str) -> bool 
     ``"task.cancel"``, ...) to ``resource`` (an agent name or a task kind)?
 
     Return ``True`` to allow, ``False`` to deny or ``None`` to abstain; any ``False`` denies.
-    *Async ok.* If it raises or overruns, the action is denied.
+    Raise ``alveary.Denied`` to deny with the reason (the rule that is missing, a rate limit);
+    it reaches the caller as raised. *Async ok.* If it raises anything else or overruns, the
+    action is denied.
     """
 
 

@@ -1,0 +1,78 @@
+"""What ``alveary check`` says about ``[plugins.security]``: what its attrs classes cannot see
+alone. It looks at the files the settings name (whether they exist, the roles of stored
+keys), since a missing key file is what an operator most needs to hear about before start."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import alveary
+
+from ._config import Config
+
+ACTIONS = (
+    "task.submit",
+    "task.cancel",
+    "task.requeue",
+    "task.read",
+    "agent.register",
+    "agent.deregister",
+    "agent.drain",
+    "pool.scale",
+    "events.read",
+    "admin",
+)
+"""Actions the kernel and the gateway check; a role granting another one has a typo."""
+
+_KEY = ("plugins", "security")
+
+
+def problems(config: Config, whole: alveary.Config) -> list[str]:
+    """One line per problem, naming the file, line and key."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    if not config.roles:
+        found.append(((*_KEY, "roles"), "no roles are defined: every action would be denied"))
+    for name, role in config.roles.items():
+        for action in role.allow:
+            if not action.endswith("*") and action not in ACTIONS:
+                known = ", ".join(ACTIONS)
+                found.append(
+                    ((*_KEY, "roles", name, "allow"), f"unknown action {action!r} ({known})")
+                )
+    jwt = config.jwt
+    if jwt is not None:
+        if len(jwt.sources) != 1:
+            found.append(
+                (
+                    (*_KEY, "jwt"),
+                    "set exactly one of secret_env, secret_file, public_key_file, jwks_file",
+                )
+            )
+        for setting in ("secret_file", "public_key_file", "jwks_file"):
+            path = getattr(jwt, setting)
+            if path and not Path(path).is_file():
+                found.append(((*_KEY, "jwt", setting), f"no such file: {path}"))
+    if not (config.keys_file or jwt):
+        found.append(
+            (_KEY, "neither keys_file nor [plugins.security.jwt]: nobody can authenticate")
+        )
+    found.extend(((*_KEY, "keys_file"), line) for line in _stored_roles(config))
+    return [whole.source.error(key, message) for key, message in found]
+
+
+def _stored_roles(config: Config) -> list[str]:
+    """Keys in the keys file whose role is not defined."""
+    path = Path(config.keys_file)
+    if not config.keys_file or not path.exists():
+        return []
+    try:
+        keys: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["keys"]
+    except (OSError, ValueError, KeyError) as exc:
+        return [f"{path} is unreadable ({type(exc).__name__})"]
+    return [
+        f"key {k.get('name')!r} has role {k.get('role')!r}, which is not defined"
+        for k in keys
+        if k.get("role") not in config.roles
+    ]
