@@ -3,6 +3,7 @@ that says what went wrong: bad input is a 4xx, never a 500."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from ._records import ErrorBody, ErrorDetail
 
+_MISSING = re.compile(r"missing required field `(\w+)`")
 log = structlog.get_logger("alveary.gateway")
 
 
@@ -65,11 +67,23 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         problems = exc.extra if isinstance(exc.extra, list) else []
         first = problems[0] if problems and isinstance(problems[0], dict) else {}
         if first:  # a value of the wrong type or a missing field: the body parsed
-            field = first.get("key")
-            return answer(422, "invalid", str(first.get("message", exc.detail)), field)
+            message = str(first.get("message", exc.detail))
+            missing = _MISSING.search(message)
+            field = missing[1] if missing else first.get("key")
+            return answer(422, "invalid", message, field)
         return answer(400, "bad_request", str(exc.detail))
-    codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 429: "too_many"}
+    codes = {
+        400: "bad_request",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "too_large",
+        429: "too_many",
+    }
     return answer(status, codes.get(status, "http_error"), str(exc.detail))
+
+
+def _deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    return answer(400, "bad_request", "the body is nested too deeply")
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -82,6 +96,7 @@ HANDLERS: dict[int | type[Exception], Callable[[Request[Any, Any, Any], Any], Re
     HTTPException: _http,
     AlvearyError: _kernel,
     ValueError: _value,
+    RecursionError: _deep,
     Exception: _unexpected,
 }
 """Exception type -> handler, for ``Litestar(exception_handlers=...)``."""
