@@ -56,7 +56,11 @@ class Rejected(AlvearyError):
 
 
 class Denied(Rejected):
-    """Authentication or authorization failed."""
+    """Authentication or authorization failed. ``unauthenticated`` is True when no plugin
+    accepted the credentials (an HTTP front answers 401), False when the caller is known but
+    may not act (403)."""
+
+    unauthenticated: bool = False
 
 
 class NotFound(AlvearyError, KeyError):

@@ -46,5 +46,6 @@ class Gatekeeper:
             if principal is not ANONYMOUS:
                 data["principal"] = principal.id
             self._events.emit("security.denied", data=data)
+            exc.unauthenticated = step == "not authenticated"
             raise
         return principal

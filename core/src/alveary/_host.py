@@ -10,12 +10,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._records import Agent, AgentSpec, Event, HealthReport, Pool, Task, TaskSpec
-from ._states import HealthStatus
+from ._records import (
+    Agent,
+    AgentSpec,
+    Event,
+    HealthReport,
+    Pool,
+    PoolMetrics,
+    PoolSize,
+    Principal,
+    Task,
+    TaskSpec,
+)
+from ._states import HealthStatus, TaskState
 
 if TYPE_CHECKING:
     from ._components import Runtime, Store
     from ._config import Config
+    from ._handle import Metrics, TaskHandle
 
 
 class Host(Protocol):
@@ -53,6 +65,22 @@ class Host(Protocol):
     def get_task(self, task_id: str) -> Task:
         """The task with this id; raises ``NotFound``."""
 
+    def task(self, task_id: str) -> TaskHandle:
+        """A handle on an existing task, to wait for it (see ``Orchestrator.task``)."""
+
+    def tasks(self, state: TaskState | None = None) -> list[Task]:
+        """Tasks the store retains, optionally only those in ``state``."""
+
+    @property
+    def standby(self) -> str | None:
+        """The orchestrator leading the shared store while this one stands by, else None."""
+
+    def metrics(self) -> Metrics:
+        """A snapshot of counts by state, queue length and failures."""
+
+    def pool_metrics(self, pool: str) -> PoolMetrics:
+        """What a scaling plugin would see of the pool now; raises ``NotFound``."""
+
     def emit(
         self,
         type: str,
@@ -80,6 +108,30 @@ class Host(Protocol):
 
     async def cancel(self, task_id: str, *, credentials: Mapping[str, Any] | None = None) -> bool:
         """Cancel a task (see ``Orchestrator.cancel``)."""
+
+    async def requeue(
+        self, task_id: str, *, credentials: Mapping[str, Any] | None = None
+    ) -> TaskHandle:
+        """Run a dead or failed task again (see ``Orchestrator.requeue``)."""
+
+    async def resize(
+        self, pool: str, size: PoolSize, *, credentials: Mapping[str, Any] | None = None
+    ) -> Pool:
+        """Set a pool's min and max (see ``Orchestrator.resize``)."""
+
+    async def authorize(
+        self, credentials: Mapping[str, Any] | None, action: str, resource: str
+    ) -> Principal:
+        """Check an action through the security plugins; raises ``Denied``."""
+
+    async def drain(
+        self,
+        agent_id: str,
+        timeout: float | None = None,
+        *,
+        credentials: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Stop giving the agent work and wait for its tasks (see ``Orchestrator.drain``)."""
 
     async def register(
         self,

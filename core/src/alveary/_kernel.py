@@ -13,6 +13,7 @@ import asyncio
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -25,6 +26,7 @@ from ._config import Config
 from ._dispatch import Dispatcher
 from ._events import EventBus
 from ._gatekeeper import Gatekeeper
+from ._handle import Metrics
 from ._healthkeeper import HealthKeeper
 from ._pools import Pools
 from ._records import Pool, Principal, Task
@@ -158,6 +160,21 @@ class Kernel:
     def health_checks_by(self) -> str | None:
         """The plugin that schedules health checks instead of the kernel, if any."""
         return self._health.claimed_by
+
+    def metrics(self) -> Metrics:
+        """A snapshot of counts by state, queue length and failures."""
+        agents = Counter(a.state.value for a in self._registry.by_id.values())
+        return Metrics(
+            agents=dict(agents),
+            tasks={s.value: n for s, n in self._book.counts.items() if n},
+            queued=self._dispatch.queue.size,
+            in_flight=len(self._attempts.running),
+            submitted=self._submitted,
+            retries=self._book.retries,
+            plugin_failures=dict(self.hooks.failures),
+            disabled_plugins=tuple(sorted(self.hooks.disabled)),
+            uptime=self.now() - self._started if self._started else 0.0,
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path as FsPath
 from typing import Any
 
 from . import _config
 from ._agents import StartFailed
-from ._errors import AlvearyError, StandingBy
+from ._errors import AlvearyError, FieldError, NotFound, StandingBy
 from ._handle import Metrics, TaskHandle
 from ._kernel import Kernel
-from ._records import Agent, AgentSpec, Event, HealthReport, Task, TaskSpec
+from ._records import (
+    Agent,
+    AgentSpec,
+    Event,
+    HealthReport,
+    Pool,
+    PoolMetrics,
+    PoolSize,
+    Principal,
+    Task,
+    TaskSpec,
+)
 from ._states import HealthStatus, TaskState
 
 __all__ = ["Metrics", "Orchestrator", "StartFailed", "TaskHandle"]
@@ -216,22 +226,42 @@ class Orchestrator(Kernel):
         if not self._running or self._book.closing:
             raise AlvearyError("the orchestrator is not running")
 
-    # -- observing ----------------------------------------------------------------------------
+    # -- pools and checks ---------------------------------------------------------------------
 
-    def metrics(self) -> Metrics:
-        """A snapshot of counts by state, queue length and failures."""
-        agents = Counter(a.state.value for a in self._registry.by_id.values())
-        return Metrics(
-            agents=dict(agents),
-            tasks={s.value: n for s, n in self._book.counts.items() if n},
-            queued=self._dispatch.queue.size,
-            in_flight=len(self._attempts.running),
-            submitted=self._submitted,
-            retries=self._book.retries,
-            plugin_failures=dict(self.hooks.failures),
-            disabled_plugins=tuple(sorted(self.hooks.disabled)),
-            uptime=self.now() - self._started if self._started else 0.0,
-        )
+    async def resize(
+        self, pool: str, size: PoolSize, *, credentials: Mapping[str, Any] | None = None
+    ) -> Pool:
+        """Set a pool's min and max; its desired size is clamped to them and the next tick
+        starts or stops agents. Checked as ``pool.resize``; ``NotFound`` for an unknown pool,
+        ``FieldError`` for a bad size."""
+        found = self._pools.by_name.get(pool)
+        if found is None:
+            raise NotFound(f"no pool {pool!r}")
+        await self._gate.check(credentials, "pool.resize", pool)
+        if size.min < 0:
+            raise FieldError("min", f"expected >= 0, got {size.min}")
+        if size.max is not None and size.max < size.min:
+            raise FieldError("max", f"expected >= min ({size.min}), got {size.max}")
+        found.size, found.desired = size, size.clamp(found.desired)
+        self._events.emit("pool.resized", data={"pool": pool, "min": size.min, "max": size.max})
+        return found
+
+    def pool_metrics(self, pool: str) -> PoolMetrics:
+        """What a scaling plugin would see of the pool now; raises ``NotFound``."""
+        found = self._pools.by_name.get(pool)
+        if found is None:
+            raise NotFound(f"no pool {pool!r}")
+        return self._pools.metrics(found, self._waiting())
+
+    async def authorize(
+        self, credentials: Mapping[str, Any] | None, action: str, resource: str
+    ) -> Principal:
+        """Check an action the kernel does not do itself (a plugin serving reads checks
+        ``task.read`` ...) through the security plugins like the kernel's own; raises
+        ``Denied``."""
+        return await self._gate.check(credentials, action, resource)
+
+    # -- observing ----------------------------------------------------------------------------
 
     def emit(
         self,

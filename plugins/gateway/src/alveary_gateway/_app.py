@@ -1,0 +1,66 @@
+"""The Litestar application: the routes, health and readiness, live events, the OpenAPI
+document and the error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alveary import Host
+from litestar import Litestar, Request, Response, get
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.params import FromQuery
+from litestar.plugins.attrs import AttrsSchemaPlugin
+from litestar.response import Stream
+
+from . import _errors
+from ._access import credentials
+from ._config import Config
+from ._fleet import fleet_routes
+from ._records import Status
+from ._stream import Hub
+from ._tasks import task_routes
+
+
+def build(host: Host, config: Config, hub: Hub, version: str) -> Litestar:
+    """The app serving ``host``: every route under ``/v1``, ``/openapi.json`` and ``/docs``."""
+
+    @get("/v1/health", summary="Liveness: the server answers")
+    async def health() -> Status:
+        return Status(ok=True)
+
+    @get("/v1/ready", summary="Readiness: 503 on a standby replica, naming the leader")
+    async def ready() -> Response[Status]:
+        leader = host.standby
+        return Response(
+            Status(ok=leader is None, leader=leader), status_code=503 if leader else 200
+        )
+
+    @get(
+        "/v1/events",
+        summary="Server-Sent Events of every event; `type` filters (`task.*` for a family); "
+        "resume with `Last-Event-ID`",
+        media_type="text/event-stream",
+    )
+    async def events(
+        request: Request[Any, Any, Any], type: FromQuery[list[str] | None] = None
+    ) -> Stream:
+        await host.authorize(credentials(request), "events.read", "*")
+        last = request.headers.get("last-event-id", "").strip()
+        after = int(last) if last.isdigit() else None
+        stream = hub.stream(type or (), after)
+        return Stream(stream, headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+    return Litestar(
+        [health, ready, events, *task_routes(host, config), *fleet_routes(host, config)],
+        plugins=[AttrsSchemaPlugin()],
+        exception_handlers=_errors.HANDLERS,
+        request_max_body_size=config.max_body,
+        openapi_config=OpenAPIConfig(
+            title="alveary",
+            version=version,
+            path="/",
+            render_plugins=[SwaggerRenderPlugin(path="/docs")],
+        ),
+        logging_config=None,
+    )

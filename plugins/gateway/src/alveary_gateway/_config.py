@@ -1,0 +1,55 @@
+"""``[plugins.gateway]``: where the HTTP API listens and the limits it keeps."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import attrs
+from alveary import FieldError
+from alveary.validators import positive
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``"host:port"`` (``"[::1]:8787"`` for IPv6) as ``(host, port)``; raises ``ValueError``."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected 'host:port' with a port in 0-65535, got {listen!r}")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses: only this machine can connect."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _listen(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    try:
+        split_listen(value)
+    except ValueError as exc:
+        raise FieldError(attribute.name, str(exc)) from None
+
+
+@attrs.frozen
+class Config:
+    """How the gateway serves. Sizes are in bytes, counts in events."""
+
+    listen: str = attrs.field(default="127.0.0.1:8787", validator=_listen)
+    """Address and port of the HTTP server (port 0: any free port)."""
+    max_body: int = attrs.field(default=10 * 2**20, validator=positive)
+    """Request bodies larger than this are refused with 413."""
+    allow_insecure: bool = False
+    """Listen on a non-loopback address without a security plugin: anyone who reaches the
+    port can submit work. Off by default, and said at start when on."""
+    sse_buffer: int = attrs.field(default=1000, validator=positive)
+    """Events queued for one ``/v1/events`` subscriber; one that falls this far behind is
+    dropped with a final event, so a slow client never slows dispatch."""
+    replay: int = attrs.field(default=10_000, validator=positive)
+    """Latest events kept for subscribers resuming with ``Last-Event-ID``."""
+    max_wait: float = attrs.field(default=60.0, validator=positive)
+    """Longest long-poll ``GET /v1/tasks/{id}/result?wait=`` allows, in seconds."""

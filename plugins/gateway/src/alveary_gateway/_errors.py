@@ -1,0 +1,102 @@
+"""Errors as JSON of one shape, ``{"error": {"code", "message", "field"}}``, with the status
+that says what went wrong: bad input is a 4xx, never a 500."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import structlog
+from alveary import AlvearyError, Denied, NotFound, Rejected, StandingBy
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from ._records import ErrorBody, ErrorDetail
+
+_MISSING = re.compile(r"missing required field `(\w+)`")
+log = structlog.get_logger("alveary.gateway")
+
+
+class ApiError(Exception):
+    """Raised by a handler to answer with this status, code, message and field."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def answer(status: int, code: str, message: str, field: str | None = None) -> Response[Any]:
+    body = attrs.asdict(ErrorBody(ErrorDetail(code, message, field)))
+    return Response(body, status_code=status)
+
+
+def _api(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+    return answer(exc.status, exc.code, exc.message, exc.field)
+
+
+def _value(request: Request[Any, Any, Any], exc: ValueError) -> Response[Any]:
+    """A ``TaskSpec`` or pool size that its validators refused (``FieldError`` names the
+    field)."""
+    field = getattr(exc, "field", None)
+    return answer(422, "invalid", getattr(exc, "message", str(exc)), field)
+
+
+def _kernel(request: Request[Any, Any, Any], exc: AlvearyError) -> Response[Any]:
+    if isinstance(exc, NotFound):
+        return answer(404, "not_found", str(exc))
+    if isinstance(exc, Denied):
+        if exc.unauthenticated:
+            return answer(401, "unauthenticated", str(exc))
+        return answer(403, "forbidden", str(exc))
+    if isinstance(exc, Rejected):
+        return answer(422, "rejected", str(exc))
+    if isinstance(exc, StandingBy):
+        return answer(503, "standby", str(exc))
+    if "not running" in str(exc) or "stopping" in str(exc):
+        return answer(503, "unavailable", str(exc))
+    return answer(409, "conflict", str(exc))
+
+
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own refusals: malformed JSON, a body too large, a wrong type, a route or
+    method that does not exist."""
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        problems = exc.extra if isinstance(exc.extra, list) else []
+        first = problems[0] if problems and isinstance(problems[0], dict) else {}
+        if first:  # a value of the wrong type or a missing field: the body parsed
+            message = str(first.get("message", exc.detail))
+            missing = _MISSING.search(message)
+            field = missing[1] if missing else first.get("key")
+            return answer(422, "invalid", message, field)
+        return answer(400, "bad_request", str(exc.detail))
+    codes = {
+        400: "bad_request",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "too_large",
+        429: "too_many",
+    }
+    return answer(status, codes.get(status, "http_error"), str(exc.detail))
+
+
+def _deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    return answer(400, "bad_request", "the body is nested too deeply")
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("gateway request failed", path=request.url.path)
+    return answer(500, "internal", f"{type(exc).__name__}: the server failed; see its log")
+
+
+HANDLERS: dict[int | type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]] = {
+    ApiError: _api,
+    HTTPException: _http,
+    AlvearyError: _kernel,
+    ValueError: _value,
+    RecursionError: _deep,
+    Exception: _unexpected,
+}
+"""Exception type -> handler, for ``Litestar(exception_handlers=...)``."""

@@ -1,0 +1,75 @@
+"""The ``gateway`` plugin: an HTTP API served in the orchestrator's own event loop.
+
+``alveary_startup`` binds the socket and starts the server as a task; ``alveary_shutdown``
+tells it to stop and returns at once, within the hook budget.
+"""
+
+from __future__ import annotations
+
+import alveary
+import structlog
+
+from . import _config
+from ._app import build
+from ._config import is_loopback, split_listen
+from ._server import Server, bind
+from ._stream import Hub
+
+log = structlog.get_logger("alveary.gateway")
+
+
+class Gateway:
+    """Tasks, agents, pools and live events over HTTP, under ``/v1``."""
+
+    Config = _config.Config
+
+    def __init__(self, config: _config.Config) -> None:
+        self.config = config
+        self.server: Server | None = None
+        """The running server (None before start, or if start was refused)."""
+        self.hub: Hub | None = None
+
+    @property
+    def url(self) -> str:
+        """Where the server listens, ``http://host:port`` (the real port when ``listen`` asked
+        for port 0)."""
+        if self.server is None:
+            raise alveary.AlvearyError("the gateway is not serving")
+        host, port = self.server.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    @alveary.hookimpl
+    def alveary_startup(self, orchestrator: alveary.Host) -> None:
+        host, port = split_listen(self.config.listen)
+        if not is_loopback(host) and not _secured(orchestrator):
+            if not self.config.allow_insecure:
+                raise alveary.AlvearyError(
+                    f"refusing to listen on {self.config.listen} without a security plugin: "
+                    "anyone reaching it could run work; listen on 127.0.0.1, enable one, or "
+                    "set [plugins.gateway] allow_insecure = true"
+                )
+            log.warning("gateway open to the network with no security plugin", listen=host)
+        hub = Hub(orchestrator, self.config.sse_buffer, self.config.replay)
+        app = build(orchestrator, self.config, hub, alveary.__version__)
+        try:
+            sock = bind(host, port)
+        except OSError:
+            hub.close()
+            raise
+        self.hub, self.server = hub, Server(app, sock)
+        log.info("gateway listening", url=self.url, docs=f"{self.url}/docs")
+
+    @alveary.hookimpl
+    def alveary_shutdown(self, orchestrator: alveary.Host) -> None:
+        if self.hub is not None:
+            self.hub.close()
+        if self.server is not None:
+            self.server.stop()
+
+
+def _secured(orchestrator: alveary.Host) -> bool:
+    """True when a plugin checks credentials (implements a security hook)."""
+    return any(
+        hasattr(p, "alveary_authenticate") or hasattr(p, "alveary_authorize")
+        for p in orchestrator.plugins.values()
+    )

@@ -1,0 +1,61 @@
+"""uvicorn serving the app as a task of the orchestrator's own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+from litestar import Litestar
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals alone: ``alveary run`` owns SIGINT and SIGTERM
+    and stops the orchestrator, whose shutdown stops this server. (uvicorn's own
+    ``capture_signals`` would replace those handlers while it serves, then re-raise.)"""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, bound now so that a taken port fails the start with its reason
+    (uvicorn would ``sys.exit`` inside its task)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class Server:
+    """The running HTTP server: started from ``alveary_startup``, stopped without waiting
+    from ``alveary_shutdown``; ``closed`` finishes once its connections are gone."""
+
+    def __init__(self, app: Litestar, sock: socket.socket) -> None:
+        config = uvicorn.Config(
+            app, lifespan="off", log_config=None, access_log=False, timeout_graceful_shutdown=1
+        )
+        self._server = _Server(config)
+        self._sock = sock
+        self.closed: asyncio.Task[None] = asyncio.get_running_loop().create_task(
+            self._server.serve(sockets=[sock]), name="alveary-gateway"
+        )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._sock.getsockname()[:2]
+        return str(host), int(port)
+
+    def stop(self) -> None:
+        """Stop accepting and end the open connections, in the background."""
+        self._server.should_exit = True

@@ -1,0 +1,179 @@
+"""Every endpoint of the gateway against a real server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from alveary import TaskState
+
+from .conftest import Served
+
+
+def error(response: httpx.Response, status: int, code: str, field: str | None = None) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()["error"]
+    assert body["code"] == code
+    assert body["field"] == field
+    message: str = body["message"]
+    assert message
+    return message
+
+
+async def submit(served: Served, **body: Any) -> dict[str, Any]:
+    response = await served.client.post("/v1/tasks", json={"kind": "echo", **body})
+    assert response.status_code == 202, response.text
+    record: dict[str, Any] = response.json()
+    assert response.headers["location"] == f"/v1/tasks/{record['id']}"
+    return record
+
+
+async def test_a_task_submitted_over_http_runs_and_its_result_is_read_back(served: Served) -> None:
+    record = await submit(served, payload={"n": 1}, requires=["echo"], priority="high")
+    assert record["kind"] == "echo"
+    assert record["priority"] == "high"
+    done = await served.client.get(f"/v1/tasks/{record['id']}/result", params={"wait": 10})
+    assert done.status_code == 200
+    assert done.json()["state"] == "succeeded"
+    assert done.json()["value"] == {"n": 1}
+    again = await served.client.get(f"/v1/tasks/{record['id']}")
+    assert again.json()["attempts"] == 1
+    assert again.json()["agent_id"] == served.orch.agent("echoer").id
+
+
+async def test_a_long_poll_that_runs_out_answers_202_with_the_task_as_it_is(
+    served: Served,
+) -> None:
+    record = await submit(served, requires=["hang"])
+    waited = await served.client.get(f"/v1/tasks/{record['id']}/result", params={"wait": 0.05})
+    assert waited.status_code == 202
+    assert waited.json()["state"] in {"assigned", "running"}
+    cancelled = await served.client.delete(f"/v1/tasks/{record['id']}")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["cancelled"] is True
+    ended = await served.client.get(f"/v1/tasks/{record['id']}/result", params={"wait": 10})
+    assert ended.json()["state"] == "cancelled"
+    twice = await served.client.delete(f"/v1/tasks/{record['id']}")
+    assert twice.json()["cancelled"] is False
+
+
+async def test_a_long_poll_returns_as_soon_as_the_task_ends(served: Served) -> None:
+    record = await submit(served, requires=["hang"])
+    poll = asyncio.ensure_future(
+        served.client.get(f"/v1/tasks/{record['id']}/result", params={"wait": 30})
+    )
+    await asyncio.sleep(0.05)
+    assert not poll.done()
+    await served.orch.cancel(record["id"])
+    answer = await poll
+    assert answer.status_code == 200
+    assert answer.json()["state"] == "cancelled"
+
+
+async def test_a_dead_task_is_requeued_and_a_live_one_is_a_conflict(served: Served) -> None:
+    record = await submit(served, requires=["boom"], kind="boom")
+    done = await served.client.get(f"/v1/tasks/{record['id']}/result", params={"wait": 10})
+    assert done.json()["state"] == "failed"
+    assert "broken on purpose" in done.json()["error"]
+    again = await served.client.post(f"/v1/tasks/{record['id']}/requeue")
+    assert again.status_code == 202
+    assert again.json()["state"] in {"pending", "queued", "assigned", "running", "failed"}
+    live = await submit(served, requires=["hang"])
+    refused = await served.client.post(f"/v1/tasks/{live['id']}/requeue")
+    assert "only dead or failed" in error(refused, 409, "conflict")
+
+
+async def test_tasks_are_listed_by_state_and_kind_a_page_at_a_time(served: Served) -> None:
+    ids = [(await submit(served, requires=["echo"], payload=i))["id"] for i in range(5)]
+    for task_id in ids:
+        await served.orch.task(task_id).result(timeout=10)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"state": "succeeded", "kind": "echo", "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await served.client.get("/v1/tasks", params=params)).json()
+        assert len(page["items"]) <= 2
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == ids
+    other = await served.client.get("/v1/tasks", params={"kind": "nothing"})
+    assert other.json() == {"items": [], "next": None}
+    bad = await served.client.get("/v1/tasks", params={"state": "sleeping"})
+    error(bad, 422, "invalid", "state")
+    bad = await served.client.get("/v1/tasks", params={"cursor": "$(rm -rf /)"})
+    error(bad, 422, "invalid", "cursor")
+    bad = await served.client.get("/v1/tasks", params={"limit": 0})
+    error(bad, 422, "invalid", "limit")
+
+
+async def test_agents_are_listed_drained_and_removed(served: Served) -> None:
+    listed = (await served.client.get("/v1/agents")).json()
+    names = {a["name"] for a in listed}
+    assert {"echoer", "hanger", "breaker", "workers-1"} <= names
+    one = await served.client.get("/v1/agents/echoer")
+    assert one.json()["capabilities"] == ["echo"]
+    assert one.json()["capacity"] == 8
+    assert one.json()["state"] == "ready"
+    drained = await served.client.post("/v1/agents/echoer/drain", params={"timeout": 5})
+    assert drained.json() == {"drained": True}
+    assert served.orch.agent("echoer").state.value == "draining"
+    removed = await served.client.delete("/v1/agents/echoer")
+    assert removed.status_code == 204
+    error(await served.client.get("/v1/agents/echoer"), 404, "not_found")
+    error(await served.client.delete("/v1/agents/echoer"), 404, "not_found")
+    error(
+        await served.client.post("/v1/agents/x/drain", params={"timeout": -1}),
+        422,
+        "invalid",
+        "timeout",
+    )
+
+
+async def test_pools_are_listed_and_resized(served: Served) -> None:
+    pools = (await served.client.get("/v1/pools")).json()
+    assert [p["name"] for p in pools] == ["workers"]
+    assert pools[0]["min"] == 1
+    assert pools[0]["metrics"]["agents"] == 1
+    resized = await served.client.put("/v1/pools/workers/size", json={"min": 2, "max": 4})
+    assert resized.status_code == 200, resized.text
+    assert (resized.json()["min"], resized.json()["max"], resized.json()["desired"]) == (2, 4, 2)
+    assert served.orch.pools["workers"].desired == 2
+    bad = await served.client.put("/v1/pools/workers/size", json={"min": 3, "max": 1})
+    error(bad, 422, "invalid", "max")
+    bad = await served.client.put("/v1/pools/workers/size", json={"min": -1})
+    error(bad, 422, "invalid", "min")
+    error(await served.client.put("/v1/pools/none/size", json={"min": 1}), 404, "not_found")
+
+
+async def test_health_readiness_and_the_openapi_document(served: Served) -> None:
+    assert (await served.client.get("/v1/health")).json() == {"ok": True, "leader": None}
+    ready = await served.client.get("/v1/ready")
+    assert ready.status_code == 200
+    document = (await served.client.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.1")
+    for path in ("/v1/tasks", "/v1/tasks/{task_id}/result", "/v1/events", "/v1/pools/{name}/size"):
+        assert path in document["paths"]
+    assert "TaskRecord" in document["components"]["schemas"]
+    docs = await served.client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+
+
+async def test_unknown_things_are_404_in_the_error_shape(served: Served) -> None:
+    error(await served.client.get("/v1/tasks/nope"), 404, "not_found")
+    error(await served.client.get("/v1/tasks/nope/result"), 404, "not_found")
+    error(await served.client.delete("/v1/tasks/nope"), 404, "not_found")
+    error(await served.client.post("/v1/tasks/nope/requeue"), 404, "not_found")
+    error(await served.client.get("/v1/nothing"), 404, "not_found")
+    error(await served.client.patch("/v1/tasks"), 405, "method_not_allowed")
+
+
+async def test_the_state_of_a_task_is_in_the_kernel_too(served: Served) -> None:
+    record = await submit(served, requires=["echo"])
+    outcome = await served.orch.task(record["id"]).result(timeout=10)
+    assert outcome.state is TaskState.SUCCEEDED

@@ -1,0 +1,108 @@
+"""``/v1/events``: live events, type filters, resuming with Last-Event-ID, and a slow
+subscriber dropped while dispatch goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from alveary import TaskSpec, TaskState
+
+from .conftest import Served
+
+
+async def frames(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """Each event of an SSE response as ``{"id", "event", "data"}``."""
+    current: dict[str, Any] = {}
+    async for line in response.aiter_lines():
+        if not line:
+            if "event" in current:
+                yield current
+            current = {}
+        elif line.startswith(("id: ", "event: ")):
+            key, _, value = line.partition(": ")
+            current[key] = value
+        elif line.startswith("data: "):
+            current["data"] = json.loads(line[6:])
+
+
+async def submit_echo(served: Served, n: int) -> list[str]:
+    handles = [await served.orch.submit(TaskSpec("echo", i, requires={"echo"})) for i in range(n)]
+    return [h.id for h in handles]
+
+
+async def test_events_stream_live_filtered_by_type(served: Served) -> None:
+    params = {"type": ["task.succeeded"]}
+    async with served.client.stream("GET", "/v1/events", params=params) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        ids = await submit_echo(served, 3)
+        seen = []
+        async for event in frames(response):
+            assert event["event"] == "task.succeeded"
+            seen.append(event["data"]["task_id"])
+            if len(seen) == 3:
+                break
+    assert seen == ids
+
+
+async def test_a_subscriber_resumes_after_the_last_event_it_saw(served: Served) -> None:
+    async with served.client.stream("GET", "/v1/events", params={"type": "task.*"}) as response:
+        await submit_echo(served, 1)
+        async for event in frames(response):
+            last = int(event["id"])
+            break
+    later = await submit_echo(served, 2)
+    for task_id in later:
+        await served.orch.task(task_id).result(timeout=10)
+    headers = {"last-event-id": str(last)}
+    async with served.client.stream("GET", "/v1/events", headers=headers) as response:
+        replayed = []
+        async for event in frames(response):
+            assert int(event["id"]) > last
+            replayed.append(event)
+            if event["event"] == "task.succeeded" and event["data"]["task_id"] == later[-1]:
+                break
+    assert {e["data"]["task_id"] for e in replayed if e["event"] == "task.succeeded"} >= set(later)
+    seqs = [int(e["id"]) for e in replayed]
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == len(seqs)
+
+
+async def test_a_slow_subscriber_is_dropped_and_dispatch_goes_on(served: Served) -> None:
+    address = urlsplit(served.gateway.url)
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect((address.hostname, address.port))
+    slow.sendall(b"GET /v1/events HTTP/1.1\r\nhost: x\r\n\r\n")
+    try:
+        dropped = served.gateway.hub
+        assert dropped is not None
+        finished = 0
+        for _ in range(200):  # until the unread socket backs up and the subscriber is dropped
+            ids = await submit_echo(served, 200)
+            for task_id in ids:
+                outcome = await served.orch.task(task_id).result(timeout=10)
+                assert outcome.state is TaskState.SUCCEEDED
+            finished += len(ids)
+            if dropped.dropped:
+                break
+        assert dropped.dropped == 1
+        assert finished >= 200
+        more = await submit_echo(served, 50)  # still dispatching after the drop
+        for task_id in more:
+            assert (await served.orch.task(task_id).result(timeout=10)).ok
+        slow.setblocking(False)
+        received = b""
+        loop = asyncio.get_running_loop()
+        while b"event: gateway.dropped" not in received:
+            chunk = await asyncio.wait_for(loop.sock_recv(slow, 65536), 10)
+            assert chunk, "the stream ended without saying why"
+            received += chunk
+        assert b"Last-Event-ID" in received
+    finally:
+        slow.close()
