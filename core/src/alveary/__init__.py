@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         StandingBy,
         StoreError,
     )
+    from ._gatekeeper import ACTIONS
     from ._host import Host
     from ._orchestrator import Metrics, Orchestrator, StartFailed, TaskHandle
     from ._records import (
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     __version__: str
 
 _MODULES = {
+    "._gatekeeper": ("ACTIONS",),
     "._components": ("Runtime", "Store", "Strategy"),
     "._config": ("Config",),
     "._converter": ("FieldError", "error_lines", "structure", "unstructure"),
@@ -101,6 +103,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ACTIONS",
     "Agent",
     "AgentSpec",
     "AgentState",

@@ -10,6 +10,22 @@ from ._events import EventBus
 from ._hooks import Hooks
 from ._records import ANONYMOUS, Principal
 
+ACTIONS: Mapping[str, str] = {
+    "task.submit": "submit a task; the resource is its kind",
+    "task.cancel": "cancel a task (its kind)",
+    "task.requeue": "run a dead or failed task again (its kind)",
+    "task.read": "read a task (its kind), or list tasks (a kind, or *)",
+    "agent.register": "register an agent (its name)",
+    "agent.deregister": "take an agent out (its name)",
+    "agent.drain": "drain an agent (its name)",
+    "agent.read": "read an agent (its name), or list agents (*)",
+    "pool.read": "list the pools and their sizes (*)",
+    "pool.resize": "change a pool's minimum and maximum (its name)",
+    "events.read": "follow the event stream (*)",
+}
+"""Every action checked through ``alveary_authorize``, by the kernel and by the gateway, with
+what its resource is. Security plugins grant these; front ends check them, no others."""
+
 
 class Gatekeeper:
     """Turns credentials into a principal and checks an action on a resource.

@@ -323,8 +323,8 @@ def alveary_authenticate(credentials: Mapping[str, Any]) -> Principal | None:
 
 @hookspec
 def alveary_authorize(principal: Principal, action: str, resource: str) -> bool | None:
-    """May ``principal`` do ``action`` (``"agent.register"``, ``"task.submit"``,
-    ``"task.cancel"``, ...) to ``resource`` (an agent name or a task kind)?
+    """May ``principal`` do ``action`` to ``resource``? ``alveary.ACTIONS`` lists every
+    action and what its resource is (a task kind, an agent or pool name, or ``*``).
 
     Return ``True`` to allow, ``False`` to deny or ``None`` to abstain; any ``False`` denies.
     Raise ``alveary.Denied`` to deny with the reason (the rule that is missing, a rate limit);

@@ -11,15 +11,16 @@ from ._errors import ApiError
 
 
 def credentials(request: Request[Any, Any, Any]) -> dict[str, str]:
-    """The request's credentials for the kernel's security hooks: ``token`` from
-    ``Authorization: Bearer ...``, ``api_key`` from ``X-API-Key``."""
+    """The request's credentials for the kernel's security hooks, as ``alveary-security``
+    reads them: the ``authorization`` and ``x-api-key`` headers as sent, and the ``client``
+    address (for its limits on failed authentication)."""
     found = {}
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        found["token"] = token.strip()
-    key = request.headers.get("x-api-key", "").strip()
-    if key:
-        found["api_key"] = key
+    for header in ("authorization", "x-api-key"):
+        value = request.headers.get(header, "").strip()
+        if value:
+            found[header] = value
+    if request.client is not None:
+        found["client"] = request.client.host
     return found
 
 

@@ -3,6 +3,7 @@ that says what went wrong: bad input is a 4xx, never a 500."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +48,11 @@ def _kernel(request: Request[Any, Any, Any], exc: AlvearyError) -> Response[Any]
     if isinstance(exc, NotFound):
         return answer(404, "not_found", str(exc))
     if isinstance(exc, Denied):
+        retry_after = getattr(exc, "retry_after", None)  # a rate limit (alveary-security)
+        if isinstance(retry_after, (int, float)):
+            response = answer(429, "too_many", str(exc))
+            response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+            return response
         if exc.unauthenticated:
             return answer(401, "unauthenticated", str(exc))
         return answer(403, "forbidden", str(exc))

@@ -19,7 +19,7 @@ def fleet_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
 
     @get("/v1/agents", summary="Every agent")
     async def agents(request: Request[Any, Any, Any]) -> list[AgentRecord]:
-        await host.authorize(credentials(request), "agent.list", "*")
+        await host.authorize(credentials(request), "agent.read", "*")
         return [AgentRecord.of(a) for a in host.agents()]
 
     @get("/v1/agents/{name:str}", summary="One agent, by name or id")
@@ -55,7 +55,7 @@ def fleet_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
 
     @get("/v1/pools", summary="Every pool with its size and metrics")
     async def pools(request: Request[Any, Any, Any]) -> list[PoolRecord]:
-        await host.authorize(credentials(request), "pool.list", "*")
+        await host.authorize(credentials(request), "pool.read", "*")
         return [PoolRecord.of(p, host.pool_metrics(n)) for n, p in host.pools.items()]
 
     @put("/v1/pools/{name:str}/size", summary="Set a pool's min and max")

@@ -85,7 +85,7 @@ def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
         limit: FromQuery[int] = 100,
         cursor: FromQuery[str | None] = None,
     ) -> TaskPage:
-        await host.authorize(credentials(request), "task.list", kind or "*")
+        await host.authorize(credentials(request), "task.read", kind or "*")
         state = task_state  # ``state`` is a name Litestar reserves for the app's state
         if state is not None and state not in _STATES:
             raise ApiError(422, "invalid", f"expected one of {', '.join(_STATES)}", "state")

@@ -12,20 +12,6 @@ import alveary
 
 from ._config import Config
 
-ACTIONS = (
-    "task.submit",
-    "task.cancel",
-    "task.requeue",
-    "task.read",
-    "agent.register",
-    "agent.deregister",
-    "agent.drain",
-    "pool.scale",
-    "events.read",
-    "admin",
-)
-"""Actions the kernel and the gateway check; a role granting another one has a typo."""
-
 _KEY = ("plugins", "security")
 
 
@@ -36,8 +22,8 @@ def problems(config: Config, whole: alveary.Config) -> list[str]:
         found.append(((*_KEY, "roles"), "no roles are defined: every action would be denied"))
     for name, role in config.roles.items():
         for action in role.allow:
-            if not action.endswith("*") and action not in ACTIONS:
-                known = ", ".join(ACTIONS)
+            if not action.endswith("*") and action not in alveary.ACTIONS:
+                known = ", ".join(alveary.ACTIONS)
                 found.append(
                     ((*_KEY, "roles", name, "allow"), f"unknown action {action!r} ({known})")
                 )
