@@ -99,7 +99,7 @@ count = int(sys.argv[5])
 async def work(task):
     with open(runs, "a") as out:
         out.write(task.payload + "\\n")
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
     return task.payload
 
 async def main():
@@ -127,6 +127,8 @@ async def main():
     for handle in handles:
         assert (await handle.result(timeout=120)).ok
     print("all done", flush=True)
+    if role == "leader":
+        await asyncio.Event().wait()  # hold the lease until killed
     await orch.stop()
 
 asyncio.run(main())
@@ -144,7 +146,8 @@ def test_a_killed_leader_is_replaced_by_the_standby_and_nothing_is_lost(
 
     def replica(role: str) -> subprocess.Popen[str]:
         argv = [sys.executable, str(script), redis_server.url, prefix, str(runs), role, "200"]
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with (tmp_path / f"{role}.err").open("w") as errors:  # stdout is read line by line
+            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, text=True)
 
     leader = replica("leader")
     standby: subprocess.Popen[str] | None = None
@@ -157,20 +160,23 @@ def test_a_killed_leader_is_replaced_by_the_standby_and_nothing_is_lost(
                 break
         standby = replica("standby")
         assert standby.stdout is not None
-        for line in standby.stdout:  # its log lines come first
-            if line.startswith("standby "):
-                break
+        while not standby.stdout.readline().startswith("standby "):  # its log lines first
+            assert standby.poll() is None, (tmp_path / "standby.err").read_text()
         asyncio.run(until(lambda: len(runs.read_text().splitlines()) >= 30, timeout=60))
         os.kill(leader.pid, signal.SIGKILL)
         killed = time.time()
-        leader.communicate(timeout=60)
-        rest, err = standby.communicate(timeout=180)
-        out = "standby\n" + rest
+        leader.wait(timeout=60)
+        out = "standby\n" + standby.stdout.read()  # to the end: the process exits
+        standby.wait(timeout=180)
+        err = (tmp_path / "standby.err").read_text()
     finally:
         for process in (leader, standby):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.communicate()
+            if process is not None:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+                if process.stdout is not None:
+                    process.stdout.close()
     assert standby.returncode == 0, err[-3000:]
     assert out.splitlines()[-1] == "all done"
     took_over = float(
