@@ -149,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     extensions = {} if only_version(argv) else installed_commands()
     args = _parser(extensions).parse_args(argv)
     _importable(getattr(args, "config", None))
-    configure_logging(args.log_format, args.log_level)
+    if args.command != "plugins" or args.hooks:  # a plain listing logs nothing: no structlog
+        configure_logging(args.log_format, args.log_level)
     if args.command in extensions:
         return run_extension(args.command, extensions[args.command], args.args)
     try:
