@@ -34,6 +34,8 @@ TERMINAL = ("succeeded", "failed", "cancelled", "dead")
 BINARY = b"\x89PNG\r\n\x1a\n\x00\xff\xfe not text"
 TOOLS = workload.tool_missing() is None
 """The ``subprocess`` plugin is installed and ``wc`` is on PATH: the demo counts with ``wc``."""
+STATE = workload.store_missing() is None
+"""alveary-state is installed: the demo keeps its records in a temporary SQLite file."""
 LOCAL_POOLS = {"hashers", "compressors", "analysers"}
 
 
@@ -153,12 +155,17 @@ def test_the_printed_config_is_the_one_that_ran(
     text = out.split(rule)[1]
     config = tomllib.loads(text)
     log_dir = config.get("plugins", {}).get("subprocess", {}).get("log_dir")
-    db = config["plugins"]["state"]["path"]  # alveary-state is in the workspace
+    db = config.get("plugins", {}).get("state", {}).get("path")
     assert config == workload.config(0.2, log_dir, db)
-    assert config["orchestrator"]["store"] == "sqlite"
+    assert config["orchestrator"]["store"] == ("sqlite" if STATE else "memory")
     assert (log_dir is not None) == TOOLS
-    assert config["plugins"]["enabled"] == ["state", "subprocess"] if TOOLS else ["state"]
-    assert re.search(rf"^  records +sqlite, in {re.escape(db)}, removed at exit", out, re.M)
+    assert (db is not None) == STATE
+    enabled = [name for name, on in (("state", STATE), ("subprocess", TOOLS)) if on]
+    assert config.get("plugins", {}).get("enabled", []) == enabled
+    if STATE:
+        assert re.search(rf"^  records +sqlite, in {re.escape(db)}, removed at exit", out, re.M)
+    else:
+        assert re.search(r"^  records +in memory only \(the alveary-state plugin", out, re.M)
     for temporary in (log_dir, db):  # the demo's own temporary directories, removed
         assert temporary is None or not Path(temporary).exists()
     Orchestrator.from_config(config)  # an operator can run it as it is
@@ -171,6 +178,9 @@ def test_the_records_can_be_kept(
     keep.mkdir()
     args = ["--tasks", "6", "--events", str(tmp_path / "ev"), "--path", str(files)]
     status, out = _run([*args, "--records", str(keep)], capsys)
+    if not STATE:  # refused: there is no store to keep them in
+        assert status == 2
+        return
     assert status == 0, out
     assert f"sqlite, in {keep / 'alveary.db'}\n" in out
     with closing(sqlite3.connect(keep / "alveary.db")) as db:
@@ -196,7 +206,8 @@ def test_without_wc_the_subprocess_pool_is_left_out(
     ]
     assert "(hash, compress, analyse) on 8 files" in out
     assert {row[1] for row in _section(out, "agent")} == LOCAL_POOLS
-    assert tomllib.loads(out.split("-" * 72)[1])["plugins"]["enabled"] == ["state"]
+    printed = tomllib.loads(out.split("-" * 72)[1])
+    assert printed.get("plugins", {}).get("enabled", []) == (["state"] if STATE else [])
     assert "counted" not in out
 
 
