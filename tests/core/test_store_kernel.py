@@ -15,6 +15,7 @@ from alveary import (
     Orchestrator,
     PermanentFailure,
     StandingBy,
+    StartFailed,
     StoreError,
     Task,
     TaskSpec,
@@ -262,3 +263,38 @@ async def test_a_standby_stopped_before_it_leads_closes_its_store() -> None:
     await asyncio.gather(starting, return_exceptions=True)
     assert store.closed
     assert lease.holder == "host-a:1"
+
+
+async def test_a_plugin_that_cannot_start_its_service_fails_the_start() -> None:
+    """``StartFailed`` from ``alveary_startup`` is not one plugin's failure but the start's:
+    the plugins that started are shut down again and the store is closed."""
+    calls: list[str] = []
+
+    class Early:
+        name = "early"
+
+        @hookimpl
+        def alveary_startup(self) -> None:
+            calls.append("early up")
+
+        @hookimpl
+        def alveary_shutdown(self) -> None:
+            calls.append("early down")
+
+    class Server:
+        name = "server"
+
+        @hookimpl
+        def alveary_startup(self) -> None:
+            raise StartFailed("cannot listen on 127.0.0.1:8787: Address already in use")
+
+    store = ProbeStore()
+    orch = Orchestrator.from_config(
+        {**FAST, "plugins": {"disabled": ["memory"]}}, [Provides(store), Early(), Server()]
+    )
+    with pytest.raises(StartFailed, match="Address already in use"):
+        await orch.start()
+    assert calls == ["early up", "early down"]
+    assert orch.metrics().plugin_failures == {}
+    with pytest.raises(AlvearyError, match="not running"):
+        await orch.submit(TaskSpec("work"))

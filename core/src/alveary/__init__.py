@@ -24,11 +24,12 @@ if TYPE_CHECKING:
         PluginError,
         Rejected,
         StandingBy,
+        StartFailed,
         StoreError,
     )
     from ._gatekeeper import ACTIONS
     from ._host import Host
-    from ._orchestrator import Metrics, Orchestrator, StartFailed, TaskHandle
+    from ._orchestrator import Metrics, Orchestrator, TaskHandle
     from ._records import (
         Agent,
         AgentSpec,
@@ -62,9 +63,10 @@ _MODULES = {
         "PluginError",
         "Rejected",
         "StandingBy",
+        "StartFailed",
         "StoreError",
     ),
-    "._orchestrator": ("Metrics", "Orchestrator", "StartFailed", "TaskHandle"),
+    "._orchestrator": ("Metrics", "Orchestrator", "TaskHandle"),
     "._records": (
         "Agent",
         "AgentSpec",

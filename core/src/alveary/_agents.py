@@ -10,7 +10,7 @@ import structlog
 from ._attempts import Attempts
 from ._components import Runtime
 from ._config import OrchestratorConfig
-from ._errors import AlvearyError
+from ._errors import StartFailed
 from ._events import EventBus
 from ._guard import Overrun, bounded
 from ._hooks import Hooks
@@ -20,10 +20,6 @@ from ._registry import Registry
 from ._states import AgentState
 
 log = structlog.get_logger("alveary")
-
-
-class StartFailed(AlvearyError):
-    """An agent's runtime could not start it."""
 
 
 class Membership:

@@ -74,6 +74,12 @@ class PermanentFailure(AlvearyError):
     """Raise from an agent to fail a task at once, without the retries it has left."""
 
 
+class StartFailed(AlvearyError):
+    """Something the orchestrator needs could not start: an agent (its runtime refused or
+    timed out), or a plugin's service, raised from ``alveary_startup`` (a port in use, an
+    address it refuses), which fails ``start()`` itself rather than only the plugin."""
+
+
 class StoreError(AlvearyError):
     """The store cannot be opened or written: a missing directory, a file that is not a
     store, a schema from a newer alveary, a server that is down. The message is one line."""

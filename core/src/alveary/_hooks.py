@@ -16,7 +16,7 @@ import attrs
 from . import _checks as checks
 from ._builtins.least_loaded import LeastLoaded
 from ._components import Runtime, Store, Strategy
-from ._errors import Denied, PluginError, Rejected
+from ._errors import Denied, PluginError, Rejected, StartFailed
 from ._isolation import FAILED, Isolation, describe
 from ._records import (
     Agent,
@@ -54,8 +54,8 @@ class Hooks(Isolation):
     # -- lifecycle --------------------------------------------------------------------------
 
     async def startup(self, host: Host) -> None:
-        for impl in self.impls["alveary_startup"]:
-            await self.acall(impl, (host,))
+        for impl in self.impls["alveary_startup"]:  # StartFailed fails the start itself
+            await self.acall(impl, (host,), passthrough=StartFailed)
 
     async def shutdown(self, host: Host) -> None:
         for impl in reversed(self.impls["alveary_shutdown"]):

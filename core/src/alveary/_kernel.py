@@ -24,6 +24,7 @@ from ._assemble import assemble
 from ._attempts import Attempts
 from ._config import Config
 from ._dispatch import Dispatcher
+from ._errors import StartFailed
 from ._events import EventBus
 from ._gatekeeper import Gatekeeper
 from ._handle import Metrics
@@ -192,7 +193,13 @@ class Kernel:
             self._running = False
             await self._keeper.close(0)
             raise
-        await self.hooks.startup(self._host)
+        try:
+            await self.hooks.startup(self._host)
+        except StartFailed:  # a plugin's service could not start: neither does the orchestrator
+            self._running = False
+            await self.hooks.shutdown(self._host)
+            await self._keeper.close(self.config.orchestrator.cancel_grace)
+            raise
         recovered = sorted(self.store.unfinished(), key=lambda t: (-t.spec.priority, t.submitted))
         for task in recovered:
             self._book.add(task, how="recovered")

@@ -8,7 +8,6 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from . import _config
-from ._agents import StartFailed
 from ._errors import AlvearyError, FieldError, NotFound, StandingBy
 from ._handle import Metrics, TaskHandle
 from ._kernel import Kernel
@@ -26,7 +25,7 @@ from ._records import (
 )
 from ._states import HealthStatus, TaskState
 
-__all__ = ["Metrics", "Orchestrator", "StartFailed", "TaskHandle"]
+__all__ = ["Metrics", "Orchestrator", "TaskHandle"]
 
 
 class Orchestrator(Kernel):

@@ -66,7 +66,9 @@ def alveary_startup(orchestrator: Host) -> None:
 
     Set up what the plugin needs for the run: connections, background tasks, state loaded
     from the store. *Async ok.* The return value is ignored. If it raises, the failure is
-    reported and counted like any other; the orchestrator still starts.
+    reported and counted like any other and the orchestrator still starts, except for
+    ``alveary.StartFailed``: raise it when the run is pointless without what failed (a server
+    that cannot listen), and ``start()`` fails with it, after shutting down what started.
     """
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
+import alveary
 import httpx
-from alveary import TaskState
+import pytest
+from alveary import Orchestrator, TaskState
 
-from .conftest import Served
+from .conftest import Served, config
 
 
 def error(response: httpx.Response, status: int, code: str, field: str | None = None) -> str:
@@ -177,3 +180,18 @@ async def test_the_state_of_a_task_is_in_the_kernel_too(served: Served) -> None:
     record = await submit(served, requires=["echo"])
     outcome = await served.orch.task(record["id"]).result(timeout=10)
     assert outcome.state is TaskState.SUCCEEDED
+
+
+async def test_a_gateway_that_cannot_listen_fails_the_start() -> None:
+    """A port in use, or an address open to the network with no security plugin: the
+    orchestrator does not start without the API it was asked to serve."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = Orchestrator.from_config(config(listen=f"127.0.0.1:{port}"))
+        with pytest.raises(alveary.StartFailed, match=rf"cannot listen on 127\.0\.0\.1:{port}"):
+            await busy.start()
+    exposed = Orchestrator.from_config(config(listen="0.0.0.0:0"))
+    with pytest.raises(alveary.StartFailed, match=r"refusing to listen on 0\.0\.0\.0:0 without a"):
+        await exposed.start()

@@ -43,7 +43,7 @@ class Gateway:
         host, port = split_listen(self.config.listen)
         if not is_loopback(host) and not _secured(orchestrator):
             if not self.config.allow_insecure:
-                raise alveary.AlvearyError(
+                raise alveary.StartFailed(
                     f"refusing to listen on {self.config.listen} without a security plugin: "
                     "anyone reaching it could run work; listen on 127.0.0.1, enable one, or "
                     "set [plugins.gateway] allow_insecure = true"
@@ -53,9 +53,12 @@ class Gateway:
         app = build(orchestrator, self.config, hub, alveary.__version__)
         try:
             sock = bind(host, port)
-        except OSError:
+        except OSError as exc:
             hub.close()
-            raise
+            reason = exc.strerror or str(exc)
+            raise alveary.StartFailed(
+                f"the gateway cannot listen on {self.config.listen}: {reason}"
+            ) from None
         self.hub, self.server = hub, Server(app, sock)
         log.info("gateway listening", url=self.url, docs=f"{self.url}/docs")
 
