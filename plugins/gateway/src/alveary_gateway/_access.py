@@ -29,3 +29,22 @@ def seconds(value: float, field: str, most: float) -> float:
     if not math.isfinite(value) or not 0 <= value <= most:
         raise ApiError(422, "invalid", f"expected seconds in [0, {most:g}], got {value}", field)
     return value
+
+
+MAX_DEPTH = 100
+"""How deeply a payload may nest: deeper ones are refused, not left to whichever recursion
+limit (the JSON codec's, the store's, an agent's) they would hit first."""
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """True if ``value`` nests lists and objects more than ``limit`` levels; iterative, so a
+    hostile value cannot exhaust the stack checking it."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False

@@ -13,7 +13,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from ._access import credentials, seconds
+from ._access import MAX_DEPTH, credentials, seconds, too_deep
 from ._config import Config
 from ._errors import ApiError
 from ._records import Cancelled, SubmitTask, TaskPage, TaskRecord
@@ -33,6 +33,8 @@ def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
         unknown = sorted(set(body) - _FIELDS)
         if unknown:
             raise ApiError(422, "invalid", f"unknown field {unknown[0]!r}", unknown[0])
+        if too_deep(data.payload, MAX_DEPTH):
+            raise ApiError(400, "bad_request", f"payload nested deeper than {MAX_DEPTH} levels")
         spec = TaskSpec(
             data.kind,
             data.payload,

@@ -82,7 +82,7 @@ def run_stateful(store: Store, deadline: float) -> None:
                 assert store.get_value("stateful", key) == value
 
     try:
-        run_state_machine_as_test(
+        run_state_machine_as_test(  # type: ignore[no-untyped-call,unused-ignore]
             Machine,
             settings=settings(
                 max_examples=25,
