@@ -17,15 +17,15 @@ retention) and ``values`` (hash ``[namespace, key]`` as JSON -> JSON value).
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
 from alveary import StoreError, Task
 
 from ._lease import Lease, holder_name
+from ._mirror import Mirrored
 from ._redisdata import Reader, line, redact
 from ._redislayout import CHUNK, compact, field, queue
 from ._writebehind import Batch, Fenced, WriteBehind
@@ -34,7 +34,7 @@ log = structlog.get_logger("alveary.state")
 Report = Callable[[str, dict[str, Any]], None]
 
 
-class RedisStore:
+class RedisStore(Mirrored):
     """Durable once ``commit`` returned; see the module for the layout."""
 
     durable = True
@@ -68,14 +68,11 @@ class RedisStore:
             for name in ("schema", "tasks", "unfinished", "finished", "keys", "keyof", "values")
         }
         self._data = Reader(self.key, prefix, self.where)
-        self._active: dict[str, Task] = {}
-        self._keys: dict[str, str] = {}
-        self._values: dict[tuple[str, str], Any] = {}
+        super().__init__()
         self._put_at: dict[tuple[str, str], int] = {}
         self._puts = self._written = 0
         self._client: Any = None
         self._reader: Any = None
-        self._buffer: WriteBehind | None = None
         self._adding = asyncio.Lock()
         self._compacted = 0.0
 
@@ -153,62 +150,24 @@ class RedisStore:
             self._reader.close()
             self._reader = None
 
-    # -- the Store protocol -------------------------------------------------------------------
+    # -- the Store protocol (the rest is Mirrored's) ---------------------------------------------
 
-    def save_task(self, task: Task) -> None:
-        if task.state.terminal:
-            self._active.pop(task.id, None)
-        else:
-            self._active[task.id] = task
-        self._opened().task(task)
-
-    async def commit(self) -> None:
-        await self._opened().commit()
-
-    def get_task(self, task_id: str) -> Task | None:
-        found = self._active.get(task_id) or self._opened().pending(task_id)
-        if found is not None:
+    def _stored(self, task_id: str | None) -> Iterable[tuple[str, str]]:
+        if task_id is None:
+            found: list[tuple[str, str]] = self._read(
+                lambda r: list(r.hscan_iter(self.key["tasks"], count=CHUNK))
+            )
             return found
         data = self._read(lambda r: r.hget(self.key["tasks"], task_id))
-        return self._data.parse(task_id, data) if data is not None else None
+        return [] if data is None else [(task_id, data)]
 
-    def tasks(self) -> Iterator[Task]:
-        seen = set(self._active)
-        yield from self._active.values()
-        for task in self._opened().unwritten():
-            if task.id not in seen:
-                seen.add(task.id)
-                yield task
-        entries = self._read(lambda r: list(r.hscan_iter(self.key["tasks"], count=CHUNK)))
-        for task_id, data in entries:
-            if task_id not in seen:
-                seen.add(task_id)
-                found = self._data.parse(task_id, data)
-                if found is not None:
-                    yield found
-
-    def unfinished(self) -> Iterable[Task]:
-        return list(self._active.values())
-
-    def claim(self, key: str, task_id: str) -> str | None:
-        owner = self._keys.setdefault(key, task_id)
-        if owner != task_id:
-            return owner
-        self._opened().key(key, task_id)
-        return None
-
-    def get_value(self, namespace: str, key: str) -> Any:
-        return self._values.get((namespace, key))
+    def _parse(self, task_id: str, data: str) -> Task | None:
+        return self._data.parse(task_id, data)
 
     def put_value(self, namespace: str, key: str, value: Any) -> None:
-        json.dumps(value)  # refuse what cannot be stored now, not in the writer
-        if value is None:
-            self._values.pop((namespace, key), None)
-        else:
-            self._values[(namespace, key)] = value
+        super().put_value(namespace, key, value)
         self._puts += 1
         self._put_at[(namespace, key)] = self._puts
-        self._opened().value(namespace, key, value)
 
     async def add_value(self, namespace: str, key: str, delta: float) -> float:
         """One HINCRBYFLOAT, atomic against other processes. A put of the same value still
@@ -282,11 +241,6 @@ class RedisStore:
             return owners, await pipe.execute()  # WatchError if the lease changed meanwhile
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _opened(self) -> WriteBehind:
-        if self._buffer is None:
-            raise StoreError(f"{self.where}: the store is not open")
-        return self._buffer
 
     def _read(self, call: Callable[[Any], Any]) -> Any:
         """A blocking read of finished tasks (the protocol's reads are synchronous); refused at

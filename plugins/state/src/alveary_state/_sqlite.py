@@ -13,13 +13,14 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from alveary import StoreError, Task, structure
 
 from ._lock import FileLock
+from ._mirror import Mirrored
 from ._schema import prepare
 from ._writebehind import Batch, WriteBehind, finished_at
 
@@ -35,7 +36,7 @@ ON CONFLICT (id) DO UPDATE SET
 """
 
 
-class SQLiteStore:
+class SQLiteStore(Mirrored):
     """Durable: a submit that returned is in the file, and so is every transition written
     before a crash (they are written every ``flush_interval`` seconds)."""
 
@@ -52,26 +53,19 @@ class SQLiteStore:
         compact_interval: float = 10.0,
         report: Report | None = None,
     ) -> None:
-        self.path = path
+        self.path = self.where = path
         self._synchronous = synchronous
         self._flush_interval = flush_interval
         self._retain_count = retain_count
         self._retain_age = retain_age
         self._compact_interval = compact_interval
         self.report: Report = report or (lambda type, data: None)
-        self._active: dict[str, Task] = {}
-        self._keys: dict[str, str] = {}
-        self._values: dict[tuple[str, str], Any] = {}
+        super().__init__()
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._lock: FileLock | None = None
-        self._buffer: WriteBehind | None = None
         self._compacted = 0.0
-
-    @property
-    def where(self) -> str:
-        return self.path
 
     # -- open and close -----------------------------------------------------------------------
 
@@ -164,56 +158,16 @@ class SQLiteStore:
             self._writer.close()
             self._writer = None
 
-    # -- the Store protocol -------------------------------------------------------------------
+    # -- the Store protocol (the rest is Mirrored's) ---------------------------------------------
 
-    def save_task(self, task: Task) -> None:
-        if task.state.terminal:
-            self._active.pop(task.id, None)
-        else:
-            self._active[task.id] = task
-        self._opened().task(task)
+    def _stored(self, task_id: str | None) -> Iterable[tuple[str, str]]:
+        if task_id is None:
+            return self._read("SELECT id, data FROM tasks WHERE finished IS NOT NULL")
+        return self._read("SELECT id, data FROM tasks WHERE id = ?", (task_id,))
 
-    async def commit(self) -> None:
-        await self._opened().commit()
-
-    def get_task(self, task_id: str) -> Task | None:
-        found = self._active.get(task_id) or self._opened().pending(task_id)
-        if found is not None:
-            return found
-        row = self._read("SELECT data FROM tasks WHERE id = ?", (task_id,)).fetchone()
-        return structure(json.loads(row[0]), Task) if row else None
-
-    def tasks(self) -> Iterator[Task]:
-        seen = set(self._active)
-        yield from self._active.values()
-        for task in self._opened().unwritten():
-            if task.id not in seen:
-                seen.add(task.id)
-                yield task
-        for task_id, data in self._read("SELECT id, data FROM tasks WHERE finished IS NOT NULL"):
-            if task_id not in seen:
-                yield structure(json.loads(data), Task)
-
-    def unfinished(self) -> Iterable[Task]:
-        return list(self._active.values())
-
-    def claim(self, key: str, task_id: str) -> str | None:
-        owner = self._keys.setdefault(key, task_id)
-        if owner != task_id:
-            return owner
-        self._opened().key(key, task_id)
-        return None
-
-    def get_value(self, namespace: str, key: str) -> Any:
-        return self._values.get((namespace, key))
-
-    def put_value(self, namespace: str, key: str, value: Any) -> None:
-        json.dumps(value)  # refuse what cannot be stored now, not in the writer
-        if value is None:
-            self._values.pop((namespace, key), None)
-        else:
-            self._values[(namespace, key)] = value
-        self._opened().value(namespace, key, value)
+    def _parse(self, task_id: str, data: str) -> Task | None:
+        task: Task = structure(json.loads(data), Task)
+        return task
 
     async def add_value(self, namespace: str, key: str, delta: float) -> float:
         # One orchestrator holds the file (the lock), so the loop thread makes this atomic.
@@ -285,11 +239,6 @@ class SQLiteStore:
                 db.execute(f"DELETE FROM tasks WHERE id IN ({marks})", ids)
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _opened(self) -> WriteBehind:
-        if self._buffer is None:
-            raise StoreError(f"{self.path}: the store is not open")
-        return self._buffer
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         if self._reader is None:

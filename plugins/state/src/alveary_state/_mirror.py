@@ -1,0 +1,100 @@
+"""What the durable stores share: the kernel's synchronous reads answered from memory.
+
+Unfinished tasks, idempotency keys and plugin values are loaded at open and kept in step by
+every save; saves go on to a ``WriteBehind``. Finished tasks are read from where each store
+keeps them (``_stored``), with what is saved but not yet written read from the buffer first.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from alveary import StoreError, Task
+
+from ._writebehind import WriteBehind
+
+
+class Mirrored(abc.ABC):
+    """The ``Store`` protocol's reads and saves over a memory mirror and a write-behind
+    buffer; a subclass opens, writes and says where finished tasks are."""
+
+    where: str
+
+    def __init__(self) -> None:
+        self._active: dict[str, Task] = {}
+        self._keys: dict[str, str] = {}
+        self._values: dict[tuple[str, str], Any] = {}
+        self._buffer: WriteBehind | None = None
+
+    # -- what a subclass provides ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _stored(self, task_id: str | None) -> Iterable[tuple[str, str]]:
+        """``(id, JSON)`` of the written task ``task_id``, or of every written task (None)."""
+
+    @abc.abstractmethod
+    def _parse(self, task_id: str, data: str) -> Task | None:
+        """A task from its JSON, or None for one that cannot be read (it is skipped)."""
+
+    # -- the Store protocol ---------------------------------------------------------------------
+
+    def save_task(self, task: Task) -> None:
+        if task.state.terminal:
+            self._active.pop(task.id, None)
+        else:
+            self._active[task.id] = task
+        self._opened().task(task)
+
+    async def commit(self) -> None:
+        await self._opened().commit()
+
+    def get_task(self, task_id: str) -> Task | None:
+        found = self._active.get(task_id) or self._opened().pending(task_id)
+        if found is not None:
+            return found
+        for stored_id, data in self._stored(task_id):
+            return self._parse(stored_id, data)
+        return None
+
+    def tasks(self) -> Iterator[Task]:
+        seen = set(self._active)
+        yield from self._active.values()
+        for task in self._opened().unwritten():
+            if task.id not in seen:
+                seen.add(task.id)
+                yield task
+        for task_id, data in self._stored(None):
+            if task_id not in seen:
+                seen.add(task_id)
+                found = self._parse(task_id, data)
+                if found is not None:
+                    yield found
+
+    def unfinished(self) -> Iterable[Task]:
+        return list(self._active.values())
+
+    def claim(self, key: str, task_id: str) -> str | None:
+        owner = self._keys.setdefault(key, task_id)
+        if owner != task_id:
+            return owner
+        self._opened().key(key, task_id)
+        return None
+
+    def get_value(self, namespace: str, key: str) -> Any:
+        return self._values.get((namespace, key))
+
+    def put_value(self, namespace: str, key: str, value: Any) -> None:
+        json.dumps(value)  # refuse what cannot be stored now, not in the writer
+        if value is None:
+            self._values.pop((namespace, key), None)
+        else:
+            self._values[(namespace, key)] = value
+        self._opened().value(namespace, key, value)
+
+    def _opened(self) -> WriteBehind:
+        if self._buffer is None:
+            raise StoreError(f"{self.where}: the store is not open")
+        return self._buffer
