@@ -39,6 +39,10 @@ class Mirrored(abc.ABC):
     def _parse(self, task_id: str, data: str) -> Task | None:
         """A task from its JSON, or None for one that cannot be read (it is skipped)."""
 
+    @abc.abstractmethod
+    async def _release(self) -> None:
+        """Let go of connections, threads and locks; also after an open that failed."""
+
     # -- the Store protocol ---------------------------------------------------------------------
 
     def save_task(self, task: Task) -> None:
@@ -50,6 +54,13 @@ class Mirrored(abc.ABC):
 
     async def commit(self) -> None:
         await self._opened().commit()
+
+    async def close(self) -> None:
+        """Write what is buffered, then release."""
+        if self._buffer is not None:
+            await self._buffer.close()
+            self._buffer = None
+        await self._release()
 
     def get_task(self, task_id: str) -> Task | None:
         found = self._active.get(task_id) or self._opened().pending(task_id)

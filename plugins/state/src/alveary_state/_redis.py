@@ -133,12 +133,6 @@ class RedisStore(Mirrored):
                 raise StoreError(f"{self.where}: not a Redis URL: {line(exc)}") from None
         return redis
 
-    async def close(self) -> None:
-        if self._buffer is not None:
-            await self._buffer.close()
-            self._buffer = None
-        await self._release()
-
     async def _release(self) -> None:
         if self._lease is not None:
             await self._lease.release()

@@ -134,12 +134,6 @@ class SQLiteStore(Mirrored):
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {_explain(exc)}") from None
 
-    async def close(self) -> None:
-        if self._buffer is not None:
-            await self._buffer.close()
-            self._buffer = None
-        await self._release()
-
     async def _release(self) -> None:
         if self._thread is not None:
             loop = asyncio.get_running_loop()
