@@ -145,7 +145,7 @@ class Hanging:
 async def test_an_async_impl_that_overruns_counts_as_a_failure() -> None:
     recorder = EventRecorder()
     hanging = Hanging()
-    config = {"orchestrator": {"hook_timeout": 0.05}}
+    config = {"orchestrator": {"start_timeout": 0.05}}  # the budget of alveary_startup
     async with orchestrator(config, hanging, recorder) as orch:
         assert orch.metrics().plugin_failures == {"hanging": 1}
         [failed] = failures(recorder, "hanging")

@@ -31,7 +31,14 @@ from alveary import (
 )
 from alveary.testing import EventRecorder, ManualClock, echo, orchestrator, until
 
-FAST = {"orchestrator": {"hook_timeout": 0.05, "max_failures": 3, "cancel_grace": 0.2}}
+FAST = {
+    "orchestrator": {
+        "hook_timeout": 0.05,
+        "start_timeout": 0.5,  # also the budget of alveary_startup
+        "max_failures": 3,
+        "cancel_grace": 0.2,
+    }
+}
 
 
 def spec(name: str, handler: Any = echo, *caps: str, capacity: int = 1) -> AgentSpec:

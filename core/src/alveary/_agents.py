@@ -37,6 +37,7 @@ class Membership:
         now: Callable[[], float],
         new_id: Callable[[], str],
         pump: Callable[[frozenset[str] | None], None],
+        joined: Callable[[Agent], None],
         left: Callable[[Agent, bool], None],
     ) -> None:
         self._hooks = hooks
@@ -48,6 +49,7 @@ class Membership:
         self._now = now
         self._new_id = new_id
         self._pump = pump
+        self._joined = joined
         self._left = left
         self._removing: dict[str, asyncio.Future[None]] = {}
 
@@ -97,6 +99,7 @@ class Membership:
                 f"agent {spec.name!r}: runtime {spec.runtime!r} could not start it: {reason}"
             ) from exc
         self._registry.set_state(agent, AgentState.READY)
+        self._joined(agent)
         self._hooks.agent_registered(agent)
         self._pump(agent.spec.capabilities)
         return agent

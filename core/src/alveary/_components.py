@@ -19,6 +19,11 @@ class Runtime(Protocol):
     cancellation or agent loss, so a runtime releases what it holds (kills the process, ...)
     when it sees ``CancelledError``. Whatever ``execute`` returns is the task's value; an
     exception fails the attempt (``alveary.PermanentFailure`` without retries).
+
+    A runtime whose agents come to the orchestrator on their own (remote agents that connect)
+    has a true ``joins`` attribute: the kernel then starts none of its pools' agents and stops
+    none to shrink them. Such a pool's ``min`` is how many agents it expects and ``max`` how
+    many it admits; an agent joins it through ``register(spec, pool=...)``.
     """
 
     async def start(self, agent: Agent) -> None:

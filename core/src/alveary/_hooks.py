@@ -53,9 +53,11 @@ class Hooks(Isolation):
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    async def startup(self, host: Host) -> None:
+    async def startup(self, host: Host, budget: float) -> None:
+        """Run each plugin's set-up, within ``budget`` each (``start_timeout``: opening a
+        connection or binding a server takes longer than a routing decision)."""
         for impl in self.impls["alveary_startup"]:  # StartFailed fails the start itself
-            await self.acall(impl, (host,), passthrough=StartFailed)
+            await self.acall(impl, (host,), passthrough=StartFailed, budget=budget)
 
     async def shutdown(self, host: Host) -> None:
         for impl in reversed(self.impls["alveary_shutdown"]):

@@ -147,9 +147,12 @@ class Isolation:
         args: tuple[Any, ...],
         check: Check | None = None,
         passthrough: type[BaseException] | None = None,
+        budget: float | None = None,
     ) -> Any:
         """Call one implementation synchronously; its result, an awaitable to ``settle``, or
-        ``FAILED``. A result that took longer than the budget is dropped."""
+        ``FAILED``. A result that took longer than the budget (``budget``, else the hooks'
+        budget) is dropped."""
+        budget = self.budget if budget is None else budget
         start = time.perf_counter()
         try:
             result = impl.fn(*args) if impl.positional else self._named(impl, args)
@@ -161,8 +164,8 @@ class Isolation:
         if result is not None and inspect.isawaitable(result):
             return result
         elapsed = time.perf_counter() - start
-        if elapsed > self.budget:
-            self.fail(impl.plugin, impl.hook, _overrun(elapsed, self.budget))
+        if elapsed > budget:
+            self.fail(impl.plugin, impl.hook, _overrun(elapsed, budget))
             return FAILED
         return self._accept(impl, result, check)
 
@@ -172,12 +175,13 @@ class Isolation:
         args: tuple[Any, ...],
         check: Check | None = None,
         passthrough: type[BaseException] | None = None,
+        budget: float | None = None,
     ) -> Any:
         """Call one implementation that may be async; await it within the budget."""
-        result = self.call(impl, args, check, passthrough)
+        result = self.call(impl, args, check, passthrough, budget)
         if result is None or result is FAILED or not inspect.isawaitable(result):
             return result
-        return await self.settle(impl, result, check, passthrough)
+        return await self.settle(impl, result, check, passthrough, budget)
 
     async def settle(
         self,
@@ -185,13 +189,15 @@ class Isolation:
         awaitable: Awaitable[Any],
         check: Check | None = None,
         passthrough: type[BaseException] | None = None,
+        budget: float | None = None,
     ) -> Any:
         """Await what an async implementation returned, for at most the budget; one that
         ignores cancellation then is abandoned and its plugin disabled."""
+        budget = self.budget if budget is None else budget
         try:
-            value = await bounded(awaitable, self.budget, self.budget)
+            value = await bounded(awaitable, budget, min(budget, self.budget))
         except Overrun as over:
-            error = _overrun(over.elapsed, self.budget)
+            error = _overrun(over.elapsed, budget)
             if over.stuck:
                 error += " and ignored cancellation"
             self.fail(impl.plugin, impl.hook, error, stuck=over.stuck)

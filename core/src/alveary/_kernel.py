@@ -108,6 +108,7 @@ class Kernel:
             lambda p: members.register(pools.spec_for(p), KERNEL, p.name),
             lambda a, why: members.remove(a, why, drain=True),
             self._background,
+            lambda runtime: bool(getattr(self.runtimes.get(runtime), "joins", False)),
         )
         self._dispatch = dispatch = Dispatcher(
             hooks,
@@ -133,6 +134,7 @@ class Kernel:
             clock,
             self._new_id,
             dispatch.pump,
+            pools.joined,
             pools.left,
         )
         self._health = HealthKeeper(
@@ -194,7 +196,7 @@ class Kernel:
             await self._keeper.close(0)
             raise
         try:
-            await self.hooks.startup(self._host)
+            await self.hooks.startup(self._host, self.config.orchestrator.start_timeout)
         except StartFailed:  # a plugin's service could not start: neither does the orchestrator
             self._running = False
             await self.hooks.shutdown(self._host)

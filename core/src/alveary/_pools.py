@@ -40,6 +40,7 @@ class Pools:
         register: Callable[[Pool], Coroutine[Any, Any, Agent]],
         remove: Callable[[Agent, str], Coroutine[Any, Any, None]],
         background: Callable[[Coroutine[Any, Any, None]], asyncio.Future[None]],
+        joins: Callable[[str], bool],
     ) -> None:
         self._hooks = hooks
         self._registry = registry
@@ -49,6 +50,7 @@ class Pools:
         self._register = register
         self._remove = remove
         self._background = background
+        self._joins = joins
         self.by_name: dict[str, Pool] = {}
         self._starts: set[asyncio.Future[None]] = set()
 
@@ -81,6 +83,8 @@ class Pools:
         background to reach it. Returns at once."""
         queued = waiting() if self._hooks.has_scale and self.by_name else []
         for pool in self.by_name.values():
+            if self._joins(pool.spec.runtime):
+                continue  # its agents come on their own (``Runtime.joins``)
             if self._hooks.has_scale:
                 self._rescale(pool, queued)
             live = [
@@ -132,14 +136,19 @@ class Pools:
         try:
             pool.started += 1
             try:
-                agent = await self._register(pool)
+                await self._register(pool)  # which counts it in the pool (``joined``)
             except AlvearyError as exc:
                 log.warning("pool agent failed to start", pool=pool.name, error=str(exc))
                 self.failed(pool, str(exc))
                 return
-            pool.agents.append(agent.id)
         finally:
             pool.starting -= 1
+
+    def joined(self, agent: Agent) -> None:
+        """Count a registered agent in its pool (``agent.pool``), if that is a declared one."""
+        pool = self.by_name.get(agent.pool) if agent.pool is not None else None
+        if pool is not None and agent.id not in pool.agents:
+            pool.agents.append(agent.id)
 
     def spec_for(self, pool: Pool) -> AgentSpec:
         """The spec of the pool's next agent: its own name, ``<pool>-<n>``."""

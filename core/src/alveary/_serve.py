@@ -13,7 +13,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import wire
 from ._errors import PermanentFailure
@@ -22,6 +22,13 @@ if TYPE_CHECKING:
     import asyncio
 
     from .agent import ProtocolAgent
+
+
+class Outbox(Protocol):
+    """Where an agent's messages go: ``send`` takes one encoded message, from any thread,
+    and drops it once the orchestrator is gone."""
+
+    def send(self, data: bytes) -> None: ...
 
 
 class Channel:
@@ -56,7 +63,7 @@ class Job:
         payload: Any,
         attempt: int = 1,
         timeout: float | None = None,
-        channel: Channel | None = None,
+        channel: Outbox | None = None,
     ) -> None:
         self.id = id
         self.kind = kind
@@ -76,13 +83,13 @@ class Job:
 
 
 class Server:
-    """Serves one ``ProtocolAgent`` on a pair of file descriptors until ``shutdown`` or the
-    end of input."""
+    """Serves one ``ProtocolAgent`` until ``shutdown`` or the end of input: ``serve`` on a
+    file descriptor of lines, or ``start``, ``frame`` per message and ``finish`` for a
+    message transport (a WebSocket)."""
 
-    def __init__(self, target: ProtocolAgent, inbox: int, outbox: int) -> None:
+    def __init__(self, target: ProtocolAgent, channel: Outbox) -> None:
         self.target = target
-        self.inbox = inbox
-        self.channel = Channel(outbox)
+        self.channel = channel
         self.decoder = wire.Decoder(wire.TO_AGENT, _env_number("ALVEARY_MAX_LINE", wire.MAX_LINE))
         self.lock = threading.Condition()
         self.running: dict[str, Callable[[], object]] = {}
@@ -92,29 +99,42 @@ class Server:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: dict[str, asyncio.Task[None]] = {}
         """Async jobs, touched on the loop's thread only."""
+        self.stop = threading.Event()
 
-    def serve(self) -> int:
+    def serve(self, inbox: int) -> int:
+        """Speak the protocol on the lines read from ``inbox``; return the exit status."""
+        self.start()
+        self.finish(self._read(inbox))
+        return 0
+
+    def start(self) -> None:
+        """Say ``hello`` and start the heartbeats."""
         self.channel.send(self.target.hello().encode())
-        stop = threading.Event()
         interval = _env_number("ALVEARY_HEARTBEAT", 0.0)
         if interval > 0:
-            _thread(self._heartbeats, interval, stop)
-        orderly = self._read()
+            _thread(self._heartbeats, interval, self.stop)
+
+    def frame(self, data: bytes) -> bool:
+        """Act on one message of a message transport; True once it was ``shutdown``."""
+        return any(self._handle(lineno, message) for lineno, message in self.decoder.frame(data))
+
+    def finish(self, orderly: bool) -> None:
+        """Wait for the running jobs, after cancelling them unless the end was ``orderly``
+        (a ``shutdown``, not a lost orchestrator: then nobody waits for their results)."""
         with self.lock:
-            if not orderly:  # the orchestrator went away: nobody waits for these results
+            if not orderly:
                 for cancel in list(self.running.values()):
                     cancel()
             self.lock.wait_for(lambda: not self.running)
-        stop.set()
+        self.stop.set()
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self.loop.stop)
-        return 0
 
-    def _read(self) -> bool:
+    def _read(self, inbox: int) -> bool:
         """Act on what arrives until ``shutdown`` (True) or the end of input (False)."""
         while True:
             try:
-                chunk = os.read(self.inbox, 65536)
+                chunk = os.read(inbox, 65536)
             except OSError:
                 chunk = b""
             for lineno, message in self.decoder.feed(chunk) if chunk else self.decoder.end():

@@ -15,13 +15,15 @@ protocol (``docs/agent-protocol.md``) on its standard input and output.
         review.run()
 
 Run it with ``python reviewer.py`` (or ``python -m alveary.agent reviewer:review``) under the
-``subprocess`` or ``tmux`` runtime. The handler gets a ``Job`` (``id``, ``kind``, ``payload``,
-``attempt``, ``timeout``); what it returns (JSON-able) is the task's value; an exception fails
-the attempt, ``alveary.PermanentFailure`` without retries. Async handlers run on an event
-loop (in a thread of its own, started by the first job) and are cancelled when the
-orchestrator cancels the task; plain functions run in worker threads. Up to ``capacity`` jobs
-run at once. Importing this module loads no kernel dependency and not even asyncio, so an
-agent process starts about as fast as Python itself.
+``subprocess`` or ``tmux`` runtime, or on another machine with
+``python -m alveary.agent reviewer:review --connect ws://HOST:8787/v1/agents/connect``
+(the gateway's ``remote`` runtime; ``pip install 'alveary[remote]'``). The handler gets a
+``Job`` (``id``, ``kind``, ``payload``, ``attempt``, ``timeout``); what it returns (JSON-able)
+is the task's value; an exception fails the attempt, ``alveary.PermanentFailure`` without
+retries. Async handlers run on an event loop (in a thread of its own, started by the first
+job) and are cancelled when the orchestrator cancels the task; plain functions run in worker
+threads. Up to ``capacity`` jobs run at once. Importing this module loads no kernel
+dependency and not even asyncio, so an agent process starts about as fast as Python itself.
 
 The protocol owns the real standard output: ``run`` moves it aside and points file descriptor 1
 at standard error, so a stray ``print`` (or a child process's output) lands in the agent's log
@@ -40,7 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, overload
 
 from . import wire
-from ._serve import Job, Server
+from ._serve import Channel, Job, Server
 
 __all__ = ["PROTOCOL", "Job", "ProtocolAgent", "agent", "main", "serve"]
 
@@ -150,7 +152,7 @@ def serve(target: ProtocolAgent, inbox: int | None = None, outbox: int | None = 
     ``inbox`` and ``outbox`` (file descriptors) override it."""
     if inbox is None or outbox is None:
         inbox, outbox = _open_channel()
-    return Server(target, inbox, outbox).serve()
+    return Server(target, Channel(outbox)).serve(inbox)
 
 
 def _open_channel() -> tuple[int, int]:
@@ -176,27 +178,68 @@ _CO_COROUTINE = 0x80
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m alveary.agent module:attribute``: serve a decorated function (or a plain
-    function, as an agent with default settings)."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or ":" not in args[0]:
-        print("usage: python -m alveary.agent package.module:function", file=sys.stderr)
+    """``python -m alveary.agent module:attribute [--connect URL]``: serve a decorated
+    function (or a plain function, as an agent with default settings) on this process's
+    channel, or to a remote orchestrator's gateway over a WebSocket."""
+    args = _arguments(sys.argv[1:] if argv is None else argv)
+    if args is None:
+        print(
+            "usage: python -m alveary.agent package.module:function "
+            "[--connect ws://HOST:PORT/v1/agents/connect [--token TOKEN] [--retry-max S]]",
+            file=sys.stderr,
+        )
         return 2
-    module, _, attribute = args[0].partition(":")
+    name = args["target"]
+    module, _, attribute = name.partition(":")
     sys.path.insert(0, os.getcwd())
     try:
         target: Any = importlib.import_module(module)
         for part in attribute.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as exc:
-        print(f"alveary.agent: cannot import {args[0]!r}: {exc}", file=sys.stderr)
+        print(f"alveary.agent: cannot import {name!r}: {exc}", file=sys.stderr)
         return 2
     if not isinstance(target, ProtocolAgent):
         if not callable(target):
-            print(f"alveary.agent: {args[0]!r} is not callable", file=sys.stderr)
+            print(f"alveary.agent: {name!r} is not callable", file=sys.stderr)
             return 2
         target = ProtocolAgent(target)
-    return serve(target)
+    if "connect" not in args:
+        return serve(target)
+    from ._connect import connect
+
+    token = args.get("token") or os.environ.get("ALVEARY_TOKEN") or None
+    return connect(target, args["connect"], token, float(args.get("retry-max", 30)))
+
+
+def _arguments(argv: list[str]) -> dict[str, str] | None:
+    """``target`` and the ``--option value`` pairs, or None if the line is not one (parsed by
+    hand: argparse costs an agent more start-up time than the rest of this module)."""
+    found: dict[str, str] = {}
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        option, eq, value = arg.partition("=")
+        if option in ("--connect", "--token", "--retry-max"):
+            if not eq:
+                if not rest:
+                    return None
+                value = rest.pop(0)
+            found[option[2:]] = value
+        elif arg.startswith("-") or "target" in found or ":" not in arg:
+            return None
+        else:
+            found["target"] = arg
+    if "target" not in found or not _positive(found.get("retry-max", "30")):
+        return None
+    return found
+
+
+def _positive(text: str) -> bool:
+    try:
+        return 0 < float(text) < float("inf")
+    except ValueError:
+        return False
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m alveary.agent

@@ -65,7 +65,8 @@ def alveary_startup(orchestrator: Host) -> None:
     agent registers, in config order.
 
     Set up what the plugin needs for the run: connections, background tasks, state loaded
-    from the store. *Async ok.* The return value is ignored. If it raises, the failure is
+    from the store. *Async ok.* Its budget is ``[orchestrator] start_timeout``, not
+    ``hook_timeout``. The return value is ignored. If it raises, the failure is
     reported and counted like any other and the orchestrator still starts, except for
     ``alveary.StartFailed``: raise it when the run is pointless without what failed (a server
     that cannot listen), and ``start()`` fails with it, after shutting down what started.

@@ -154,7 +154,8 @@ async def test_pools_are_listed_and_resized(served: Served) -> None:
 
 
 async def test_health_readiness_and_the_openapi_document(served: Served) -> None:
-    assert (await served.client.get("/v1/health")).json() == {"ok": True, "leader": None}
+    health = (await served.client.get("/v1/health")).json()
+    assert health == {"ok": True, "leader": None, "missing": None}
     ready = await served.client.get("/v1/ready")
     assert ready.status_code == 200
     document = (await served.client.get("/openapi.json")).json()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from litestar import Request
+from litestar.connection import ASGIConnection
 
 from ._errors import ApiError
 
 
-def credentials(request: Request[Any, Any, Any]) -> dict[str, str]:
+def credentials(request: ASGIConnection[Any, Any, Any, Any]) -> dict[str, str]:
     """The request's credentials for the kernel's security hooks, as ``alveary-security``
     reads them: the ``authorization`` and ``x-api-key`` headers as sent, and the ``client``
     address (for its limits on failed authentication)."""

@@ -16,25 +16,37 @@ from litestar.response import Stream
 from . import _errors
 from ._access import credentials
 from ._config import Config
+from ._connect import connect_route
 from ._fleet import fleet_routes
 from ._records import Status
+from ._remote import RemoteRuntime
 from ._stream import Hub
 from ._tasks import task_routes
 
 
-def build(host: Host, config: Config, hub: Hub, version: str) -> Litestar:
+def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: str) -> Litestar:
     """The app serving ``host``: every route under ``/v1``, ``/openapi.json`` and ``/docs``."""
 
     @get("/v1/health", summary="Liveness: the server answers")
     async def health() -> Status:
         return Status(ok=True)
 
-    @get("/v1/ready", summary="Readiness: 503 on a standby replica, naming the leader")
+    @get(
+        "/v1/ready",
+        summary="Readiness: 503 on a standby replica, naming the leader, or while a remote "
+        "pool has fewer agents connected than its `min`",
+    )
     async def ready() -> Response[Status]:
         leader = host.standby
-        return Response(
-            Status(ok=leader is None, leader=leader), status_code=503 if leader else 200
-        )
+        missing = {
+            name: pool.size.min - metrics.agents
+            for name, pool in host.pools.items()
+            if pool.spec.runtime == "remote"
+            and (metrics := host.pool_metrics(name)).agents < pool.size.min
+        }
+        ok = leader is None and not missing
+        status = Status(ok=ok, leader=leader, missing=missing or None)
+        return Response(status, status_code=200 if ok else 503)
 
     @get(
         "/v1/events",
@@ -52,7 +64,14 @@ def build(host: Host, config: Config, hub: Hub, version: str) -> Litestar:
         return Stream(stream, headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
     return Litestar(
-        [health, ready, events, *task_routes(host, config), *fleet_routes(host, config)],
+        [
+            health,
+            ready,
+            events,
+            connect_route(host, remote),
+            *task_routes(host, config),
+            *fleet_routes(host, config),
+        ],
         plugins=[AttrsSchemaPlugin()],
         exception_handlers=_errors.HANDLERS,
         request_max_body_size=config.max_body,

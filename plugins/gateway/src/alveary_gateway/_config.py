@@ -36,6 +36,26 @@ def _listen(instance: object, attribute: attrs.Attribute[Any], value: str) -> No
 
 
 @attrs.frozen
+class Remote:
+    """``[plugins.gateway.remote]``: agents that connect to ``/v1/agents/connect``."""
+
+    start_timeout: float = attrs.field(default=10.0, validator=positive)
+    """How long a connected agent has to send its ``hello``."""
+    stop_grace: float = attrs.field(default=10.0, validator=positive)
+    """How long a stopped agent has to finish its tasks and hang up before it is cut off."""
+    cancel_grace: float = attrs.field(default=5.0, validator=positive)
+    """How long an agent has to answer a ``cancel`` before its connection is closed."""
+    max_bad_lines: int = attrs.field(default=100, validator=positive)
+    """Malformed frames in a row after which an agent's connection is closed."""
+    max_line: int = attrs.field(default=8 * 2**20, validator=positive)
+    """The largest frame either side sends, in bytes."""
+    log_dir: str = ".alveary/logs/remote"
+    """Where ``<agent name>.log`` files of remote agents go."""
+    log_max_bytes: int = attrs.field(default=10 * 2**20, validator=positive)
+    """An agent's log rotates (to ``.log.1``) past this size."""
+
+
+@attrs.frozen
 class Config:
     """How the gateway serves. Sizes are in bytes, counts in events."""
 
@@ -53,3 +73,5 @@ class Config:
     """Latest events kept for subscribers resuming with ``Last-Event-ID``."""
     max_wait: float = attrs.field(default=60.0, validator=positive)
     """Longest long-poll ``GET /v1/tasks/{id}/result?wait=`` allows, in seconds."""
+    remote: Remote = attrs.field(factory=Remote)
+    """Remote agents (``[plugins.gateway.remote]``)."""

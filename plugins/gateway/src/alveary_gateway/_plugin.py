@@ -12,6 +12,7 @@ import structlog
 from . import _config
 from ._app import build
 from ._config import is_loopback, split_listen
+from ._remote import RemoteRuntime
 from ._server import Server, bind
 from ._stream import Hub
 
@@ -19,7 +20,8 @@ log = structlog.get_logger("alveary.gateway")
 
 
 class Gateway:
-    """Tasks, agents, pools and live events over HTTP, under ``/v1``."""
+    """Tasks, agents, pools and live events over HTTP, under ``/v1``; remote agents over a
+    WebSocket, as the ``remote`` runtime."""
 
     Config = _config.Config
 
@@ -28,6 +30,8 @@ class Gateway:
         self.server: Server | None = None
         """The running server (None before start, or if start was refused)."""
         self.hub: Hub | None = None
+        self.remote = RemoteRuntime(config.remote)
+        """The ``remote`` runtime: agents connected to ``/v1/agents/connect``."""
 
     @property
     def url(self) -> str:
@@ -39,7 +43,12 @@ class Gateway:
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     @alveary.hookimpl
+    def alveary_runtimes(self) -> dict[str, RemoteRuntime]:
+        return {"remote": self.remote}
+
+    @alveary.hookimpl
     def alveary_startup(self, orchestrator: alveary.Host) -> None:
+        self.remote.orchestrator = orchestrator
         host, port = split_listen(self.config.listen)
         if not is_loopback(host) and not _secured(orchestrator):
             if not self.config.allow_insecure:
@@ -50,7 +59,7 @@ class Gateway:
                 )
             log.warning("gateway open to the network with no security plugin", listen=host)
         hub = Hub(orchestrator, self.config.sse_buffer, self.config.replay)
-        app = build(orchestrator, self.config, hub, alveary.__version__)
+        app = build(orchestrator, self.config, hub, self.remote, alveary.__version__)
         try:
             sock = bind(host, port)
         except OSError as exc:
@@ -59,11 +68,12 @@ class Gateway:
             raise alveary.StartFailed(
                 f"the gateway cannot listen on {self.config.listen}: {reason}"
             ) from None
-        self.hub, self.server = hub, Server(app, sock)
+        self.hub, self.server = hub, Server(app, sock, self.config.remote.max_line)
         log.info("gateway listening", url=self.url, docs=f"{self.url}/docs")
 
     @alveary.hookimpl
     def alveary_shutdown(self, orchestrator: alveary.Host) -> None:
+        self.remote.close()
         if self.hub is not None:
             self.hub.close()
         if self.server is not None:

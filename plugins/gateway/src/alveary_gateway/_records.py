@@ -167,10 +167,12 @@ class Cancelled:
 
 @attrs.frozen
 class Status:
-    """Liveness or readiness; ``leader`` names the replica to use while this one stands by."""
+    """Liveness or readiness; ``leader`` names the replica to use while this one stands by,
+    ``missing`` how many agents each remote pool still waits for."""
 
     ok: bool
     leader: str | None = None
+    missing: dict[str, int] | None = None
 
 
 @attrs.frozen

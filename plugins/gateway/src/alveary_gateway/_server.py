@@ -41,9 +41,15 @@ class Server:
     """The running HTTP server: started from ``alveary_startup``, stopped without waiting
     from ``alveary_shutdown``; ``closed`` finishes once its connections are gone."""
 
-    def __init__(self, app: Litestar, sock: socket.socket) -> None:
+    def __init__(self, app: Litestar, sock: socket.socket, max_frame: int) -> None:
         config = uvicorn.Config(
-            app, lifespan="off", log_config=None, access_log=False, timeout_graceful_shutdown=1
+            app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=1,
+            ws="websockets-sansio",
+            ws_max_size=max_frame,
         )
         self._server = _Server(config)
         self._sock = sock
