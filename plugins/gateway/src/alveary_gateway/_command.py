@@ -57,8 +57,9 @@ def seconds(text: str) -> float:
 
 
 def task_id(text: str) -> str:
-    """A task id: anything but empty or a dot path segment, sent quoted as one segment."""
-    if text.strip(".") == "":
+    """A task id: one path segment (the server makes ids; none has a ``/`` or is a dot
+    segment, which would address another route)."""
+    if "/" in text or text.strip(".") == "":
         raise argparse.ArgumentTypeError(f"not a task id: {text!r}")
     return text
 
