@@ -83,6 +83,15 @@ def _parser(extensions: Mapping[str, EntryPoint | None] | None = None) -> argpar
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    init = commands.add_parser(
+        "init",
+        help="write a commented starter alveary.toml",
+        description="Write a starter config for the plugins installed here and the CLI tools "
+        "on PATH; refuse to replace an existing file unless --force.",
+    )
+    init.add_argument("path", nargs="?", metavar="PATH", help="file or directory (default: .)")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+
     run = commands.add_parser(
         "run",
         help="run the configured orchestrator until interrupted",
@@ -154,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in extensions:
         return run_extension(args.command, extensions[args.command], args.args)
     try:
+        if args.command == "init":
+            from ._init import init
+
+            return init(args.path, force=args.force)
         if args.command == "check":
             return _check(args.config, start=args.start)
         if args.command == "plugins":

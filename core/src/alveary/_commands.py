@@ -24,7 +24,7 @@ COMMANDS = "alveary.commands"
 """Entry-point group of ``alveary agents`` subcommands: ``name = "module:function"``, where
 the function takes the remaining arguments and returns the exit status."""
 
-BUILTIN = frozenset({"run", "check", "plugins", "agents"})
+BUILTIN = frozenset({"init", "run", "check", "plugins", "agents"})
 
 
 def installed_commands() -> dict[str, EntryPoint | None]:

@@ -31,6 +31,12 @@ def _encode(event: Event) -> bytes:
     return frame(event.type, data, event.seq)
 
 
+REPLAYED = b": replayed\n\n"
+"""A comment after the events replayed for ``Last-Event-ID`` (none without it): what came
+before it was already there when the client subscribed, what follows is live. SSE clients
+ignore comments; ``alveary events`` stops here unless it follows."""
+
+
 def matches(wanted: frozenset[str], type: str) -> bool:
     """Whether a ``type`` filter lets an event through: exact types, or ``task.*``."""
     if not wanted or type in wanted:
@@ -97,8 +103,9 @@ class Hub:
         self._subscribers.clear()
 
     async def stream(self, types: Iterable[str], after: int | None) -> AsyncIterator[bytes]:
-        """The frames of one subscriber: those after ``after`` still in the ring, then live
-        ones, then a final ``gateway.dropped`` if it is dropped."""
+        """The frames of one subscriber: those after ``after`` still in the ring, the
+        ``REPLAYED`` comment, then live ones, then a final ``gateway.dropped`` if it is
+        dropped."""
         subscriber = Subscriber(frozenset(types), self._buffer)
         backlog: list[bytes] = []
         if after is not None and self._ring and self._ring[0][0] > after + 1:
@@ -112,6 +119,7 @@ class Hub:
             yield b": subscribed\n\n"
             for encoded in backlog:
                 yield encoded
+            yield REPLAYED
             while True:
                 await subscriber.wake.wait()
                 subscriber.wake.clear()

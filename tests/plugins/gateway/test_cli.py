@@ -1,0 +1,272 @@
+"""The command-line client, run in-process (in a thread, as it blocks) against a real
+gateway: every command, the server's refusals, bad arguments, hostile ids and payloads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from alveary import TaskSpec
+from alveary_gateway import cli
+
+from .conftest import Served
+
+Command = Callable[[Sequence[str]], int]
+
+
+class Run:
+    """Runs a command against the served gateway and keeps what it printed."""
+
+    def __init__(self, served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+        self.url = served.gateway.url
+        self.capsys = capsys
+
+    async def __call__(self, command: Command, *argv: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        status = await asyncio.to_thread(command, ["--url", self.url, *argv])
+        out, err = self.capsys.readouterr()
+        return status, out, err
+
+    async def refused(self, command: Command, *argv: str) -> str:
+        """Bad arguments: argparse's status 2, its last stderr line."""
+        with pytest.raises(SystemExit) as exited:
+            await self(command, *argv)
+        assert exited.value.code == 2
+        err = self.capsys.readouterr().err
+        assert "Traceback" not in err
+        return err.splitlines()[-1]
+
+
+@pytest.fixture
+def run(served: Served, capsys: pytest.CaptureFixture[str]) -> Run:
+    return Run(served, capsys)
+
+
+def one_line(err: str) -> str:
+    assert err.count("\n") == 1, err
+    return err.strip()
+
+
+async def test_submit_prints_the_id_and_task_shows_the_record(run: Run, served: Served) -> None:
+    status, out, _ = await run(
+        cli.submit_command, "echo", "--payload", "[1, 2]", "--requires", "echo"
+    )
+    assert status == 0
+    task_id = out.strip()
+    await served.orch.task(task_id).result(10)
+    status, out, _ = await run(cli.task_command, task_id)
+    assert status == 0
+    shown = dict(line.split(":", 1) for line in out.splitlines())
+    assert {k: v.strip() for k, v in shown.items()} | {
+        "id": task_id,
+        "state": "succeeded",
+        "payload": "[1,2]",
+        "value": "[1,2]",
+    } == {k: v.strip() for k, v in shown.items()}
+    status, out, _ = await run(cli.task_command, task_id, "--json")
+    record = json.loads(out)
+    assert record["value"] == [1, 2]
+    assert record == (await served.client.get(f"/v1/tasks/{task_id}")).json()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"q": 'it\'s "quoted"', "cmd": "$(rm -rf /) `id` ; echo $HOME"},
+        "--rm -rf",
+        "-5",
+        -5,
+        "plain text\nwith a newline",
+        None,
+    ],
+)
+async def test_a_hostile_payload_round_trips_exactly(run: Run, payload: Any) -> None:
+    argv = ["echo", f"--payload={json.dumps(payload)}", "--requires", "echo", "--wait", "--json"]
+    status, out, _ = await run(cli.submit_command, *argv)
+    assert status == 0
+    assert json.loads(out)["value"] == payload
+
+
+async def test_wait_prints_a_string_value_as_it_is_and_others_as_json(run: Run) -> None:
+    text = await run(
+        cli.submit_command, "echo", "--payload", '"a b"', "--requires", "echo", "--wait"
+    )
+    assert text == (0, "a b\n", "")
+    number = await run(
+        cli.submit_command, "echo", "--payload", "1.5", "--requires", "echo", "--wait"
+    )
+    assert number == (0, "1.5\n", "")
+
+
+async def test_a_kind_with_leading_dashes_is_taken_after_a_double_dash(run: Run) -> None:
+    status, out, _ = await run(
+        cli.submit_command, "--requires", "echo", "--wait", "30", "--json", "--", "--kind"
+    )
+    assert status == 0
+    assert json.loads(out)["kind"] == "--kind"
+
+
+async def test_every_option_reaches_the_task(run: Run) -> None:
+    argv = ["echo", "--requires", "echo", "--priority", "high", "--timeout", "7.5"]
+    argv += ["--max-attempts", "2", "--idempotency-key", "k1", "--affinity-key", "a1", "--json"]
+    status, out, _ = await run(cli.submit_command, *argv)
+    assert status == 0
+    record = json.loads(out)
+    assert (record["priority"], record["max_attempts"]) == ("high", 2)
+    assert (record["idempotency_key"], record["affinity_key"]) == ("k1", "a1")
+    again = await run(cli.submit_command, *argv)
+    assert json.loads(again[1])["id"] == record["id"]  # the same key: the same task
+
+
+async def test_a_failed_task_is_status_1_with_its_error(run: Run) -> None:
+    status, out, err = await run(cli.submit_command, "boom", "--requires", "boom", "--wait")
+    assert status == 1
+    assert out == ""
+    assert one_line(err).endswith("failed: PermanentFailure: broken on purpose")
+
+
+async def test_a_wait_that_runs_out_then_cancel(run: Run, served: Served) -> None:
+    status, out, err = await run(cli.submit_command, "hang", "--requires", "hang", "--wait", "0.2")
+    assert status == 1
+    task_id = one_line(err).split()[3]
+    assert " is still " in err
+    assert await run(cli.cancel_command, task_id) == (0, f"cancelled {task_id}\n", "")
+    status, out, _ = await run(cli.cancel_command, task_id)
+    assert (status, out) == (0, f"{task_id} had already ended: cancelled\n")
+    assert served.orch.get_task(task_id).state.value == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--payload", "{bad"], "argument --payload: not JSON"),
+        (["--payload", "NaN"], "NaN is not allowed"),
+        (["--payload", "[" * 5000], "argument --payload: not JSON"),
+        (["--timeout", "nan"], "argument --timeout: expected seconds >= 0"),
+        (["--wait", "-1"], "argument --wait: expected seconds >= 0"),
+        (["--priority", "urgent"], "argument --priority"),
+        (["--max-attempts", "two"], "argument --max-attempts"),
+    ],
+)
+async def test_bad_arguments_are_status_2_and_one_line(
+    run: Run, argv: list[str], says: str
+) -> None:
+    assert says in await run.refused(cli.submit_command, "echo", *argv)
+
+
+@pytest.mark.parametrize("task_id", ["nope", "a?b#c", "%2e%2e", "%2F", "$(id)", "-x"])
+async def test_an_unknown_task_is_status_1_and_the_servers_one_line(run: Run, task_id: str) -> None:
+    for command in (cli.task_command, cli.cancel_command, cli.requeue_command):
+        status, out, err = await run(command, "--", task_id)
+        assert (status, out) == (1, "")
+        assert one_line(err).endswith(f": not_found: no task {task_id!r}")
+
+
+@pytest.mark.parametrize("task_id", ["..", ".", "", "../agents", "x/requeue"])
+async def test_a_path_is_not_a_task_id(run: Run, task_id: str) -> None:
+    assert "not a task id" in await run.refused(cli.task_command, task_id)
+
+
+async def test_a_failed_task_is_requeued_and_a_finished_one_is_a_conflict(
+    run: Run, served: Served
+) -> None:
+    status, _, err = await run(cli.submit_command, "boom", "--requires", "boom", "--wait")
+    task_id = err.split()[3]
+    status, out, _ = await run(cli.requeue_command, task_id)
+    assert (status, out.split()[:2]) == (0, ["requeued", f"{task_id}:"])
+    status, out, _ = await run(cli.submit_command, "echo", "--requires", "echo", "--wait", "--json")
+    done = json.loads(out)["id"]
+    status, out, err = await run(cli.requeue_command, done)
+    assert (status, out) == (1, "")
+    assert one_line(err).startswith("alveary requeue: conflict: ")
+
+
+async def test_tasks_follows_the_cursor_to_the_last_page(
+    run: Run, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "PAGE", 2)
+    ids = [
+        (await run(cli.submit_command, "echo", "--requires", "echo", "--payload", str(i)))[
+            1
+        ].strip()
+        for i in range(5)
+    ]
+    for task_id in ids:
+        await served.orch.task(task_id).result(10)
+    status, out, _ = await run(cli.tasks_command, "--json")
+    assert [r["id"] for r in json.loads(out)] == ids
+    status, out, _ = await run(cli.tasks_command)
+    assert out.splitlines()[0].split() == ["ID", "STATE", "KIND", "ATTEMPTS", "AGENT", "SUBMITTED"]
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ids
+    status, out, _ = await run(cli.tasks_command, "--limit", "3", "--json")
+    assert status == 0
+    assert [r["id"] for r in json.loads(out)] == ids[:3]
+    none = await run(cli.tasks_command, "--state", "queued", "--kind", "echo")
+    assert none[1].splitlines()[1:] == ["(none)"]
+
+
+async def test_a_state_the_server_does_not_know_is_its_refusal(run: Run) -> None:
+    status, _, err = await run(cli.tasks_command, "--state", "bogus")
+    assert status == 1
+    assert one_line(err).startswith("alveary tasks: invalid: expected one of pending")
+    assert err.strip().endswith("(field state)")
+    assert "expected an integer >= 1" in await run.refused(cli.tasks_command, "--limit", "0")
+
+
+async def test_status_shows_pools_agents_and_the_queue(run: Run, served: Served) -> None:
+    hanging = await served.orch.submit(TaskSpec("hang", None, requires={"hang"}))
+    status, out, _ = await run(cli.status_command)
+    assert status == 0
+    assert out.startswith(f"{served.gateway.url}: ready")
+    assert {"workers-1", "echoer", "hanger"} <= set(out.split())
+    workers = next(line for line in out.splitlines() if line.startswith("workers "))
+    assert workers.split()[:3] == ["workers", "local", "1-3"]
+    assert out.rstrip().splitlines()[-1].startswith("tasks: 0 pending, 0 queued, ")
+    status, out, _ = await run(cli.status_command, "--json")
+    shown = json.loads(out)
+    assert shown["ready"] == {"ok": True, "leader": None}
+    assert [p["name"] for p in shown["pools"]] == ["workers"]
+    assert int(shown["tasks"]["assigned"]) + int(shown["tasks"]["running"]) == 1
+    await served.orch.cancel(hanging.id)
+
+
+async def test_agents_list(run: Run) -> None:
+    status, out, _ = await run(cli.agents_list_command)
+    assert status == 0
+    names = [line.split()[0] for line in out.splitlines()[1:]]
+    assert sorted(names) == ["breaker", "echoer", "hanger", "workers-1"]
+    status, out, _ = await run(cli.agents_list_command, "--json")
+    assert {a["name"] for a in json.loads(out)} == set(names)
+
+
+async def test_events_prints_the_replay_and_stops(run: Run, served: Served) -> None:
+    await run(cli.submit_command, "echo", "--requires", "echo", "--payload", '"x"', "--wait")
+    status, out, _ = await run(cli.events_command)
+    assert status == 0
+    types = [line.split()[3] for line in out.splitlines()]
+    assert {"agent.ready", "task.succeeded"} <= set(types)
+    status, out, _ = await run(cli.events_command, "--type", "task.succeeded", "--json")
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["type"] for e in events] == ["task.succeeded"]
+    assert events[0]["task_id"]
+
+
+async def test_a_server_that_is_not_there_is_one_line(run: Run) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    for command, argv in [(cli.status_command, []), (cli.submit_command, ["echo"])]:
+        status = await asyncio.to_thread(command, [*argv, "--url", url])
+        err = run.capsys.readouterr().err
+        assert status == 1
+        assert one_line(err).endswith(f"cannot reach {url}: connection refused")
+
+
+async def test_a_url_that_is_not_http_is_a_bad_argument(run: Run) -> None:
+    status = await asyncio.to_thread(cli.status_command, ["--url", "ftp://x"])
+    assert status == 2
+    assert "--url: expected http://host:port" in one_line(run.capsys.readouterr().err)
