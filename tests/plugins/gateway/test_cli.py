@@ -228,7 +228,7 @@ async def test_status_shows_pools_agents_and_the_queue(run: Run, served: Served)
     assert out.rstrip().splitlines()[-1].startswith("tasks: 0 pending, 0 queued, ")
     status, out, _ = await run(cli.status_command, "--json")
     shown = json.loads(out)
-    assert shown["ready"] == {"ok": True, "leader": None}
+    assert shown["ready"] == {"ok": True, "leader": None, "missing": None}
     assert [p["name"] for p in shown["pools"]] == ["workers"]
     assert int(shown["tasks"]["assigned"]) + int(shown["tasks"]["running"]) == 1
     await served.orch.cancel(hanging.id)

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from alveary import AgentSpec, Orchestrator, TaskSpec, TaskState
 from alveary.testing import until
+from alveary_gateway.cli import status_command
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -131,11 +132,14 @@ async def ready(orch: Orchestrator) -> httpx.Response:
 
 
 async def test_remote_agents_fill_their_pool_run_tasks_and_a_full_pool_refuses(
-    orch: Orchestrator, agents: Agents
+    orch: Orchestrator, agents: Agents, capsys: pytest.CaptureFixture[str]
 ) -> None:
     answer = await ready(orch)
     assert answer.status_code == 503
     assert answer.json()["missing"] == {"echoers": 1}
+    url = gateway_of(orch).url
+    assert await asyncio.to_thread(status_command, ["--url", url]) == 0
+    assert "not ready: waiting for remote agents (1 for echoers)" in capsys.readouterr().out
     url = ws_url(orch)
     await agents.start("echo", url)
     await agents.start("echo", url)

@@ -74,6 +74,7 @@ def submit_command(argv: Sequence[str]) -> int:
     return command.run(parser, argv, body)
 
 
+
 def _wait(client: Client, task: str, limit: float) -> dict[str, Any]:
     """The task's record once it ended, or as it is when ``limit`` seconds have passed."""
     deadline = time.monotonic() + limit
@@ -191,7 +192,7 @@ def status_command(argv: Sequence[str]) -> int:
         if args.json:
             print(dump({"ready": ready, "pools": pools, "agents": agents, "tasks": live}))
             return 0
-        state = "ready" if ready["ok"] else f"standing by ({ready['leader']} leads)"
+        state = _readiness(ready)
         print(f"{client.url}: {state}\n")
         print(f"{_show.pool_rows(pools)}\n\n{_show.agent_rows(agents)}\n")
         print(_show.counts(live))
@@ -245,3 +246,13 @@ def events_command(argv: Sequence[str]) -> int:
         raise Failed("the server closed the stream")
 
     return command.run(parser, argv, body)
+
+
+def _readiness(ready: dict[str, Any]) -> str:
+    """``ready``, or why not: a standby replica, remote pools short of their ``min``."""
+    if ready["ok"]:
+        return "ready"
+    if ready.get("leader"):
+        return f"standing by ({ready['leader']} leads)"
+    missing = ", ".join(f"{n} for {pool}" for pool, n in (ready.get("missing") or {}).items())
+    return f"not ready: waiting for remote agents ({missing})"
