@@ -4,9 +4,9 @@ Chromium, over an orchestrator running a mixed workload.
     uv run python docs/plugins/gateway_dashboard.py
 
 A pool of summarizers, an indexer, a one-slot renderer that falls behind (so tasks queue, by
-priority) and a fetcher that sometimes fails, fed about 20 tasks a second for 30 seconds from
-another HTTP client. Chromium comes from the machine (Debian's package ``chromium``);
-Playwright drives it and downloads nothing.
+priority) and a fetcher that sometimes fails, fed about 20 tasks a second from another HTTP
+client; the page is shot after 55 seconds of it. Chromium comes from the machine (Debian's
+package ``chromium``); Playwright drives it and downloads nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from alveary import AgentSpec, Orchestrator
 from playwright.async_api import async_playwright
 
 OUT = Path(__file__).resolve().with_name("gateway-dashboard.png")
-SECONDS = 30.0
+SECONDS = 55.0
 RATE = 20.0  # tasks a second
 
 
@@ -63,10 +63,8 @@ PRIORITIES = ["low", "medium", "medium", "high", "critical"]
 
 
 async def feed(client: httpx.AsyncClient) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + SECONDS
     i = 0
-    while loop.time() < end:
+    while True:
         kind, need, _, payload = random.choices(WORK, weights=[w[2] for w in WORK])[0]
         body = {"kind": kind, "payload": payload(i), "requires": [need]}
         body["priority"] = random.choice(PRIORITIES)
@@ -107,9 +105,10 @@ async def main() -> int:
             page = await browser.new_page(viewport={"width": 1400, "height": 1250})
             await page.emulate_media(color_scheme="light")
             await page.goto(url)
-            await feed(client)
-            await page.wait_for_timeout(1500)  # the last polls and details land
-            await page.screenshot(path=OUT)
+            feeding = asyncio.create_task(feed(client))
+            await asyncio.sleep(SECONDS)
+            await page.screenshot(path=OUT)  # under load
+            feeding.cancel()
             await browser.close()
     print(f"wrote {OUT}")
     return 0

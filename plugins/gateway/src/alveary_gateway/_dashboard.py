@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from litestar import Request, Response, Router, get
+from litestar import MediaType, Request, Response, Router, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.types import Message, Scope
@@ -41,7 +41,7 @@ class Dashboard(OpenAPIRenderPlugin):
     """The page at ``/`` and its script and style sheet, read once from the package."""
 
     def __init__(self) -> None:
-        super().__init__(path="/", media_type="text/html; charset=utf-8")
+        super().__init__(path="/", media_type=MediaType.HTML)
         self._page = _read("index.html")
         self._assets = {name: (_read(name), media) for name, media in _ASSETS.items()}
 

@@ -104,8 +104,11 @@ function badge(text) {
 
 // --- pools, agents, queue ------------------------------------------------------------------
 
+const agentNames = new Map(); // agent id -> name, for the events table
+
 async function refreshFleet() {
   const [pools, agents] = await Promise.all([api("/v1/pools"), api("/v1/agents")]);
+  for (const a of agents) agentNames.set(a.id, a.name);
   fill("pools", pools.map((p) => row([
     p.name, `${p.min}–${p.max === null ? "∞" : p.max}`, p.metrics.agents, p.metrics.ready,
     p.metrics.busy, `${p.metrics.in_flight} / ${p.metrics.capacity}`, p.metrics.queued,
@@ -181,7 +184,8 @@ function draw() {
   const body = $("events").tBodies[0];
   body.querySelector("td.empty")?.parentElement.remove();
   body.prepend(...events.map((e) => row([
-    e.seq ?? "", clock(e.time), e.type, e.task_id ?? e.agent_id ?? "", brief(e.data),
+    e.seq ?? "", clock(e.time), e.type, e.task_id ?? agentNames.get(e.agent_id) ?? e.agent_id ?? "",
+    brief(e.data),
   ])));
   while (body.rows.length > MAX_EVENTS) body.lastElementChild.remove();
   const ends = events.filter((e) => e.type.startsWith("task.") && TERMINAL.has(e.type.slice(5)));
@@ -209,27 +213,32 @@ function addRecent(ends) {
 
 let detailsWanted = false;
 
-// Fill in kind, latency and value of the rows shown, one record at a time: the work is
-// bounded by the table's size, however many tasks finish.
+// Fill in kind, latency and value of the rows shown, newest first, a few records at a time:
+// the work is bounded by the table's size, however many tasks finish.
 async function fillDetails() {
   for (;;) {
-    const missing = detailsWanted && [...recent].find(([, tr]) => !tr.dataset.filled);
-    if (!missing) {
+    const missing = detailsWanted
+      ? [...recent].reverse().filter(([, tr]) => !tr.dataset.filled).slice(0, 6)
+      : [];
+    if (missing.length === 0) {
       detailsWanted = false;
       await sleep(250);
       continue;
     }
-    const [id, tr] = missing;
-    tr.dataset.filled = "yes";
-    try {
-      const task = await api(`/v1/tasks/${encodeURIComponent(id)}`);
-      const end = task.times[task.state];
-      tr.cells[2].textContent = task.kind;
-      tr.cells[5].textContent = seconds(end === undefined ? null : end - task.submitted);
-      tr.cells[6].textContent = brief(task.error ?? task.value);
-    } catch (err) {
-      tr.cells[2].textContent = err.status === 404 ? "(no longer kept)" : "?";
-    }
+    await Promise.all(missing.map(([id, tr]) => fillRow(id, tr)));
+  }
+}
+
+async function fillRow(id, tr) {
+  tr.dataset.filled = "yes";
+  try {
+    const task = await api(`/v1/tasks/${encodeURIComponent(id)}`);
+    const end = task.times[task.state];
+    tr.cells[2].textContent = task.kind;
+    tr.cells[5].textContent = seconds(end === undefined ? null : end - task.submitted);
+    tr.cells[6].textContent = brief(task.error ?? task.value);
+  } catch (err) {
+    tr.cells[2].textContent = err.status === 404 ? "(no longer kept)" : "?";
   }
 }
 
@@ -293,26 +302,31 @@ function sparkline(svg, values) {
   svg.replaceChildren(line);
 }
 
+// One bucket per second over the last WINDOW whole seconds (the second under way is not yet
+// complete): tasks finished, and their mean latency from task.pending to their end.
 function drawCharts() {
-  const now = Date.now() / 1000 + clockSkew;
-  while (finished.length && finished[0][0] < now - WINDOW) finished.shift();
+  const end = Math.floor(Date.now() / 1000 + clockSkew);
+  while (finished.length && finished[0][0] < end - WINDOW) finished.shift();
   const counts = new Array(WINDOW).fill(0);
   const sums = new Array(WINDOW).fill(0);
   const timed = new Array(WINDOW).fill(0);
   for (const [time, latency] of finished) {
-    const bucket = Math.min(WINDOW - 1, Math.floor(time - (now - WINDOW)));
+    const bucket = Math.floor(time) - (end - WINDOW);
+    if (bucket >= WINDOW) continue;
     counts[bucket] += 1;
     if (latency !== null) {
       sums[bucket] += latency;
       timed[bucket] += 1;
     }
   }
+  const means = sums.map((s, i) => (timed[i] ? s / timed[i] : 0));
   sparkline($("throughput-chart"), counts);
-  sparkline($("latency-chart"), sums.map((s, i) => (timed[i] ? s / timed[i] : 0)));
-  const last = counts.slice(-10).reduce((a, b) => a + b, 0);
-  const n = timed.reduce((a, b) => a + b, 0);
-  $("throughput").textContent = `${(last / 10).toFixed(1)} in the last 10 s`;
-  $("latency").textContent = n ? seconds(sums.reduce((a, b) => a + b, 0) / n) : "–";
+  sparkline($("latency-chart"), means);
+  const total = (values) => values.reduce((a, b) => a + b, 0);
+  const n = total(timed);
+  $("throughput").textContent =
+    `${(total(counts.slice(-10)) / 10).toFixed(1)} over the last 10 s, peak ${Math.max(...counts)}`;
+  $("latency").textContent = n ? `${seconds(total(sums) / n)}, peak ${seconds(Math.max(...means))}` : "–";
 }
 
 // --- start ---------------------------------------------------------------------------------
