@@ -159,7 +159,8 @@ const finished = []; // [time, latency or null] of task ends in the last WINDOW 
 const recent = new Map(); // task id -> its row in the recent tasks table
 let lastSeq = null;
 let clockSkew = 0; // server time minus this browser's time, in seconds
-let drawing = null;
+let drawing = null; // the timer of the next draw
+let detailsWanted = false; // rows were added: fill in their details
 
 function take(event) {
   lastSeq = event.seq ?? lastSeq;
@@ -210,8 +211,6 @@ function addRecent(ends) {
   }
   detailsWanted = true;
 }
-
-let detailsWanted = false;
 
 // Fill in kind, latency and value of the rows shown, newest first, a few records at a time:
 // the work is bounded by the table's size, however many tasks finish.
