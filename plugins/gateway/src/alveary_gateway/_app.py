@@ -1,5 +1,5 @@
 """The Litestar application: the routes, health and readiness, live events, the OpenAPI
-document and the error shape."""
+document, the dashboard and the error shape."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from . import _errors
 from ._access import credentials
 from ._config import Config
 from ._connect import connect_route
+from ._dashboard import Dashboard, page_headers
 from ._fleet import fleet_routes
 from ._records import Status
 from ._remote import RemoteRuntime
@@ -25,7 +26,8 @@ from ._tasks import task_routes
 
 
 def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: str) -> Litestar:
-    """The app serving ``host``: every route under ``/v1``, ``/openapi.json`` and ``/docs``."""
+    """The app serving ``host``: every route under ``/v1``, ``/openapi.json``, ``/docs``, and
+    the dashboard at ``/``."""
 
     @get("/v1/health", summary="Liveness: the server answers")
     async def health() -> Status:
@@ -79,7 +81,8 @@ def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: 
             title="alveary",
             version=version,
             path="/",
-            render_plugins=[SwaggerRenderPlugin(path="/docs")],
+            render_plugins=[Dashboard(), SwaggerRenderPlugin(path="/docs")],
         ),
+        before_send=[page_headers],
         logging_config=None,
     )

@@ -74,7 +74,6 @@ def submit_command(argv: Sequence[str]) -> int:
     return command.run(parser, argv, body)
 
 
-
 def _wait(client: Client, task: str, limit: float) -> dict[str, Any]:
     """The task's record once it ended, or as it is when ``limit`` seconds have passed."""
     deadline = time.monotonic() + limit
