@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     )
     from ._routing import Candidates
     from ._states import AgentState, HealthStatus, Priority, TaskState
+    from ._verdicts import Approval, CommandVerdict
     from .hookspecs import hookimpl, hookspec
 
     __version__: str
@@ -83,6 +84,7 @@ _MODULES = {
     "._states": ("AgentState", "HealthStatus", "Priority", "TaskState"),
     "._routing": ("Candidates",),
     "._host": ("Host",),
+    "._verdicts": ("Approval", "CommandVerdict"),
     ".hookspecs": ("hookimpl", "hookspec"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}
@@ -110,7 +112,9 @@ __all__ = [
     "AgentSpec",
     "AgentState",
     "AlvearyError",
+    "Approval",
     "Candidates",
+    "CommandVerdict",
     "Config",
     "ConfigError",
     "Denied",

@@ -9,6 +9,7 @@ from typing import Any
 
 from ._records import Agent, AgentSpec, HealthReport, Outcome, Principal
 from ._values import finite, shown
+from ._verdicts import CommandVerdict
 
 
 def kind(value: object) -> str:
@@ -57,3 +58,4 @@ agent_spec = is_a(AgentSpec)
 health_report = is_a(HealthReport)
 principal = is_a(Principal)
 boolean = is_a(bool)
+verdict = is_a(CommandVerdict)

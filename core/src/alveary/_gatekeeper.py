@@ -15,6 +15,7 @@ ACTIONS: Mapping[str, str] = {
     "task.cancel": "cancel a task (its kind)",
     "task.requeue": "run a dead or failed task again (its kind)",
     "task.read": "read a task (its kind), or list tasks (a kind, or *)",
+    "task.approve": "approve or reject a command a task waits on (its kind)",
     "agent.register": "register an agent (its name)",
     "agent.deregister": "take an agent out (its name)",
     "agent.drain": "drain an agent (its name)",

@@ -8,7 +8,7 @@ config order, so that one plugin's exception, overrun or wrong answer never stop
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -32,6 +32,7 @@ from ._records import (
 )
 from ._states import AgentState, HealthStatus
 from ._values import shown
+from ._verdicts import CommandVerdict, strictest
 from .hookspecs import HOOK_NAMES, SPEC_ARGS, SYNC_ONLY
 
 if TYPE_CHECKING:
@@ -237,6 +238,25 @@ class Hooks(Isolation):
                 raise Denied(f"{action} {resource}: the plugin failed", plugin=impl.plugin)
             if allowed is False:
                 raise Denied(f"{principal.id} may not {action} {resource}", plugin=impl.plugin)
+
+    async def command_check(
+        self, task: Task, agent: Agent, command: str | Sequence[str], workspace: str | None
+    ) -> CommandVerdict:
+        """The strictest verdict of the command guards (``allow`` with none); ``block`` when
+        one fails, overruns, answers something else or is disabled."""
+        try:
+            impls = self.gate("alveary_command_check", "command")
+        except Rejected as exc:
+            return CommandVerdict("block", reason=str(exc))
+        verdicts = []
+        for impl in impls:
+            verdict = await self.acall(impl, (task, agent, command, workspace), checks.verdict)
+            if verdict is FAILED:
+                reason = f"the guard of plugin {impl.plugin!r} failed"
+                return CommandVerdict("block", reason=reason)
+            if verdict is not None:
+                verdicts.append(verdict)
+        return strictest(verdicts)
 
     async def _refusing(self, impl: Any, args: tuple[Any, ...], check: Any) -> Any:
         """Call a security gate that may raise ``Denied`` with its own reason (a rate limit,

@@ -7,7 +7,7 @@ internals (no import cycle) and tells plugin authors what is theirs to call.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._records import (
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ._components import Runtime, Store
     from ._config import Config
     from ._handle import Metrics, TaskHandle
+    from ._verdicts import Approval
 
 
 class Host(Protocol):
@@ -118,6 +119,25 @@ class Host(Protocol):
         self, pool: str, size: PoolSize, *, credentials: Mapping[str, Any] | None = None
     ) -> Pool:
         """Set a pool's min and max (see ``Orchestrator.resize``)."""
+
+    async def guard_command(
+        self, task: Task, agent: Agent, command: str | Sequence[str], workspace: str | None
+    ) -> None:
+        """For runtimes: ask the command guards before running a command built from a task
+        (see ``Orchestrator.guard_command``)."""
+
+    def approvals(self) -> list[Approval]:
+        """Commands tasks wait on for a decision (see ``Orchestrator.approvals``)."""
+
+    async def decide(
+        self,
+        task_id: str,
+        approve: bool,
+        note: str = "",
+        *,
+        credentials: Mapping[str, Any] | None = None,
+    ) -> Approval:
+        """Approve or reject a command a task waits on (see ``Orchestrator.decide``)."""
 
     async def authorize(
         self, credentials: Mapping[str, Any] | None, action: str, resource: str

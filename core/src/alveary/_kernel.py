@@ -36,6 +36,7 @@ from ._states import TaskState
 from ._storekeeper import StoreKeeper
 from ._taskbook import TaskBook
 from ._timers import Deadlines
+from ._verdicts import Approvals
 
 if TYPE_CHECKING:
     from ._host import Host
@@ -87,6 +88,7 @@ class Kernel:
         self._deadlines = deadlines = Deadlines(clock)
         self._registry = registry = Registry(hooks, events)
         self._gate = Gatekeeper(hooks, events)
+        self._approvals = Approvals(events)
         self._book = book = TaskBook(
             self.store, events, deadlines, settings, clock, rng, lambda t: dispatch.place(t)
         )

@@ -24,6 +24,7 @@ from ._records import (
     TaskSpec,
 )
 from ._states import HealthStatus, TaskState
+from ._verdicts import Approval
 
 __all__ = ["Metrics", "Orchestrator", "TaskHandle"]
 
@@ -201,6 +202,33 @@ class Orchestrator(Kernel):
         if self.store.durable:
             await self.store.commit()
         return TaskHandle(self, task)
+
+    async def guard_command(
+        self, task: Task, agent: Agent, command: str | Sequence[str], workspace: str | None
+    ) -> None:
+        """For runtimes, before running a command built from ``task``: return when it may
+        run (after an approval, if a guard asks for one); raise ``PermanentFailure`` when a
+        guard blocks it or someone rejects it (``alveary_command_check``)."""
+        verdict = await self.hooks.command_check(task, agent, command, workspace)
+        await self._approvals.enforce(verdict, task, agent, command)
+
+    def approvals(self) -> list[Approval]:
+        """The commands tasks wait on for someone to approve or reject, oldest first."""
+        return self._approvals.pending()
+
+    async def decide(
+        self,
+        task_id: str,
+        approve: bool,
+        note: str = "",
+        *,
+        credentials: Mapping[str, Any] | None = None,
+    ) -> Approval:
+        """Approve or reject the command ``task_id`` waits on; checked as ``task.approve``.
+        Raises ``NotFound`` if it waits on none."""
+        task = self.get_task(task_id)
+        principal = await self._gate.check(credentials, "task.approve", task.spec.kind)
+        return self._approvals.decide(task, approve, principal.id, note)
 
     def get_task(self, task_id: str) -> Task:
         """The task with this id, running or finished; raises ``NotFound``."""

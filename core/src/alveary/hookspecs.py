@@ -11,8 +11,8 @@ order of ``[plugins] enabled`` (built-ins first) and isolates them from each oth
   the rest of the run (a ``plugin.disabled`` event says so); so is an async hook that ignores
   cancellation when its budget is spent: the kernel stops waiting for it and abandons it;
 - gates fail closed: while a plugin implementing ``alveary_authenticate``,
-  ``alveary_authorize``, ``alveary_agent_validate`` or ``alveary_task_validate`` fails, overruns
-  or is disabled, that gate refuses;
+  ``alveary_authorize``, ``alveary_agent_validate``, ``alveary_task_validate`` or
+  ``alveary_command_check`` fails, overruns or is disabled, that gate refuses;
 - a hook marked *async ok* may be an ``async def``; the kernel awaits it within the budget.
   The others are on the hot path and must be plain functions.
 
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from ._components import Runtime, Store, Strategy
     from ._config import Config
     from ._host import Host
+    from ._verdicts import CommandVerdict
 
 hookspec = pluggy.HookspecMarker("alveary")
 """Marks a hook specification. Only the kernel declares specs."""
@@ -336,6 +337,23 @@ def alveary_authorize(principal: Principal, action: str, resource: str) -> bool 
     """
 
 
+@hookspec
+def alveary_command_check(
+    task: Task, agent: Agent, command: str | Sequence[str], workspace: str | None
+) -> CommandVerdict | None:
+    """May a runtime run ``command``, built from ``task``'s payload for ``agent``?
+
+    ``command`` is an argument vector run without a shell, or shell text; ``workspace`` the
+    directory it runs in, if any. Runtimes ask through ``Host.guard_command`` before running
+    a command made from a task (the ``subprocess`` runtime's tools). Return an
+    ``alveary.CommandVerdict`` (``allow``, ``log``, ``approve`` or ``block``) or ``None`` to
+    abstain; the strictest answer wins. ``approve`` holds the attempt until someone approves
+    or rejects it (``Orchestrator.decide``); a blocked or rejected command fails the task
+    without retries. *Async ok.* If it raises, overruns or answers something else, the
+    command is blocked.
+    """
+
+
 # -- events ----------------------------------------------------------------------------------
 
 
@@ -381,6 +399,7 @@ GATES = frozenset(
         "alveary_authorize",
         "alveary_agent_validate",
         "alveary_task_validate",
+        "alveary_command_check",
     }
 )
 """Hooks that decide whether something may happen: they fail closed."""

@@ -119,6 +119,9 @@ class SubprocessRuntime(Supervisor):
         options = live.options
         assert isinstance(options, SubprocessOptions)
         argv, stdin = command_for(options, agent, task, live.workspace.path)
+        if self.orchestrator is not None:  # the command guards (alveary_command_check)
+            where = None if live.workspace.path is None else str(live.workspace.path)
+            await self.orchestrator.guard_command(task, agent, argv, where)
         work = run_once(
             options,
             argv,
