@@ -64,9 +64,7 @@ class _Walker:
     def simple(self, simple: Simple, variables: dict[str, str], depth: int) -> None:
         words = simple.words
         assigned = 0
-        while (
-            assigned < len(words) and words[assigned].plain and _ASSIGN.match(words[assigned].text)
-        ):
+        while assigned < len(words) and _assignment(words[assigned]):
             name, _, value = words[assigned].text.partition("=")
             variables[name.rstrip("+")] = _VAR.sub(lambda m: variables.get(m[1], m[0]), value)
             assigned += 1
@@ -167,14 +165,16 @@ class _Walker:
             self.script(" ".join(argv[1:]), dict(variables), depth + 1)
             return set().union(*subs[1:]) if len(subs) > 1 else set()
         shell = program in SHELLS
-        i, inline = 1, False
+        i, inline, stdin_only = 1, False, False
         while i < len(argv) and argv[i].startswith(("-", "+")) and argv[i] not in ("-", "--"):
             word = argv[i]
-            inline = inline or (word[1:2] != "-" and "c" in word[1:] if shell else word in INLINE)
+            bundle = shell and word[:1] == "-" and word[1:2] != "-"
+            inline = inline or ("c" in word[1:] if bundle else word in INLINE and not shell)
+            stdin_only = stdin_only or (bundle and "s" in word[1:])
             i += 2 if word in ("-o", "+o", "-O", "+O") or (not shell and word in INLINE) else 1
         i += argv[i : i + 1] == ["--"]
-        if program in SOURCES or (shell and not inline) or (not shell and not inline):
-            if i < len(argv) and argv[i] not in ("-", "/dev/stdin"):
+        if program in SOURCES or not inline:
+            if i < len(argv) and not stdin_only and argv[i] not in ("-", "/dev/stdin"):
                 return subs[i]  # a script file: only what a substitution put there is known
             found = {"-"}  # standard input: ``script`` adds what the pipeline feeds it
             for source in stdin:
@@ -210,6 +210,12 @@ class _Walker:
                     self.run(inner, [set() for _ in inner], variables, depth + 1, None, [])
                 k = end
             k += 1
+
+
+def _assignment(word: Word) -> bool:
+    """``NAME=value``, with ``NAME=`` unquoted (the value may be quoted)."""
+    found = _ASSIGN.match(word.text)
+    return found is not None and (word.quoted < 0 or found.end() <= word.quoted)
 
 
 def _expand(word: Word, variables: dict[str, str]) -> list[str]:

@@ -205,7 +205,7 @@ BUILTIN: tuple[Rule, ...] = (
     Rule("history-clear", "medium", "clears the shell history",
           programs=("history",), flags=("-c",)),
     Rule("history-off", "medium", "turns shell history off",
-          programs=("unset", "export"), args=("HISTFILE", "HIST{FILE,SIZE,FILESIZE}=*")),
+          programs=("unset", "export"), args=("HISTFILE", "HISTFILE=**", "HIST{SIZE,FILESIZE}=0")),
     Rule("log-clear", "medium", "writes, truncates or deletes system logs or shell history",
           writes=("/var/log", "/var/log/**", "~/.*_history", "~/.*history")),
     Rule("journal-vacuum", "medium", "deletes the systemd journal",

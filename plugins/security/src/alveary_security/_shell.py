@@ -33,16 +33,26 @@ class Unparsable(ValueError):
 class Word:
     """One shell word after quote removal, with the scripts of the substitutions in it."""
 
-    __slots__ = ("plain", "procs", "subs", "text")
+    __slots__ = ("procs", "quoted", "subs", "text")
 
     def __init__(self) -> None:
         self.text = ""
-        self.plain = True
-        """No quote or backslash in it: a reserved word, an assignment, split on expansion."""
+        self.quoted = -1
+        """Where in ``text`` the first quoted or escaped part starts; -1 for none."""
         self.subs: list[str] = []
         """Scripts of the command substitutions (``$(...)``, backquotes) in the word."""
         self.procs: list[str] = []
         """Scripts of the process substitutions (``<(...)``, ``>(...)``) in the word."""
+
+    @property
+    def plain(self) -> bool:
+        """No quote or backslash in it: a reserved word, split when a variable expands."""
+        return self.quoted < 0
+
+    def quote(self) -> None:
+        """Mark that a quoted or escaped part starts here."""
+        if self.quoted < 0:
+            self.quoted = len(self.text)
 
 
 def tokens(text: str) -> list[str | Word]:
@@ -150,16 +160,16 @@ def _piece(text: str, i: int, word: Word) -> int:
         if close < 0:
             raise Unparsable("unclosed single quote")
         word.text += text[i + 1 : close]
-        word.plain = False
+        word.quote()
         return close + 1
     if c == "\\":
-        word.plain = False
+        word.quote()
         if text.startswith("\n", i + 1):
             return i + 2
         word.text += text[i + 1 : i + 2]
         return i + 2
     if c == '"':
-        word.plain = False
+        word.quote()
         return _double(text, i + 1, word)
     if c == "`":
         return _backquote(text, i, word)
@@ -225,7 +235,7 @@ def _dollar(text: str, i: int, word: Word) -> int:
         if close >= len(text):
             raise Unparsable("unclosed $'")
         word.text += _ansi_c(text[i + 2 : close])
-        word.plain = False
+        word.quote()
         return close + 1
     word.text += "$"
     return i + 1
