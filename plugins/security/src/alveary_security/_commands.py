@@ -16,7 +16,6 @@ from ._config import Actions, Commands
 from ._normalise import from_argv, from_text
 from ._operands import Command, mask, path
 from ._rules import BUILTIN, RANK, Rule, compile_pattern
-from ._shell import Unparsable
 
 _SAFE_WRITES = compile_pattern("/dev/{null,stdout,stderr,tty,fd/*,shm/**}")
 _LOOSE = re.compile(r"['\"\\`]|\$\(|[()]")
@@ -173,7 +172,7 @@ class Guard:
             else:
                 commands = from_argv([str(word) for word in command], workspace)
             unparsable: list[Rule] = []
-        except (Unparsable, RecursionError):
+        except Exception:  # noqa: BLE001 - unparsable, too deep, or a bug: fail closed
             text = command if isinstance(command, str) else " ".join(map(str, command))
             commands = self._loose(text, workspace)
             unparsable = self._unparsable
@@ -201,8 +200,11 @@ class Guard:
         loose = _LOOSE.sub(" ", text)
         try:
             return from_text(loose, workspace)
-        except (Unparsable, RecursionError):
-            return from_argv(loose.split(), workspace)
+        except Exception:  # noqa: BLE001
+            try:
+                return from_argv(loose.split(), workspace)
+            except Exception:  # noqa: BLE001
+                return []
 
 
 def _short(command: str | Sequence[str]) -> str:

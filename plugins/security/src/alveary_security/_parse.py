@@ -120,6 +120,8 @@ class _Parser:
         elif self._word("function") or self._defines():
             if self._word("function"):
                 self.i += 1
+            if self.i >= len(self.toks):
+                return
             name = self.toks[self.i]
             self.i += 1
             if self._peek() == "(" and self.i + 1 < len(self.toks) and self.toks[self.i + 1] == ")":
