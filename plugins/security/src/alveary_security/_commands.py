@@ -4,6 +4,7 @@ nothing and resolves no symlink."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -57,8 +58,12 @@ class _Compiled:
 
     def matches(self, command: Command, workspace: str | None, writable: Sequence[str]) -> bool:
         rule = self.rule
-        if rule.unparsable:
-            return False
+        if (
+            (rule.fork_bomb and not command.function)
+            or (self.code_from is not None and not command.code_from)
+            or ((self.writes is not None or rule.outside_workspace) and not command.writes)
+        ):
+            return False  # the cheap tests first: most commands write nothing, run no code
         if self.programs is not None and not self.programs.fullmatch(command.program):
             return False
         if rule.fork_bomb and not (
@@ -165,14 +170,14 @@ class Guard:
         argument vector run without a shell. ``workspace`` is the directory it runs in; with
         it, relative paths are resolved and writes outside it are a risk. Never raises."""
         if workspace is not None:
-            workspace = path(os.path.abspath(workspace), None)
+            workspace = _directory(workspace)
         try:
             if isinstance(command, str):
                 commands = from_text(command, workspace)
             else:
                 commands = from_argv([str(word) for word in command], workspace)
             unparsable: list[Rule] = []
-        except Exception:  # noqa: BLE001 - unparsable, too deep, or a bug: fail closed
+        except Exception:
             text = command if isinstance(command, str) else " ".join(map(str, command))
             commands = self._loose(text, workspace)
             unparsable = self._unparsable
@@ -180,10 +185,10 @@ class Guard:
         for cmd in commands:
             for c in self._by_program.get(cmd.program, ()):
                 if c.rule.id not in found and c.matches(cmd, workspace, self.writable):
-                    found[c.rule.id] = (c.rule, cmd.shown)
+                    found[c.rule.id] = (c.rule, cmd.shown())
             for c in self._general:
                 if c.rule.id not in found and c.matches(cmd, workspace, self.writable):
-                    found[c.rule.id] = (c.rule, cmd.shown)
+                    found[c.rule.id] = (c.rule, cmd.shown())
         if not found:
             return Verdict("allow")
         ranked = sorted(found.values(), key=lambda item: -RANK[item[0].risk])
@@ -200,11 +205,18 @@ class Guard:
         loose = _LOOSE.sub(" ", text)
         try:
             return from_text(loose, workspace)
-        except Exception:  # noqa: BLE001
+        except Exception:
             try:
                 return from_argv(loose.split(), workspace)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 return []
+
+
+@functools.lru_cache(maxsize=64)
+def _directory(workspace: str) -> str:
+    """The workspace as an absolute lexical path (a relative one is taken from the current
+    directory)."""
+    return path(os.path.abspath(workspace), None)
 
 
 def _short(command: str | Sequence[str]) -> str:

@@ -11,7 +11,7 @@ import re
 
 from ._operands import Command, mask, path, writes
 from ._parse import Simple, parse
-from ._programs import INLINE, INTERPRETER, SHELLS, SOURCES, is_wrapper, wrapped
+from ._programs import INLINE, INTERPRETER, SHELLS, SOURCES, WRITES, is_wrapper, wrapped
 from ._shell import Unparsable, Word
 
 MAX_DEPTH = 8
@@ -19,6 +19,7 @@ MAX_DEPTH = 8
 
 _ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^]]*\])?\+?=")
 _VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*|[0-9])")
+_NONE: frozenset[str] = frozenset()
 _OUTPUT = frozenset({">", ">>", ">|", "&>", "&>>", "<>", ">&"})
 
 
@@ -51,14 +52,15 @@ class _Walker:
         for simple in parse(text):
             first = len(self.out)
             self.simple(simple, variables, depth)
-            ran[id(simple)] = {c.program for c in self.out[first:]}
-            upstream = set().union(*(ran.get(id(u), set()) for u in simple.upstream))
+            if simple.piped:
+                ran[id(simple)] = {c.program for c in self.out[first:]}
             for command in self.out[first:]:
                 command.function = simple.function
                 command.piped, command.background = simple.piped, simple.background
                 if "-" in command.code_from:  # it reads code on standard input
                     command.code_from.discard("-")
-                    command.code_from |= upstream
+                    for before in simple.upstream:
+                        command.code_from |= ran.get(id(before), set())
         return {c.program for c in self.out[start:]}
 
     def simple(self, simple: Simple, variables: dict[str, str], depth: int) -> None:
@@ -69,7 +71,9 @@ class _Walker:
             variables[name.rstrip("+")] = _VAR.sub(lambda m: variables.get(m[1], m[0]), value)
             assigned += 1
         inner: dict[int, set[str]] = {}
-        for word in [*words, *(target for _, target in simple.redirects)]:
+        for word in (
+            [*words, *(target for _, target in simple.redirects)] if simple.redirects else words
+        ):
             if word.subs or word.procs:
                 inner[id(word)] = set().union(
                     *(self.script(s, dict(variables), depth + 1) for s in word.subs + word.procs)
@@ -79,8 +83,8 @@ class _Walker:
         for word in words[assigned:]:
             for text in _expand(word, variables):
                 argv.append(text)
-                subs.append(inner.get(id(word), set()))
-        writes, stdin = self.redirects(simple, inner, variables, depth)
+                subs.append(inner.get(id(word), _NONE))
+        writes, stdin = self.redirects(simple, inner) if simple.redirects else ([], [])
         if argv:
             self.run(argv, subs, variables, depth, simple, stdin)
         elif writes:
@@ -89,10 +93,10 @@ class _Walker:
             last = self.out[-1]
             last.writes.extend(writes)
             shown = (f"{op} {mask(t.text)}" for op, t in simple.redirects if op in _OUTPUT)
-            last.shown = " ".join([last.shown, *shown]).strip()
+            last.redirected = " ".join(shown)
 
     def redirects(
-        self, simple: Simple, inner: dict[int, set[str]], variables: dict[str, str], depth: int
+        self, simple: Simple, inner: dict[int, set[str]]
     ) -> tuple[list[str], list[str | set[str]]]:
         """Paths the redirections write, and what they feed on standard input: the text of a
         here-document or here-string, or the programs of a substitution (``< <(curl x)``)."""
@@ -118,7 +122,7 @@ class _Walker:
     ) -> None:
         """Walk one command: unwrap, follow the code it runs, record it."""
         for _ in range(32):
-            program = posixpath.basename(argv[0]) or argv[0]
+            program = argv[0].rpartition("/")[2] or argv[0]
             if not is_wrapper(program):
                 break
             hit = wrapped(program, argv)
@@ -139,7 +143,7 @@ class _Walker:
                 argv, subs = argv[i:], subs[i:]
         command = Command(program, argv[1:], self.cwd)
         command.code_from |= subs[0]
-        if program in SHELLS or INTERPRETER.fullmatch(program) or program in SOURCES:
+        if program in SHELLS or program in SOURCES or INTERPRETER.fullmatch(program):
             command.code_from |= self.code(program, argv, subs, variables, depth, stdin)
         elif program == "find":
             self.find(command, argv, variables, depth)
@@ -147,7 +151,8 @@ class _Walker:
             target = command.operands[0] if command.operands else "~"
             moved = path(target, self.cwd) if target != "-" and "$" not in target else ""
             self.cwd = moved if moved[:1] in ("/", "~") else None
-        command.writes.extend(writes(program, command))
+        if program in WRITES:
+            command.writes.extend(writes(program, command))
         self.out.append(command)
 
     def code(

@@ -26,13 +26,16 @@ class Command:
         "options",
         "piped",
         "program",
-        "shown",
+        "redirected",
+        "words",
         "writes",
     )
 
     def __init__(self, program: str, args: list[str], cwd: str | None) -> None:
         self.program = program
-        self.shown = " ".join(mask(w) for w in [program, *args])
+        self.words = args
+        self.redirected = ""
+        """The output redirections, as written (``> /dev/sda``)."""
         self.options: list[str] = []
         self.operands: list[str] = []
         valued = VALUED.get(program, frozenset())
@@ -55,6 +58,10 @@ class Command:
         """Programs whose output this command runs as code."""
         self.function = ""
         self.piped = self.background = False
+
+    def shown(self) -> str:
+        """The command as it would run, secrets masked: for a reason."""
+        return " ".join([*(mask(w) for w in [self.program, *self.words]), self.redirected]).strip()
 
 
 def mask(word: str) -> str:

@@ -4,6 +4,8 @@ stray ``)`` or an unknown keyword is stepped over rather than refused."""
 
 from __future__ import annotations
 
+import re
+
 from ._shell import REDIRECTS, Word, tokens
 
 _KEYWORDS = frozenset(
@@ -12,6 +14,8 @@ _KEYWORDS = frozenset(
 _CLAUSES = {"for": ("do", ";"), "select": ("do", ";"), "case": ("in",)}
 """Keywords whose clause (``for x in a b``) is words, not a command, up to one of these."""
 _SEPARATORS = frozenset({";", "&", "&&", "||", ";;"})
+_PLAIN = re.compile(r"[^\n|&;<>()'\"\\$`#]*")
+_RESERVED = _KEYWORDS | _CLAUSES.keys() | {"function", "{", "}"}
 
 
 class Simple:
@@ -35,6 +39,15 @@ class Simple:
 
 def parse(text: str) -> list[Simple]:
     """The simple commands of ``text``, in order. Raises ``Unparsable``."""
+    if _PLAIN.fullmatch(text):  # the common case, words and spaces only: one simple command
+        words = text.split()
+        if words and words[0] not in _RESERVED:
+            simple = Simple("")
+            for text in words:
+                word = Word()
+                word.text = text
+                simple.words.append(word)
+            return [simple]
     return _Parser(tokens(text)).run()
 
 
