@@ -81,7 +81,7 @@ def main() -> None:
     guard = Guard.from_config()
     commands: dict[str, str | list[str]] = {
         "Guard.check, plain command (ls -la src)": "ls -la src",
-        "Guard.check, pipeline (git log | grep | wc)": 'cd repo && git log --oneline | grep "fix" | wc -l',
+        "Guard.check, pipeline (git log | grep | wc)": 'cd r && git log | grep "fix" | wc -l',
         "Guard.check, argv (pytest -q tests)": ["pytest", "-q", "tests"],
         "Guard.check, caught (sudo rm -rf /)": "sudo rm -rf /",
     }

@@ -19,7 +19,6 @@ MAX_DEPTH = 8
 
 _ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^]]*\])?\+?=")
 _VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*|[0-9])")
-_NONE: frozenset[str] = frozenset()
 _OUTPUT = frozenset({">", ">>", ">|", "&>", "&>>", "<>", ">&"})
 
 
@@ -83,7 +82,7 @@ class _Walker:
         for word in words[assigned:]:
             for text in _expand(word, variables):
                 argv.append(text)
-                subs.append(inner.get(id(word), _NONE))
+                subs.append(inner.get(id(word)) or set())
         writes, stdin = self.redirects(simple, inner) if simple.redirects else ([], [])
         if argv:
             self.run(argv, subs, variables, depth, simple, stdin)
