@@ -24,13 +24,14 @@ RANK = {risk: n for n, risk in enumerate(RISKS, 1)}
 
 def corpus() -> dict[str, Any]:
     with CORPUS.open("rb") as file:
-        return tomllib.load(file)
+        data: dict[str, Any] = tomllib.load(file)
+    return data
 
 
 def command(entry: str | dict[str, Any]) -> str | list[str]:
     if isinstance(entry, str):
         return entry
-    found: str | list[str] = entry.get("command", entry.get("argv"))
+    found: str | list[str] = entry["command"] if "command" in entry else entry["argv"]
     return found
 
 
