@@ -5,7 +5,10 @@
 Calls the plugin's ``alveary_authorize`` the way the kernel does for every action, after the
 first call cached the decision: with nothing audited, and with every allowed action audited
 (the entry is only buffered). Also the policy's cache alone, and a JWT (HS256) and an API key
-authentication for scale. Prints nanoseconds per call; never fails on a timing.
+authentication for scale; and the dangerous-command guard's ``Guard.check`` on a plain
+command, a longer pipeline, an argument vector and a caught command (nothing is cached
+there: each call tokenizes, normalises and matches). Prints nanoseconds per call; never
+fails on a timing.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import jwt
 from alveary import Principal, structure
-from alveary_security import Config, KeyStore, Security
+from alveary_security import Config, Guard, KeyStore, Security
 
 N = 200_000
 ROLES = {"submitter": {"allow": ["task.submit"], "capabilities": ["review", "lint"]}}
@@ -74,6 +77,17 @@ def main() -> None:
         for name, creds in auth_rows.items():
             cost = per_call(lambda c=creds: authn.alveary_authenticate(c), 20_000)
             print(f"{name:48} {cost:8.0f} ns")
+
+    guard = Guard.from_config()
+    commands: dict[str, str | list[str]] = {
+        "Guard.check, plain command (ls -la src)": "ls -la src",
+        "Guard.check, pipeline (git log | grep | wc)": 'cd r && git log | grep "fix" | wc -l',
+        "Guard.check, argv (pytest -q tests)": ["pytest", "-q", "tests"],
+        "Guard.check, caught (sudo rm -rf /)": "sudo rm -rf /",
+    }
+    for name, command in commands.items():
+        cost = per_call(lambda c=command: guard.check(c, workspace="/srv/ws"), 20_000)
+        print(f"{name:48} {cost:8.0f} ns")
 
 
 if __name__ == "__main__":

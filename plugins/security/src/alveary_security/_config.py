@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+from typing import Any
+
 import attrs
+from alveary import FieldError
 from alveary.validators import count, positive
+
+from ._rules import ACTIONS, BUILTIN, Rule
 
 
 @attrs.frozen
@@ -59,6 +65,64 @@ class Limits:
     """Buckets kept at most per kind; the longest idle is dropped first."""
 
 
+def _absolute(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for path in value:
+        if not path.startswith("/"):
+            raise FieldError(attribute.name, f"expected absolute paths, got {path!r}")
+
+
+def _action(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in ACTIONS:
+        raise FieldError(
+            attribute.name, f"unknown action {value!r} (expected {', '.join(ACTIONS)})"
+        )
+
+
+@attrs.frozen
+class Actions:
+    """``[plugins.security.commands.actions]``: what the guard does at each risk level."""
+
+    low: str = attrs.field(default="allow", validator=_action)
+    medium: str = attrs.field(default="log", validator=_action)
+    high: str = attrs.field(default="approve", validator=_action)
+    critical: str = attrs.field(default="block", validator=_action)
+
+
+def _unique(instance: object, attribute: attrs.Attribute[Any], value: tuple[Rule, ...]) -> None:
+    seen: set[str] = set()
+    for rule in value:
+        if rule.id in seen:
+            raise FieldError(attribute.name, f"two rules have the id {rule.id!r}")
+        seen.add(rule.id)
+
+
+def _builtin(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    known = [rule.id for rule in BUILTIN]
+    for rule_id in value:
+        if rule_id not in known:
+            raise FieldError(
+                attribute.name, f"no built-in rule {rule_id!r}: {unknown_id(rule_id, known)}"
+            )
+
+
+def unknown_id(rule_id: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(rule_id, known, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(known)}"
+
+
+@attrs.frozen
+class Commands:
+    """``[plugins.security.commands]``: the dangerous-command guard. ``rules`` are added to
+    the built-in ones (a rule with a built-in's id replaces it); ``disable`` removes built-in
+    rules by id; ``writable`` names directories besides the workspace that commands may
+    write (``/tmp``)."""
+
+    actions: Actions = attrs.field(factory=Actions)
+    rules: tuple[Rule, ...] = attrs.field(default=(), validator=_unique)
+    disable: tuple[str, ...] = attrs.field(default=(), validator=_builtin)
+    writable: tuple[str, ...] = attrs.field(default=(), validator=_absolute)
+
+
 @attrs.frozen
 class Config:
     """How the security plugin decides who is asking and what they may do."""
@@ -75,6 +139,8 @@ class Config:
     """How long an authorization decision is reused, in seconds."""
     cache_size: int = attrs.field(default=10_000, validator=count)
     """Decisions kept at most; the oldest is dropped first."""
+    commands: Commands = attrs.field(factory=Commands)
+    """The dangerous-command guard's actions and rules."""
     audit_allowed: bool = True
     """Audit allowed actions too (modification, administration, data access), not only
     denials and authentications."""

@@ -21,6 +21,7 @@ from alveary import Denied, Principal
 from . import _config
 from ._audit import AuditLog
 from ._checks import problems
+from ._commands import Guard
 from ._jwt import TokenError, Verifier
 from ._keys import PREFIX, KeyStore
 from ._limits import Buckets, Limited
@@ -45,6 +46,8 @@ class Security:
     def __init__(self, config: _config.Config) -> None:
         self.config = config
         self.policy = Policy(config.roles, config.cache_ttl, config.cache_size)
+        self.guard = Guard.from_config(config.commands)
+        """The dangerous-command guard for ``[plugins.security.commands]``."""
         self.keys = KeyStore(config.keys_file) if config.keys_file else None
         self.audit = AuditLog(config.audit_log) if config.audit_log else None
         limits = config.limits
