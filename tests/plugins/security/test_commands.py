@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alveary import ConfigError, Orchestrator, PluginError
-from alveary_security import BUILTIN, Commands, Guard, Rule, Security, Verdict
+from alveary import CommandVerdict, ConfigError, Orchestrator, PluginError
+from alveary_security import BUILTIN, Commands, Guard, Rule, Security
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,7 +30,7 @@ def errors(table: dict[str, Any]) -> list[str]:
 
 def test_a_verdict_names_the_rule_and_the_offending_command() -> None:
     verdict = Guard.from_config().check("cd /srv && sudo rm -rf --no-preserve-root /")
-    assert verdict == Verdict(
+    assert verdict == CommandVerdict(
         "block",
         "critical",
         ("rm-root",),
@@ -38,7 +38,7 @@ def test_a_verdict_names_the_rule_and_the_offending_command() -> None:
         "rm -rf --no-preserve-root /",
     )
     assert not verdict.runs
-    assert Guard.from_config().check("ls -la") == Verdict("allow")
+    assert Guard.from_config().check("ls -la") == CommandVerdict("allow")
 
 
 def test_the_riskiest_rule_decides_and_every_match_is_listed() -> None:
@@ -93,7 +93,7 @@ def test_rules_are_added_replaced_and_disabled() -> None:
     )
     assert g.check("docker system prune -af").rules == ("no-docker-prune",)
     assert g.check("git push --force origin feature").risk == "critical"  # replaced
-    assert g.check("sudo shutdown -h now") == Verdict("allow")  # disabled
+    assert g.check("sudo shutdown -h now") == CommandVerdict("allow")  # disabled
     assert g.check("npm publish").action == "allow"
     assert g.check("npm publish").risk == "low"
     assert [r.id for r in g.rules].count("git-force-push") == 1
@@ -115,7 +115,7 @@ def test_patterns_are_globs_braces_and_regular_expressions() -> None:
     assert g.check("echo key >> ~/.ssh/authorized_keys").rules == ("secrets",)
     assert g.check("cp x /etc/tls/site.pem").rules == ("secrets",)
     assert g.check("terraform destroy -auto-approve").risk == "medium"
-    assert g.check("terraform plan") == Verdict("allow")
+    assert g.check("terraform plan") == CommandVerdict("allow")
 
 
 TOML = """
@@ -147,8 +147,8 @@ async def test_the_guard_comes_from_the_plugin_config() -> None:
         assert isinstance(security, Security)
         g = security.guard
         assert g.check("kubectl delete ns prod").action == "approve"
-        assert g.check("git push -f origin main") == Verdict("allow")
-        assert g.check("echo x > /tmp/scratch", workspace="/srv/ws") == Verdict("allow")
+        assert g.check("git push -f origin main") == CommandVerdict("allow")
+        assert g.check("echo x > /tmp/scratch", workspace="/srv/ws") == CommandVerdict("allow")
         assert g.check("echo x > /var/tmp/x", workspace="/srv/ws").rules == ("outside-workspace",)
 
 
@@ -228,4 +228,4 @@ def test_the_docs_list_every_builtin_rule_and_their_example_config_loads() -> No
     g = Guard.from_config(tomllib.loads(block[1])["plugins"]["security"]["commands"])
     assert g.check("kubectl delete ns prod").rules == ("kubectl-delete",)
     assert g.check("cat id.pub >> /home/ann/.ssh/authorized_keys").rules == ("ssh-keys",)
-    assert g.check("git push -f origin main") == Verdict("allow")
+    assert g.check("git push -f origin main") == CommandVerdict("allow")

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from alveary_security import RISKS, Guard, Verdict
+from alveary import CommandVerdict
+from alveary_security import RISKS, Guard
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,7 +36,9 @@ def command(entry: str | dict[str, Any]) -> str | list[str]:
     return found
 
 
-def verdicts() -> tuple[list[tuple[dict[str, Any], Verdict]], list[tuple[Any, str, Verdict]]]:
+def verdicts() -> tuple[
+    list[tuple[dict[str, Any], CommandVerdict]], list[tuple[Any, str, CommandVerdict]]
+]:
     """(dangerous entry, verdict) and (command, workspace, verdict) for the harmless ones."""
     data, guard = corpus(), Guard.from_config()
     dangerous = [

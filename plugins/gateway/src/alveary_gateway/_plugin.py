@@ -59,7 +59,11 @@ class Gateway:
                 )
             log.warning("gateway open to the network with no security plugin", listen=host)
         hub = Hub(orchestrator, self.config.sse_buffer, self.config.replay)
-        app = build(orchestrator, self.config, hub, self.remote, alveary.__version__)
+        try:
+            app = build(orchestrator, self.config, hub, self.remote, alveary.__version__)
+        except Exception as exc:  # serving nothing quietly would be worse than not starting
+            hub.close()
+            raise alveary.StartFailed(f"the gateway cannot start: {exc}") from exc
         try:
             sock = bind(host, port)
         except OSError as exc:

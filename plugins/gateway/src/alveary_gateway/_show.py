@@ -101,6 +101,26 @@ def agent_rows(agents: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+def approval_rows(waiting: Sequence[Mapping[str, Any]]) -> str:
+    if not waiting:
+        return "no command waits for a decision"
+    return table(
+        ("TASK", "KIND", "AGENT", "SINCE", "RISK", "COMMAND", "WHY"),
+        [
+            (
+                a["task_id"],
+                a["kind"],
+                a["agent"],
+                when(a["since"]),
+                a["risk"] or "-",
+                a["command"][:60],
+                a["reason"][:80],
+            )
+            for a in waiting
+        ],
+    )
+
+
 def pool_rows(pools: Sequence[Mapping[str, Any]]) -> str:
     return table(
         ("POOL", "RUNTIME", "SIZE", "AGENTS", "READY", "BUSY", "TASKS", "QUEUED", "OLDEST"),

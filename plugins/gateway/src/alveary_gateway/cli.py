@@ -147,6 +147,46 @@ def requeue_command(argv: Sequence[str]) -> int:
     return command.run(parser, argv, body)
 
 
+def approvals_command(argv: Sequence[str]) -> int:
+    """``alveary approvals``: commands waiting for someone to approve or reject them."""
+    parser = command.parser("alveary approvals", "List the commands waiting for a decision.")
+
+    def body(args: argparse.Namespace, client: Client) -> int:
+        waiting = client.get("/v1/approvals")
+        print(dump(waiting) if args.json else _show.approval_rows(waiting))
+        return 0
+
+    return command.run(parser, argv, body)
+
+
+def approve_command(argv: Sequence[str]) -> int:
+    """``alveary approve ID``: let the command task ``ID`` waits on run."""
+    parser = command.parser("alveary approve", "Let the command a task waits on run.")
+    parser.add_argument("id", type=command.task_id, metavar="ID")
+
+    def body(args: argparse.Namespace, client: Client) -> int:
+        record = client.call("POST", command.task_path(args.id, "/approve")).json()
+        print(dump(record) if args.json else f"approved {record['task_id']}: {record['command']}")
+        return 0
+
+    return command.run(parser, argv, body)
+
+
+def reject_command(argv: Sequence[str]) -> int:
+    """``alveary reject ID [--reason TEXT]``: refuse the command task ``ID`` waits on."""
+    parser = command.parser("alveary reject", "Refuse the command a task waits on; it fails.")
+    parser.add_argument("id", type=command.task_id, metavar="ID")
+    parser.add_argument("--reason", default="", help="why, for the task's error")
+
+    def body(args: argparse.Namespace, client: Client) -> int:
+        path = command.task_path(args.id, "/reject")
+        record = client.call("POST", path, json={"reason": args.reason}).json()
+        print(dump(record) if args.json else f"rejected {record['task_id']}: {record['command']}")
+        return 0
+
+    return command.run(parser, argv, body)
+
+
 def tasks_command(argv: Sequence[str]) -> int:
     """``alveary tasks``: tasks, oldest first, every page of them (or the first ``--limit``)."""
     parser = command.parser("alveary tasks", "List tasks, oldest first.")

@@ -4,7 +4,7 @@ limits, a hash-chained audit log and a dangerous-command guard, for alveary."""
 from __future__ import annotations
 
 from ._audit import CATEGORIES, AuditLog, verify
-from ._commands import Guard, Verdict
+from ._commands import Guard
 from ._config import Actions, Commands, Config, Jwt, Limits, Role
 from ._keys import KeyStore
 from ._limits import Limited
@@ -30,6 +30,5 @@ __all__ = [
     "Role",
     "Rule",
     "Security",
-    "Verdict",
     "verify",
 ]

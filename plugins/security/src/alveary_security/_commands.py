@@ -10,8 +10,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import attrs
-from alveary import ConfigError, error_lines, structure
+from alveary import CommandVerdict, ConfigError, error_lines, structure
 
 from ._config import Actions, Commands
 from ._normalise import from_argv, from_text
@@ -22,24 +21,6 @@ _SAFE_WRITES = compile_pattern("/dev/{null,stdout,stderr,tty,fd/*,shm/**}")
 _LOOSE = re.compile(r"['\"\\`]|\$\(|[()]")
 _SHOWN = 120
 """Characters of a command shown in a reason, at most."""
-
-
-@attrs.frozen
-class Verdict:
-    """What the guard says about a command. ``action`` is ``allow``, ``log``, ``approve`` or
-    ``block``; ``risk`` the highest risk matched (None: no rule matched); ``rules`` the ids of
-    the rules matched, riskiest first; ``reason`` names each with the part of the command
-    that matched it (values of ``VAR=...`` and credentials masked)."""
-
-    action: str
-    risk: str | None = None
-    rules: tuple[str, ...] = ()
-    reason: str = ""
-
-    @property
-    def runs(self) -> bool:
-        """The command may run without asking: ``allow`` or ``log``."""
-        return self.action in ("allow", "log")
 
 
 class _Compiled:
@@ -165,7 +146,9 @@ class Guard:
         rules = [own.pop(r.id, r) for r in BUILTIN if r.id not in config.disable]
         return cls([*rules, *own.values()], config.actions, config.writable)
 
-    def check(self, command: str | Sequence[str], *, workspace: str | None = None) -> Verdict:
+    def check(
+        self, command: str | Sequence[str], *, workspace: str | None = None
+    ) -> CommandVerdict:
         """The verdict on ``command``: a shell command line or script (``str``), or an
         argument vector run without a shell. ``workspace`` is the directory it runs in; with
         it, relative paths are resolved and writes outside it are a risk. Never raises."""
@@ -190,14 +173,16 @@ class Guard:
                 if c.rule.id not in found and c.matches(cmd, workspace, self.writable):
                     found[c.rule.id] = (c.rule, cmd.shown())
         if not found:
-            return Verdict("allow")
+            return CommandVerdict("allow")
         ranked = sorted(found.values(), key=lambda item: -RANK[item[0].risk])
         top = ranked[0][0].risk
         reason = "; ".join(
             f"{rule.id} ({rule.risk}): {rule.description or rule.id}: {_clip(shown)}"
             for rule, shown in ranked
         )
-        return Verdict(getattr(self.actions, top), top, tuple(r.id for r, _ in ranked), reason)
+        return CommandVerdict(
+            getattr(self.actions, top), top, tuple(r.id for r, _ in ranked), reason
+        )
 
     def _loose(self, text: str, workspace: str | None) -> list[Command]:
         """The commands of text that does not parse, read with its quotes and parentheses

@@ -38,8 +38,8 @@ _CATEGORY = {
 
 
 class Security:
-    """API keys and JWT bearer tokens, roles per action and capability, rate limits and a
-    hash-chained audit log."""
+    """API keys and JWT bearer tokens, roles per action and capability, rate limits, a
+    hash-chained audit log, and the dangerous-command guard."""
 
     Config = _config.Config
 
@@ -131,6 +131,23 @@ class Security:
                 resource=resource,
             )
         return True
+
+    @alveary.hookimpl
+    def alveary_command_check(
+        self, task: alveary.Task, agent: alveary.Agent, command: Any, workspace: str | None
+    ) -> alveary.CommandVerdict:
+        verdict = self.guard.check(command, workspace=workspace)
+        if verdict.action != "allow":
+            self._audit(
+                "privilege_escalation" if verdict.action == "block" else "modification",
+                f"command {verdict.action}",
+                task=task.id,
+                agent=agent.name,
+                risk=verdict.risk,
+                rules=list(verdict.rules),
+                reason=verdict.reason,
+            )
+        return verdict
 
     # -- helpers -------------------------------------------------------------------------------
 
