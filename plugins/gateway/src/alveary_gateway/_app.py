@@ -18,7 +18,7 @@ from ._access import credentials
 from ._approvals import approval_routes
 from ._config import Config
 from ._connect import connect_route
-from ._dashboard import Dashboard, page_headers
+from ._dashboard import Dashboard, security_headers
 from ._fleet import fleet_routes
 from ._records import Status
 from ._remote import RemoteRuntime
@@ -85,6 +85,6 @@ def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: 
             path="/",
             render_plugins=[Dashboard(), SwaggerRenderPlugin(path="/docs")],
         ),
-        before_send=[page_headers],
+        before_send=[security_headers],
         logging_config=None,
     )

@@ -75,3 +75,12 @@ class Config:
     """Longest long-poll ``GET /v1/tasks/{id}/result?wait=`` allows, in seconds."""
     remote: Remote = attrs.field(factory=Remote)
     """Remote agents (``[plugins.gateway.remote]``)."""
+    tls_cert: str | None = None
+    """A PEM certificate (chain) file: with ``tls_key``, the gateway serves HTTPS and WSS."""
+    tls_key: str | None = None
+    """The PEM private key of ``tls_cert``."""
+
+    def __attrs_post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            missing = "tls_key" if self.tls_key is None else "tls_cert"
+            raise FieldError(missing, "expected tls_cert and tls_key together")

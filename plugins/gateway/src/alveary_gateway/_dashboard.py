@@ -16,15 +16,21 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.types import Message, Scope
 
+EVERY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+"""On every response of the gateway: no content sniffing, no framing, no referrer."""
+
 PAGE_HEADERS = {
     # Only this origin: no inline script or style, no plugin, no other site framing the page.
     "content-security-policy": "default-src 'self'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'",
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
     "cache-control": "no-cache",
 }
+"""On the dashboard's files, besides ``EVERY_HEADERS``."""
+
 _ASSETS = {
     "dashboard.js": "text/javascript",
     "dashboard.css": "text/css",
@@ -61,10 +67,14 @@ def _asset(name: str, body: bytes, media: str) -> HTTPRouteHandler:
     return asset
 
 
-async def page_headers(message: Message, scope: Scope) -> None:
-    """Add ``PAGE_HEADERS`` to the responses for the dashboard's files (a ``before_send``
-    hook: the root page's handler is the OpenAPI router's own)."""
-    if message["type"] == "http.response.start" and scope["path"] in PATHS:
-        headers = list(message.get("headers", []))
-        headers += [(k.encode(), v.encode()) for k, v in PAGE_HEADERS.items()]
-        message["headers"] = headers
+_EVERY = [(k.encode(), v.encode()) for k, v in EVERY_HEADERS.items()]
+_PAGE = [(k.encode(), v.encode()) for k, v in PAGE_HEADERS.items()]
+
+
+async def security_headers(message: Message, scope: Scope) -> None:
+    """A ``before_send`` hook: ``EVERY_HEADERS`` on every response, and ``PAGE_HEADERS`` on
+    the dashboard's files (the root page's handler is the OpenAPI router's own, so its
+    headers cannot be set where it is served)."""
+    if message["type"] == "http.response.start":
+        extra = _EVERY + _PAGE if scope["path"] in PATHS else _EVERY
+        message["headers"] = [*message.get("headers", []), *extra]

@@ -6,6 +6,8 @@ tells it to stop and returns at once, within the hook budget.
 
 from __future__ import annotations
 
+import ssl
+
 import alveary
 import structlog
 
@@ -40,7 +42,8 @@ class Gateway:
         if self.server is None:
             raise alveary.AlvearyError("the gateway is not serving")
         host, port = self.server.address
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "https" if self.server.tls else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
     @alveary.hookimpl
     def alveary_runtimes(self) -> dict[str, RemoteRuntime]:
@@ -72,7 +75,16 @@ class Gateway:
             raise alveary.StartFailed(
                 f"the gateway cannot listen on {self.config.listen}: {reason}"
             ) from None
-        self.hub, self.server = hub, Server(app, sock, self.config.remote.max_line)
+        config = self.config
+        tls = (config.tls_cert, config.tls_key) if config.tls_cert and config.tls_key else None
+        try:
+            server = Server(app, sock, config.remote.max_line, tls)
+        except (OSError, ssl.SSLError) as exc:
+            hub.close()
+            sock.close()
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise alveary.StartFailed(f"the gateway cannot load its TLS files: {reason}") from None
+        self.hub, self.server = hub, server
         log.info("gateway listening", url=self.url, docs=f"{self.url}/docs")
 
     @alveary.hookimpl

@@ -41,7 +41,15 @@ class Server:
     """The running HTTP server: started from ``alveary_startup``, stopped without waiting
     from ``alveary_shutdown``; ``closed`` finishes once its connections are gone."""
 
-    def __init__(self, app: Litestar, sock: socket.socket, max_frame: int) -> None:
+    def __init__(
+        self,
+        app: Litestar,
+        sock: socket.socket,
+        max_frame: int,
+        tls: tuple[str, str] | None = None,
+    ) -> None:
+        """Serve ``app`` on ``sock``; with ``tls`` (certificate and key files), over TLS.
+        Raises ``OSError`` or ``ssl.SSLError`` if the files cannot be loaded."""
         config = uvicorn.Config(
             app,
             lifespan="off",
@@ -50,7 +58,11 @@ class Server:
             timeout_graceful_shutdown=1,
             ws="websockets-sansio",
             ws_max_size=max_frame,
+            ssl_certfile=tls[0] if tls else None,
+            ssl_keyfile=tls[1] if tls else None,
         )
+        config.load()  # the TLS files are read now: a bad one fails the start, not a request
+        self.tls = tls is not None
         self._server = _Server(config)
         self._sock = sock
         self.closed: asyncio.Task[None] = asyncio.get_running_loop().create_task(
