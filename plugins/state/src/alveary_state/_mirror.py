@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from alveary import StoreError, Task
 
-from ._writebehind import WriteBehind
+from ._writebehind import Batch, WriteBehind
+
+Report = Callable[[str, dict[str, Any]], None]
+"""Receives what a store reports: an event type and its data."""
 
 
 class Mirrored(abc.ABC):
@@ -23,11 +26,14 @@ class Mirrored(abc.ABC):
 
     where: str
 
-    def __init__(self) -> None:
+    def __init__(self, flush_interval: float, report: Report | None) -> None:
         self._active: dict[str, Task] = {}
         self._keys: dict[str, str] = {}
         self._values: dict[tuple[str, str], Any] = {}
         self._buffer: WriteBehind | None = None
+        self._flush_interval = flush_interval
+        self.report: Report = report or (lambda type, data: None)
+        """Where the store says what happens to it (``store.failing``, ...), as events."""
 
     # -- what a subclass provides ---------------------------------------------------------------
 
@@ -42,6 +48,19 @@ class Mirrored(abc.ABC):
     @abc.abstractmethod
     async def _release(self) -> None:
         """Let go of connections, threads and locks; also after an open that failed."""
+
+    @abc.abstractmethod
+    async def _write(self, batch: Batch) -> None:
+        """Make ``batch`` durable, or raise (the buffer retries it)."""
+
+    @abc.abstractmethod
+    def _say(self, type: str, data: dict[str, Any]) -> None:
+        """Report ``type`` with ``data`` and what identifies the store."""
+
+    def _start_writing(self) -> None:
+        """Start the write-behind buffer: the last step of a successful ``open``."""
+        self._buffer = WriteBehind(self._write, interval=self._flush_interval, report=self._say)
+        self._buffer.start()
 
     # -- the Store protocol ---------------------------------------------------------------------
 

@@ -25,13 +25,12 @@ import structlog
 from alveary import StoreError, Task
 
 from ._lease import Lease, holder_name
-from ._mirror import Mirrored
+from ._mirror import Mirrored, Report
 from ._redisdata import Reader, line, redact
 from ._redislayout import CHUNK, compact, field, queue
-from ._writebehind import Batch, Fenced, WriteBehind
+from ._writebehind import Batch, Fenced
 
 log = structlog.get_logger("alveary.state")
-Report = Callable[[str, dict[str, Any]], None]
 
 
 class RedisStore(Mirrored):
@@ -57,18 +56,16 @@ class RedisStore(Mirrored):
         self._lease: Lease | None = None
         self.where = redact(url or "redis")
         self.prefix = prefix
-        self._flush_interval = flush_interval
         self._retain_count = retain_count
         self._retain_age = retain_age
         self._compact_interval = compact_interval
         self._timeout = timeout
-        self.report: Report = report or (lambda type, data: None)
         self.key = {
             name: f"{prefix}:{name}"
             for name in ("schema", "tasks", "unfinished", "finished", "keys", "keyof", "values")
         }
         self._data = Reader(self.key, prefix, self.where)
-        super().__init__()
+        super().__init__(flush_interval, report)
         self._put_at: dict[tuple[str, str], int] = {}
         self._puts = self._written = 0
         self._client: Any = None
@@ -105,8 +102,7 @@ class RedisStore(Mirrored):
             if isinstance(exc, redis.RedisError):
                 raise StoreError(f"{self.where}: {line(exc)}") from None
             raise
-        self._buffer = WriteBehind(self._write, interval=self._flush_interval, report=self._say)
-        self._buffer.start()
+        self._start_writing()
 
     async def _connect(self) -> Any:
         """The clients (made once), and the ``redis`` module for its exceptions."""

@@ -13,18 +13,16 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from alveary import StoreError, Task, structure
 
 from ._lock import FileLock
-from ._mirror import Mirrored
+from ._mirror import Mirrored, Report
 from ._schema import prepare
-from ._writebehind import Batch, WriteBehind, finished_at
-
-Report = Callable[[str, dict[str, Any]], None]
+from ._writebehind import Batch, finished_at
 
 UPSERT_TASKS = """
 INSERT INTO tasks (id, state, finished, data)
@@ -55,12 +53,10 @@ class SQLiteStore(Mirrored):
     ) -> None:
         self.path = self.where = path
         self._synchronous = synchronous
-        self._flush_interval = flush_interval
         self._retain_count = retain_count
         self._retain_age = retain_age
         self._compact_interval = compact_interval
-        self.report: Report = report or (lambda type, data: None)
-        super().__init__()
+        super().__init__(flush_interval, report)
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
@@ -79,8 +75,7 @@ class SQLiteStore(Mirrored):
         except BaseException:
             await self._release()
             raise
-        self._buffer = WriteBehind(self._write, interval=self._flush_interval, report=self._say)
-        self._buffer.start()
+        self._start_writing()
 
     def _connect(self, *, readonly: bool = False) -> sqlite3.Connection:
         try:
