@@ -3,10 +3,12 @@ response, and TLS settings that are wrong refused at check or at start."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import ssl
 import subprocess
+import sys
 from pathlib import Path
 
 import alveary
@@ -38,8 +40,18 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+OLD_SSLPROTO = (
+    [pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
+    if sys.version_info < (3, 11)
+    else []
+)
+"""CPython 3.10's asyncio TLS transport (rewritten in 3.11) can be left unclosed by a server
+that shuts down while its peer hangs up; the collector then warns. Only there, only here."""
+
+
+@pytest.mark.parametrize("_", [pytest.param(None, marks=OLD_SSLPROTO)], ids=[""])
 async def test_with_a_certificate_the_gateway_serves_https_and_wss(
-    certificate: tuple[Path, Path],
+    certificate: tuple[Path, Path], _: None
 ) -> None:
     cert, key = certificate
     settings = config(tls_cert=str(cert), tls_key=str(key))
@@ -50,14 +62,25 @@ async def test_with_a_certificate_the_gateway_serves_https_and_wss(
         async with httpx.AsyncClient(base_url=url, verify=trust) as client:
             answer = await client.get("/v1/health")
         assert answer.status_code == 200
-        plain = url.replace("https://", "http://")
-        async with httpx.AsyncClient(base_url=plain) as client:
-            with pytest.raises(httpx.HTTPError):  # no plain HTTP on a TLS port
-                await client.get("/v1/health")
         wss = url.replace("https://", "wss://") + "/v1/agents/connect"
         async with connect(wss, ssl=trust, open_timeout=10) as socket:
             await socket.send(json.dumps({"type": "hello", "name": "tls", "capabilities": ["t"]}))
             await until(lambda: [a.name for a in orch.agents()] == ["tls"], 30)
+    await closed(orch)
+    gc.collect()  # what the server left is collected in this test, not in the next one
+
+
+async def test_a_tls_port_answers_no_plain_http(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    async with Orchestrator.from_config(config(tls_cert=str(cert), tls_key=str(key))) as orch:
+        plain = gateway_of(orch).url.replace("https://", "http://")
+        async with httpx.AsyncClient(base_url=plain) as client:
+            with pytest.raises(httpx.HTTPError):
+                await client.get("/v1/health")
+    await closed(orch)
+
+
+async def closed(orch: Orchestrator) -> None:
     server = gateway_of(orch).server
     assert server is not None
     await server.closed
