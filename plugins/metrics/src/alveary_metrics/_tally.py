@@ -25,7 +25,9 @@ TIMEOUT = "timed out after "
 
 
 class Histogram:
-    """Counts per bucket (the last one is ``+Inf``) and the sum of what was observed."""
+    """Counts per bucket (the last one is ``+Inf``) and the sum of what was observed.
+    The handlers below add to them inline: a method call per observation costs more than
+    the observation."""
 
     __slots__ = ("bounds", "counts", "sum")
 
@@ -33,10 +35,6 @@ class Histogram:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
 
 
 class Kind:
@@ -85,7 +83,6 @@ class Tally:
             "task.pending": self._pending,
             "task.queued": self._queued,
             "task.assigned": self._assigned,
-            "task.running": self._left_queue,
             "pool.scaled": self._scaled,
             **{f"task.{state}": self._ender(state) for state in FINAL},
         }
@@ -152,11 +149,18 @@ class Tally:
         live = self.live.get(event.task_id)
         if live is None:
             return
-        if live.queue is None:  # placed at once
-            live.kind.wait.observe(0.0)
+        wait = live.kind.wait
+        queue = live.queue
+        if queue is None:  # placed at once: 0 s, the first bucket
+            wait.counts[0] += 1
             return
-        live.kind.wait.observe(max(0.0, event.time - live.queued_at))
-        del live.queue[event.task_id]
+        waited = event.time - live.queued_at
+        if waited > 0.0:
+            wait.counts[bisect_left(wait.bounds, waited)] += 1
+            wait.sum += waited
+        else:
+            wait.counts[0] += 1
+        del queue[event.task_id]
         live.queue = None
 
     def _left_queue(self, event: Event) -> None:
@@ -174,10 +178,17 @@ class Tally:
                 live.queue.pop(event.task_id, None)
             kind = live.kind
             kind.finished[state] += 1
-            kind.duration.observe(max(0.0, event.time - live.submitted))
-            error = event.data.get("error")
-            if error is not None and error.startswith(TIMEOUT):
-                kind.timed_out += 1
+            took = event.time - live.submitted
+            duration = kind.duration
+            if took > 0.0:
+                duration.counts[bisect_left(duration.bounds, took)] += 1
+                duration.sum += took
+            else:
+                duration.counts[0] += 1
+            if state != "succeeded":
+                error = event.data.get("error")
+                if error is not None and error.startswith(TIMEOUT):
+                    kind.timed_out += 1
 
         return end
 
