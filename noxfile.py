@@ -59,9 +59,10 @@ _find_interpreters()
 TEST_PACKAGES = {
     "plugins/subprocess": ["plugins/state"],
     "plugins/tmux": ["plugins/state"],
+    "plugins/metrics": ["plugins/gateway"],
 }
 """Workspace packages a package's tests need beyond its own dependencies (a durable store to
-restart on), installed for its tests only."""
+restart on; the gateway that serves ``/metrics``), installed for its tests only."""
 
 TEST_GROUPS = {"plugins/gateway": ["browser"]}
 """Dependency groups of pyproject.toml a package's tests need beyond ``test`` (Playwright, for

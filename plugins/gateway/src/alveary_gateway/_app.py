@@ -20,6 +20,7 @@ from ._config import Config
 from ._connect import connect_route
 from ._dashboard import Dashboard, security_headers
 from ._fleet import fleet_routes
+from ._pages import page_routes
 from ._records import Status
 from ._remote import RemoteRuntime
 from ._stream import Hub
@@ -27,8 +28,8 @@ from ._tasks import task_routes
 
 
 def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: str) -> Litestar:
-    """The app serving ``host``: every route under ``/v1``, ``/openapi.json``, ``/docs``, and
-    the dashboard at ``/``."""
+    """The app serving ``host``: every route under ``/v1``, ``/openapi.json``, ``/docs``, the
+    dashboard at ``/``, and the pages other plugins offer (``/metrics``)."""
 
     @get("/v1/health", summary="Liveness: the server answers")
     async def health() -> Status:
@@ -75,6 +76,7 @@ def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: 
             *task_routes(host, config),
             *fleet_routes(host, config),
             *approval_routes(host),
+            *page_routes(host),
         ],
         plugins=[AttrsSchemaPlugin()],
         exception_handlers=_errors.HANDLERS,

@@ -1,0 +1,87 @@
+"""``[plugins.metrics]``: where ``/metrics`` is served and how many series it may hold."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from typing import Any
+
+import attrs
+from alveary import FieldError
+from alveary.validators import count
+
+DEFAULT_LISTEN = "127.0.0.1:9464"
+"""Where ``/metrics`` is served when the gateway is not enabled (Prometheus' port for
+exporters of this kind)."""
+
+DURATIONS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+WAITS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``"host:port"`` (``"[::1]:9464"`` for IPv6) as ``(host, port)``; raises ``ValueError``."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected 'host:port' with a port in 0-65535, got {listen!r}")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses: only this machine can connect."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _listen(instance: Config, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise FieldError(attribute.name, f"expected 'host:port', got {value!r}")
+    try:
+        host, _ = split_listen(value)
+    except ValueError as exc:
+        raise FieldError(attribute.name, str(exc)) from None
+    if not is_loopback(host) and not instance.allow_insecure:
+        raise FieldError(
+            attribute.name,
+            f"{value} is not a loopback address and /metrics has no authentication there; "
+            "serve it through the gateway (with a security plugin), or set "
+            "[plugins.metrics] allow_insecure = true",
+        )
+
+
+def _buckets(instance: object, attribute: attrs.Attribute[Any], value: tuple[float, ...]) -> None:
+    numbers = all(
+        isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) and b > 0
+        for b in value
+    )
+    if not value or not numbers or list(value) != sorted(set(value)):
+        raise FieldError(
+            attribute.name, f"expected increasing finite numbers > 0, got {list(value)!r}"
+        )
+
+
+@attrs.frozen
+class Config:
+    """What the metrics plugin serves and how many series it may make."""
+
+    allow_insecure: bool = False
+    """Let ``listen`` be a non-loopback address: anyone who reaches it reads the metrics."""
+    listen: str | None = attrs.field(default=None, validator=_listen)
+    """Serve ``/metrics`` on this ``host:port`` of its own (port 0: any free port). Unset:
+    on ``127.0.0.1:9464`` when the gateway is not enabled, and only through the gateway
+    when it is."""
+    max_kinds: int = attrs.field(default=100, validator=count)
+    """Task kinds with series of their own; later kinds are counted under ``other``."""
+    max_agents: int = attrs.field(default=200, validator=count)
+    """Agents with per-agent series (the first registered); the rest only in the totals."""
+    max_event_types: int = attrs.field(default=200, validator=count)
+    """Event types counted by name; later types are counted under ``other``."""
+    duration_buckets: tuple[float, ...] = attrs.field(default=DURATIONS, validator=_buckets)
+    """Upper bounds, in seconds, of the task duration histogram's buckets."""
+    wait_buckets: tuple[float, ...] = attrs.field(default=WAITS, validator=_buckets)
+    """Upper bounds, in seconds, of the queue wait histogram's buckets."""

@@ -1,0 +1,82 @@
+"""The ``metrics`` plugin: Prometheus metrics of the orchestrator that runs it.
+
+Each instance has a registry of its own, never prometheus_client's global one, so two
+orchestrators in one process report apart. ``alveary_event`` feeds the tally; a scrape reads
+the tally and the host. ``/metrics`` is served by the gateway when it is enabled (through
+``gateway_pages``), and else on a loopback port of its own.
+"""
+
+from __future__ import annotations
+
+import alveary
+import structlog
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+from . import _config
+from ._collect import Collector
+from ._config import DEFAULT_LISTEN, split_listen
+from ._serve import Page, Server
+from ._tally import Tally
+
+log = structlog.get_logger("alveary.metrics")
+
+
+class Metrics:
+    """Agents, tasks, queues, latencies, pools, plugin failures and events, for Prometheus."""
+
+    Config = _config.Config
+
+    def __init__(self, config: _config.Config | None = None) -> None:
+        self.config = config or _config.Config()
+        self.tally = Tally(self.config)
+        self.registry = CollectorRegistry()
+        """This plugin's registry: what ``/metrics`` shows."""
+        self.registry.register(Collector(self.tally))
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self.page = Page(self.registry)
+        self.gateway_pages = {"/metrics": self.page}
+        """What the gateway serves for this plugin, when it is enabled."""
+        self.server: Server | None = None
+        """The server of its own port, when it serves one."""
+
+    @property
+    def url(self) -> str:
+        """Where its own server serves ``/metrics`` (the real port when ``listen`` asked for
+        port 0)."""
+        if self.server is None:
+            raise alveary.AlvearyError("the metrics plugin serves no port of its own")
+        host, port = self.server.address
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}/metrics"
+
+    def render(self, accept: str = "") -> bytes:
+        """The metrics now, in the Prometheus text format (OpenMetrics if ``accept`` asks)."""
+        return self.page.render(accept)[0]
+
+    @alveary.hookimpl
+    def alveary_event(self, event: alveary.Event) -> None:
+        self.tally.event(event)
+
+    @alveary.hookimpl
+    async def alveary_startup(self, orchestrator: alveary.Host) -> None:
+        self.tally.host = orchestrator
+        listen = self.config.listen
+        if listen is None:
+            if "gateway" in orchestrator.plugins:
+                return
+            listen = DEFAULT_LISTEN
+        host, port = split_listen(listen)
+        try:
+            self.server = await Server.start(host, port, self.page.render)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise alveary.StartFailed(f"metrics cannot listen on {listen}: {reason}") from None
+        log.info("metrics listening", url=self.url)
+
+    @alveary.hookimpl
+    async def alveary_shutdown(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+            self.server = None

@@ -1,0 +1,204 @@
+"""The tally: what events say, counted as they come, in plain numbers.
+
+``alveary_event`` is on the hot path, so nothing here formats a string or takes a lock: each
+event costs a dictionary lookup or two and a few integer additions. Label values are only
+made at scrape time (``_collect``). Everything runs in the orchestrator's event loop, scrapes
+included, so no two of these run at once.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from alveary import Event, Host, NotFound
+
+from ._config import Config
+
+OTHER = "other"
+"""The label of what is over a cardinality limit: kinds, event types."""
+
+FINAL = ("succeeded", "failed", "cancelled", "dead")
+TIMEOUT = "timed out after "
+"""How the kernel words the error of an attempt that ran out of time."""
+
+
+class Histogram:
+    """Counts per bucket (the last one is ``+Inf``) and the sum of what was observed.
+    The handlers below add to them inline: a method call per observation costs more than
+    the observation."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+
+class Kind:
+    """What happened to the tasks of one kind (or of every kind over the limit)."""
+
+    __slots__ = ("duration", "finished", "retried", "submitted", "timed_out", "wait")
+
+    def __init__(self, config: Config) -> None:
+        self.submitted = 0
+        self.retried = 0
+        self.timed_out = 0
+        self.finished = dict.fromkeys(FINAL, 0)
+        self.duration = Histogram(config.duration_buckets)
+        self.wait = Histogram(config.wait_buckets)
+
+
+class Live:
+    """A task between its submission and its end: its kind, its priority, when it was
+    submitted, and the queue it waits in (if it does) since when."""
+
+    __slots__ = ("kind", "priority", "queue", "queued_at", "submitted")
+
+    def __init__(self, kind: Kind, priority: int, submitted: float) -> None:
+        self.kind = kind
+        self.priority = priority
+        self.submitted = submitted
+        self.queue: dict[str | None, float] | None = None
+        self.queued_at = 0.0
+
+
+class Tally:
+    """Counters and histograms fed by ``alveary_event``; ``_collect`` reads them."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.host: Host | None = None
+        self.kinds: dict[str, Kind] = {}
+        self.events: dict[str, int] = {}
+        self.live: dict[str | None, Live] = {}
+        """Tasks not finished, by id (events without one find nothing)."""
+        self.queues: dict[int, dict[str | None, float]] = {}
+        """Queued tasks by priority: task id -> when it was queued, oldest first."""
+        self.scaled: dict[tuple[str, str, str], int] = {}
+        """Scaling decisions by (pool, up or down, by whom)."""
+        self._on: Mapping[str, Callable[[Event], None]] = {
+            "task.pending": self._pending,
+            "task.queued": self._queued,
+            "task.assigned": self._assigned,
+            "pool.scaled": self._scaled,
+            **{f"task.{state}": self._ender(state) for state in FINAL},
+        }
+
+    def event(self, event: Event) -> None:
+        """Count ``event`` by type and apply it."""
+        events, kind = self.events, event.type
+        seen = events.get(kind)
+        if seen is None:
+            if len(events) >= self.config.max_event_types:
+                kind = OTHER
+            seen = events.get(kind, 0)
+        events[kind] = seen + 1
+        on = self._on.get(event.type)
+        if on is not None:
+            on(event)
+
+    def kind(self, name: str) -> Kind:
+        """The counters of kind ``name``, or of ``other`` past ``max_kinds``."""
+        found = self.kinds.get(name)
+        if found is None:
+            if len(self.kinds) >= self.config.max_kinds:
+                name = OTHER
+            found = self.kinds.get(name)
+            if found is None:
+                found = self.kinds[name] = Kind(self.config)
+        return found
+
+    # -- task events ---------------------------------------------------------------------------
+
+    def _pending(self, event: Event) -> None:
+        task_id = event.task_id
+        live = self.live.get(task_id)
+        if live is not None:  # back from a failed attempt, or requeued
+            self._left_queue(event)
+            data = event.data
+            if "retry_in" in data:
+                live.kind.retried += 1
+                if data.get("error", "").startswith(TIMEOUT):
+                    live.kind.timed_out += 1
+            return
+        if self.host is None or task_id is None:
+            return
+        try:
+            task = self.host.get_task(task_id)
+        except NotFound:  # gone already: nothing to follow
+            return
+        kind = self.kind(task.spec.kind)
+        if not event.data:  # new, not recovered from a durable store or requeued
+            kind.submitted += 1
+        self.live[task_id] = Live(kind, int(task.spec.priority), task.submitted or event.time)
+
+    def _queued(self, event: Event) -> None:
+        live = self.live.get(event.task_id)
+        if live is None:
+            return
+        queue = self.queues.get(live.priority)
+        if queue is None:
+            queue = self.queues[live.priority] = {}
+        queue[event.task_id] = live.queued_at = event.time
+        live.queue = queue
+
+    def _assigned(self, event: Event) -> None:
+        live = self.live.get(event.task_id)
+        if live is None:
+            return
+        wait = live.kind.wait
+        queue = live.queue
+        if queue is None:  # placed at once: 0 s, the first bucket
+            wait.counts[0] += 1
+            return
+        waited = event.time - live.queued_at
+        if waited > 0.0:
+            wait.counts[bisect_left(wait.bounds, waited)] += 1
+            wait.sum += waited
+        else:
+            wait.counts[0] += 1
+        del queue[event.task_id]
+        live.queue = None
+
+    def _left_queue(self, event: Event) -> None:
+        live = self.live.get(event.task_id)
+        if live is not None and live.queue is not None:
+            live.queue.pop(event.task_id, None)
+            live.queue = None
+
+    def _ender(self, state: str) -> Callable[[Event], None]:
+        def end(event: Event) -> None:
+            live = self.live.pop(event.task_id, None)
+            if live is None:
+                return
+            if live.queue is not None:
+                live.queue.pop(event.task_id, None)
+            kind = live.kind
+            kind.finished[state] += 1
+            took = event.time - live.submitted
+            duration = kind.duration
+            if took > 0.0:
+                duration.counts[bisect_left(duration.bounds, took)] += 1
+                duration.sum += took
+            else:
+                duration.counts[0] += 1
+            if state != "succeeded":
+                error = event.data.get("error")
+                if error is not None and error.startswith(TIMEOUT):
+                    kind.timed_out += 1
+
+        return end
+
+    # -- pool events ---------------------------------------------------------------------------
+
+    def _scaled(self, event: Event) -> None:
+        data: Mapping[str, Any] = event.data
+        direction = "up" if data.get("to", 0) > data.get("from", 0) else "down"
+        pool = data.get("pool")
+        if self.host is None or pool not in self.host.pools:  # only declared pools: bounded
+            return
+        key = (str(pool), direction, str(data.get("by")))
+        self.scaled[key] = self.scaled.get(key, 0) + 1
