@@ -63,6 +63,10 @@ TEST_PACKAGES = {
 """Workspace packages a package's tests need beyond its own dependencies (a durable store to
 restart on), installed for its tests only."""
 
+TEST_GROUPS = {"plugins/gateway": ["test-gateway"]}
+"""Dependency groups of the root pyproject a package's tests need beyond the ``test`` group,
+installed for its tests only."""
+
 
 def _targets() -> dict[str, list[str]]:
     """Test target -> the workspace packages to install; the tests are in tests/<target>."""
@@ -104,7 +108,8 @@ def tests(session: nox.Session, target: str) -> None:
             session.skip(f"{tests_dir} has no tests yet")
     elif not tests_dir.is_dir():
         session.error(f"{tests_dir} does not exist: every package needs tests")
-    session.install(*_editable(TARGETS[target]), *nox.project.dependency_groups(PYPROJECT, "test"))
+    groups = ["test", *TEST_GROUPS.get(target, [])]
+    session.install(*_editable(TARGETS[target]), *nox.project.dependency_groups(PYPROJECT, *groups))
     session.run("pytest", tests_dir.as_posix(), *session.posargs)
 
 

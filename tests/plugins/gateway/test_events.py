@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from alveary import TaskSpec, TaskState
 
 from .conftest import Served
@@ -106,3 +107,22 @@ async def test_a_slow_subscriber_is_dropped_and_dispatch_goes_on(served: Served)
         assert b"Last-Event-ID" in received
     finally:
         slow.close()
+
+
+@pytest.mark.parametrize("last", ["\u00b2", "9" * 5000, "-1", "1e3", "$(id)"])
+async def test_a_last_event_id_that_is_no_seq_starts_a_fresh_stream(
+    served: Served, last: str
+) -> None:
+    """A superscript two passes ``str.isdigit`` but not ``int``; 5,000 digits pass both checks
+    but not ``int``'s digit limit. Both used to be a 422: each is now ignored, as is any id
+    this server did not send."""
+    headers = {"last-event-id": last.encode("latin-1")}
+    params = {"type": "task.succeeded"}
+    async with served.client.stream(
+        "GET", "/v1/events", params=params, headers=headers
+    ) as response:
+        assert response.status_code == 200
+        ids = await submit_echo(served, 1)
+        async for event in frames(response):
+            assert event["data"]["task_id"] == ids[0]
+            break

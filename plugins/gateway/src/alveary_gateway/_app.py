@@ -3,11 +3,13 @@ document and the error shape."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from alveary import Host
-from litestar import Litestar, Request, Response, get
-from litestar.openapi import OpenAPIConfig
+from litestar import HttpMethod, Litestar, Request, Response, get, route
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.params import FromQuery
 from litestar.plugins.attrs import AttrsSchemaPlugin
@@ -16,6 +18,7 @@ from litestar.response import Stream
 from . import _errors
 from ._access import credentials
 from ._config import Config
+from ._errors import GUARDED, documented
 from ._fleet import fleet_routes
 from ._records import Status
 from ._stream import Hub
@@ -29,7 +32,11 @@ def build(host: Host, config: Config, hub: Hub, version: str) -> Litestar:
     async def health() -> Status:
         return Status(ok=True)
 
-    @get("/v1/ready", summary="Readiness: 503 on a standby replica, naming the leader")
+    @get(
+        "/v1/ready",
+        summary="Readiness: 503 on a standby replica, naming the leader",
+        responses={503: ResponseSpec(Status, description="A standby replica: use `leader`")},
+    )
     async def ready() -> Response[Status]:
         leader = host.standby
         return Response(
@@ -41,18 +48,20 @@ def build(host: Host, config: Config, hub: Hub, version: str) -> Litestar:
         summary="Server-Sent Events of every event; `type` filters (`task.*` for a family); "
         "resume with `Last-Event-ID`",
         media_type="text/event-stream",
+        responses=documented(400, *GUARDED),
     )
     async def events(
         request: Request[Any, Any, Any], type: FromQuery[list[str] | None] = None
     ) -> Stream:
         await host.authorize(credentials(request), "events.read", "*")
         last = request.headers.get("last-event-id", "").strip()
-        after = int(last) if last.isdigit() else None
+        after = int(last) if last.isascii() and last.isdigit() and len(last) < 20 else None
         stream = hub.stream(type or (), after)
         return Stream(stream, headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
+    handlers = [health, ready, events, *task_routes(host, config), *fleet_routes(host, config)]
     return Litestar(
-        [health, ready, events, *task_routes(host, config), *fleet_routes(host, config)],
+        [*_options(handlers), *handlers],
         plugins=[AttrsSchemaPlugin()],
         exception_handlers=_errors.HANDLERS,
         request_max_body_size=config.max_body,
@@ -64,3 +73,26 @@ def build(host: Host, config: Config, hub: Hub, version: str) -> Litestar:
         ),
         logging_config=None,
     )
+
+
+def _options(handlers: list[HTTPRouteHandler]) -> list[HTTPRouteHandler]:
+    """``OPTIONS`` for each path that several handlers share, answering every method in
+    ``Allow``: Litestar 2's own lists only the first handler's (litestar#4169). Registered
+    first, so that Litestar makes none of its own."""
+    methods: dict[str, set[str]] = defaultdict(set)
+    for handler in handlers:
+        for path in handler.paths:
+            methods[path] |= handler.http_methods
+    return [
+        _allow(path, ", ".join(sorted({*found, "OPTIONS"})))
+        for path, found in methods.items()
+        if len(found) > 1
+    ]
+
+
+def _allow(path: str, allow: str) -> HTTPRouteHandler:
+    @route(path, http_method=HttpMethod.OPTIONS, include_in_schema=False, status_code=204)
+    async def options() -> Response[None]:
+        return Response(None, status_code=204, headers={"allow": allow})
+
+    return options
