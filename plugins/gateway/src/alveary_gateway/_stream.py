@@ -1,13 +1,18 @@
-"""Live events for ``GET /v1/events``: one reader of ``orchestrator.events()`` fans each
-event out to every subscriber, keeps the latest in a ring for ``Last-Event-ID``, and drops a
-subscriber that falls behind instead of waiting for it."""
+"""Live events for ``GET /v1/events``: one reader of ``orchestrator.events()`` encodes each
+event once into a ring that every subscriber reads from at its own position (and that serves
+``Last-Event-ID``), and drops a subscriber that falls behind instead of waiting for it.
+
+An event costs the reader one append and a wake-up for each subscriber then waiting, not work
+for every subscriber: a subscriber writes all that came since its last write at once."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
+from itertools import islice
 
 from alveary import Event, Host
 
@@ -38,33 +43,26 @@ def matches(wanted: frozenset[str], type: str) -> bool:
     return any(w.endswith(".*") and type.startswith(w[:-1]) for w in wanted)
 
 
+LAG_CHECK = 64
+"""Events between two looks for subscribers that fell too far behind."""
+
+
 class Subscriber:
-    """One ``/v1/events`` client: its pending frames, at most ``limit`` of them."""
+    """One ``/v1/events`` client: its position in the ring and its type filter."""
 
-    __slots__ = ("dropped", "limit", "pending", "types", "wake")
+    __slots__ = ("dropped", "joined", "position", "types", "wake")
 
-    def __init__(self, types: frozenset[str], limit: int) -> None:
+    def __init__(self, types: frozenset[str], position: int, joined: int) -> None:
         self.types = types
-        self.limit = limit
-        self.pending: deque[bytes] = deque()
+        self.position = position
+        """Index (counted since start) of the next event to send."""
+        self.joined = joined
+        """Events before this index are a replay, not counted as falling behind."""
         self.wake = asyncio.Event()
         self.dropped: str | None = None
 
-    def offer(self, type: str, encoded: bytes) -> bool:
-        """Queue a frame; False once the client is too far behind (and then dropped)."""
-        if not matches(self.types, type):
-            return True
-        if len(self.pending) >= self.limit:
-            self.drop(f"fell {self.limit} events behind; resume with Last-Event-ID")
-            return False
-        self.pending.append(encoded)
-        self.wake.set()
-        return True
-
-    def drop(self, reason: str) -> None:
-        self.pending.clear()
-        self.dropped = reason
-        self.wake.set()
+    def behind(self, count: int) -> int:
+        return count - max(self.position, self.joined)
 
 
 class Hub:
@@ -73,52 +71,102 @@ class Hub:
     def __init__(self, host: Host, buffer: int, replay: int) -> None:
         self._host = host
         self._buffer = buffer
-        self._ring: deque[tuple[int, str, bytes]] = deque(maxlen=replay)
+        self._replay = replay
+        self._ring: deque[tuple[int, str, bytes]] = deque(maxlen=replay + buffer + LAG_CHECK)
+        self._count = 0
+        """Events appended since start; the ring holds the last ``len(ring)`` of them."""
+        self._joined: tuple[int, int, bytes] = (0, 0, b"")
+        """The last chunk made for an unfiltered subscriber: from, to, frames."""
         self._subscribers: set[Subscriber] = set()
+        self._waiting: list[Subscriber] = []
         self.dropped = 0
         """Subscribers dropped for falling behind, since start."""
         self._reader = asyncio.get_running_loop().create_task(self._read(), name="gateway-events")
 
     async def _read(self) -> None:
         async for event in self._host.events():
-            encoded = _encode(event)
-            self._ring.append((event.seq, event.type, encoded))
-            for subscriber in list(self._subscribers):
-                if not subscriber.offer(event.type, encoded):
-                    self._subscribers.discard(subscriber)
-                    self.dropped += 1
-                    self._host.emit("gateway.dropped", data={"reason": subscriber.dropped})
+            self._ring.append((event.seq, event.type, _encode(event)))
+            self._count += 1
+            if self._waiting:
+                for subscriber in self._waiting:
+                    subscriber.wake.set()
+                self._waiting.clear()
+            if self._count % LAG_CHECK == 0 and self._subscribers:
+                self._drop_laggards()
+
+    def _drop_laggards(self) -> None:
+        for subscriber in list(self._subscribers):
+            if subscriber.behind(self._count) > self._buffer:
+                subscriber.dropped = f"fell {self._buffer} events behind; resume with Last-Event-ID"
+                subscriber.wake.set()
+                self._subscribers.discard(subscriber)
+                self.dropped += 1
+                self._host.emit("gateway.dropped", data={"reason": subscriber.dropped})
 
     def close(self) -> None:
         """End every stream (the orchestrator is stopping)."""
         self._reader.cancel()
         for subscriber in self._subscribers:
-            subscriber.drop("the orchestrator is stopping")
+            subscriber.dropped = "the orchestrator is stopping"
+            subscriber.wake.set()
         self._subscribers.clear()
+
+    def _start(self, after: int | None) -> int:
+        """Where a subscriber resuming after seq ``after`` starts: the oldest replayable event
+        newer than it (live events only without ``after``)."""
+        if after is None:
+            return self._count
+        oldest = self._count - min(len(self._ring), self._replay)
+        first = self._count - len(self._ring)
+        position = oldest
+        while position < self._count and self._ring[position - first][0] <= after:
+            position += 1
+        return position
+
+    def _take(self, subscriber: Subscriber) -> bytes:
+        """Everything the subscriber has not had yet, as one chunk (a gap frame first if
+        some of it left the ring)."""
+        first = self._count - len(self._ring)
+        gap = b""
+        if subscriber.position < first:
+            oldest = self._ring[0][0]
+            gap = frame("gateway.gap", {"after": oldest - 1, "oldest": oldest})
+            subscriber.position = first
+        start, subscriber.position = subscriber.position, self._count
+        if not subscriber.types and self._joined[:2] == (start, self._count):
+            return gap + self._joined[2]  # subscribers in step share one chunk
+        # The newest entries, walked from the right end: indexing a deque is linear.
+        news = list(islice(reversed(self._ring), self._count - start))
+        news.reverse()
+        if subscriber.types:
+            wanted = subscriber.types
+            return gap + b"".join([e for _, t, e in news if matches(wanted, t)])
+        self._joined = (start, self._count, b"".join([e for _, _, e in news]))
+        return gap + self._joined[2]
 
     async def stream(self, types: Iterable[str], after: int | None) -> AsyncIterator[bytes]:
         """The frames of one subscriber: those after ``after`` still in the ring, then live
         ones, then a final ``gateway.dropped`` if it is dropped."""
-        subscriber = Subscriber(frozenset(types), self._buffer)
-        backlog: list[bytes] = []
-        if after is not None and self._ring and self._ring[0][0] > after + 1:
-            backlog.append(frame("gateway.gap", {"after": after, "oldest": self._ring[0][0]}))
-        if after is not None:
-            backlog += [
-                e for seq, t, e in self._ring if seq > after and matches(subscriber.types, t)
-            ]
-        self._subscribers.add(subscriber)  # with the snapshot above: no event missed or repeated
+        subscriber = Subscriber(frozenset(types), self._start(after), self._count)
+        head = b": subscribed\n\n"
+        if after is not None and self._ring:
+            oldest = self._ring[-min(len(self._ring), self._replay)][0]
+            if oldest > after + 1:
+                head += frame("gateway.gap", {"after": after, "oldest": oldest})
+        self._subscribers.add(subscriber)
         try:
-            yield b": subscribed\n\n"
-            for encoded in backlog:
-                yield encoded
-            while True:
-                await subscriber.wake.wait()
+            yield head
+            while subscriber.dropped is None:
+                if subscriber.position < self._count:
+                    chunk = self._take(subscriber)
+                    if chunk:
+                        yield chunk
+                    continue
                 subscriber.wake.clear()
-                while subscriber.pending:
-                    yield subscriber.pending.popleft()
-                if subscriber.dropped is not None:
-                    yield frame("gateway.dropped", {"reason": subscriber.dropped})
-                    return
+                self._waiting.append(subscriber)
+                await subscriber.wake.wait()
+            yield frame("gateway.dropped", {"reason": subscriber.dropped})
         finally:
             self._subscribers.discard(subscriber)
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(subscriber)
