@@ -1,6 +1,7 @@
-"""Live events for ``GET /v1/events``: one reader of ``orchestrator.events()`` encodes each
-event once into a ring that every subscriber reads from at its own position (and that serves
-``Last-Event-ID``), and drops a subscriber that falls behind instead of waiting for it.
+"""Live events for ``GET /v1/events``: one reader of ``orchestrator.events()`` keeps each
+event (encoded once, when first sent) in a ring that every subscriber reads from at its own
+position (and that serves ``Last-Event-ID``), and drops a subscriber that falls behind instead
+of waiting for it.
 
 An event costs the reader one append and a wake-up for each subscriber then waiting, not work
 for every subscriber: a subscriber writes all that came since its last write at once."""
@@ -24,16 +25,31 @@ def frame(type: str, data: object, seq: int | None = None) -> bytes:
     return f"{head}event: {type}\ndata: {body}\n\n".encode()
 
 
-def _encode(event: Event) -> bytes:
-    data = {
-        "type": event.type,
-        "time": event.time,
-        "seq": event.seq,
-        "task_id": event.task_id,
-        "agent_id": event.agent_id,
-        "data": dict(event.data),
-    }
-    return frame(event.type, data, event.seq)
+class Entry:
+    """An event in the ring, encoded the first time a subscriber needs it: with nobody
+    listening, an event costs no JSON."""
+
+    __slots__ = ("_event", "_frame", "seq", "type")
+
+    def __init__(self, event: Event) -> None:
+        self.seq, self.type = event.seq, event.type
+        self._event: Event | None = event
+        self._frame = b""
+
+    @property
+    def frame(self) -> bytes:
+        if self._event is not None:
+            event, self._event = self._event, None
+            data = {
+                "type": event.type,
+                "time": event.time,
+                "seq": event.seq,
+                "task_id": event.task_id,
+                "agent_id": event.agent_id,
+                "data": dict(event.data),
+            }
+            self._frame = frame(event.type, data, event.seq)
+        return self._frame
 
 
 def matches(wanted: frozenset[str], type: str) -> bool:
@@ -72,7 +88,7 @@ class Hub:
         self._host = host
         self._buffer = buffer
         self._replay = replay
-        self._ring: deque[tuple[int, str, bytes]] = deque(maxlen=replay + buffer + LAG_CHECK)
+        self._ring: deque[Entry] = deque(maxlen=replay + buffer + LAG_CHECK)
         self._count = 0
         """Events appended since start; the ring holds the last ``len(ring)`` of them."""
         self._joined: tuple[int, int, bytes] = (0, 0, b"")
@@ -85,7 +101,7 @@ class Hub:
 
     async def _read(self) -> None:
         async for event in self._host.events():
-            self._ring.append((event.seq, event.type, _encode(event)))
+            self._ring.append(Entry(event))
             self._count += 1
             if self._waiting:
                 for subscriber in self._waiting:
@@ -114,14 +130,13 @@ class Hub:
     def _start(self, after: int | None) -> int:
         """Where a subscriber resuming after seq ``after`` starts: the oldest replayable event
         newer than it (live events only without ``after``)."""
-        if after is None:
-            return self._count
-        oldest = self._count - min(len(self._ring), self._replay)
-        first = self._count - len(self._ring)
-        position = oldest
-        while position < self._count and self._ring[position - first][0] <= after:
-            position += 1
-        return position
+        newer = 0
+        if after is not None:
+            for entry in islice(reversed(self._ring), min(len(self._ring), self._replay)):
+                if entry.seq <= after:
+                    break
+                newer += 1
+        return self._count - newer
 
     def _take(self, subscriber: Subscriber) -> bytes:
         """Everything the subscriber has not had yet, as one chunk (a gap frame first if
@@ -129,7 +144,7 @@ class Hub:
         first = self._count - len(self._ring)
         gap = b""
         if subscriber.position < first:
-            oldest = self._ring[0][0]
+            oldest = self._ring[0].seq
             gap = frame("gateway.gap", {"after": oldest - 1, "oldest": oldest})
             subscriber.position = first
         start, subscriber.position = subscriber.position, self._count
@@ -140,8 +155,8 @@ class Hub:
         news.reverse()
         if subscriber.types:
             wanted = subscriber.types
-            return gap + b"".join([e for _, t, e in news if matches(wanted, t)])
-        self._joined = (start, self._count, b"".join([e for _, _, e in news]))
+            return gap + b"".join([e.frame for e in news if matches(wanted, e.type)])
+        self._joined = (start, self._count, b"".join([e.frame for e in news]))
         return gap + self._joined[2]
 
     async def stream(self, types: Iterable[str], after: int | None) -> AsyncIterator[bytes]:
@@ -150,7 +165,7 @@ class Hub:
         subscriber = Subscriber(frozenset(types), self._start(after), self._count)
         head = b": subscribed\n\n"
         if after is not None and self._ring:
-            oldest = self._ring[-min(len(self._ring), self._replay)][0]
+            oldest = self._ring[-min(len(self._ring), self._replay)].seq
             if oldest > after + 1:
                 head += frame("gateway.gap", {"after": after, "oldest": oldest})
         self._subscribers.add(subscriber)
