@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -199,3 +200,24 @@ async def test_a_resume_older_than_the_replay_ring_starts_with_a_gap() -> None:
     server = gateway_of(orch).server
     assert server is not None
     await server.closed
+
+
+def strict(constant: str) -> None:
+    raise AssertionError(f"{constant} is not JSON")
+
+
+async def test_event_data_is_strict_json(served: Served) -> None:
+    """NaN and infinity are null, and what JSON has no type for is its str; the frames were
+    ``NaN`` before, which a browser's JSON.parse refuses."""
+    async with served.client.stream("GET", "/v1/events", params={"type": "test.*"}) as response:
+        data = {"nan": math.nan, "inf": -math.inf, "set": {1}, "odd": object(), 2: "two"}
+        served.orch.emit("test.odd", data=data)
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                sent = json.loads(line[6:], parse_constant=strict)
+                break
+    assert sent["data"]["nan"] is None
+    assert sent["data"]["inf"] is None
+    assert sent["data"]["set"] == [1]
+    assert sent["data"]["odd"].startswith("<object object")
+    assert sent["data"]["2"] == "two"

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from itertools import islice
 
+import msgspec
 from alveary import Event, Host
 
 
 def frame(type: str, data: object, seq: int | None = None) -> bytes:
-    """One Server-Sent Event: ``id`` (the event's ``seq``), ``event`` and a JSON ``data``."""
-    head = f"id: {seq}\n" if seq is not None else ""
-    body = json.dumps(data, default=str, separators=(",", ":"))
-    return f"{head}event: {type}\ndata: {body}\n\n".encode()
+    """One Server-Sent Event: ``id`` (the event's ``seq``), ``event`` and a JSON ``data``
+    (strict JSON: NaN and infinities are null, what JSON has no type for is its ``str``)."""
+    head = b"id: %d\n" % seq if seq is not None else b""
+    body = msgspec.json.encode(data, enc_hook=str)
+    return b"%sevent: %s\ndata: %s\n\n" % (head, type.encode(), body)
 
 
 class Entry:
@@ -59,8 +60,9 @@ def matches(wanted: frozenset[str], type: str) -> bool:
     return any(w.endswith(".*") and type.startswith(w[:-1]) for w in wanted)
 
 
-LAG_CHECK = 64
-"""Events between two looks for subscribers that fell too far behind."""
+LAG_CHECK = 256
+"""Events between two looks for subscribers that fell too far behind (fewer if the buffer
+is smaller)."""
 
 
 class Subscriber:
@@ -88,7 +90,8 @@ class Hub:
         self._host = host
         self._buffer = buffer
         self._replay = replay
-        self._ring: deque[Entry] = deque(maxlen=replay + buffer + LAG_CHECK)
+        self._check = min(LAG_CHECK, buffer)
+        self._ring: deque[Entry] = deque(maxlen=replay + buffer + self._check)
         self._count = 0
         """Events appended since start; the ring holds the last ``len(ring)`` of them."""
         self._joined: tuple[int, int, bytes] = (0, 0, b"")
@@ -107,7 +110,7 @@ class Hub:
                 for subscriber in self._waiting:
                     subscriber.wake.set()
                 self._waiting.clear()
-            if self._count % LAG_CHECK == 0 and self._subscribers:
+            if self._count % self._check == 0 and self._subscribers:
                 self._drop_laggards()
 
     def _drop_laggards(self) -> None:
