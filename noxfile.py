@@ -158,6 +158,16 @@ def bench_stores(session: nox.Session) -> None:
     session.run("python", "benchmarks/stores.py", *session.posargs)
 
 
+@nox.session(name="bench-gateway")
+def bench_gateway(session: nox.Session) -> None:
+    """Benchmark the HTTP API: round trip, submits/s, SSE fan-out (``-- --quick``,
+    ``-- --celery`` with celery installed alongside, ``-- --profile PATH``)."""
+    session.install("-e", "core", "-e", "plugins/gateway")
+    if "--celery" in session.posargs:
+        session.install("celery[redis]>=5,<6")
+    session.run("python", "benchmarks/gateway.py", *session.posargs)
+
+
 @nox.session
 def demo(session: nox.Session) -> None:
     """Run the demo (``alveary demo``, from contrib/demo)."""
