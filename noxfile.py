@@ -64,9 +64,9 @@ TEST_PACKAGES = {
 """Workspace packages a package's tests need beyond its own dependencies (a durable store to
 restart on; the gateway that serves ``/metrics``), installed for its tests only."""
 
-TEST_GROUPS = {"plugins/gateway": ["browser"]}
-"""Dependency groups of pyproject.toml a package's tests need beyond ``test`` (Playwright, for
-the gateway's dashboard in a browser)."""
+TEST_GROUPS = {"plugins/gateway": ["test-gateway"]}
+"""Dependency groups of the root pyproject a package's tests need beyond the ``test`` group,
+installed for its tests only."""
 
 
 def _targets() -> dict[str, list[str]]:
@@ -157,6 +157,16 @@ def bench_stores(session: nox.Session) -> None:
     if "--celery" in session.posargs:
         session.install("celery[redis]>=5,<6")
     session.run("python", "benchmarks/stores.py", *session.posargs)
+
+
+@nox.session(name="bench-gateway")
+def bench_gateway(session: nox.Session) -> None:
+    """Benchmark the HTTP API: round trip, submits/s, SSE fan-out (``-- --quick``,
+    ``-- --celery`` with celery installed alongside, ``-- --profile PATH``)."""
+    session.install("-e", "core", "-e", "plugins/gateway")
+    if "--celery" in session.posargs:
+        session.install("celery[redis]>=5,<6")
+    session.run("python", "benchmarks/gateway.py", *session.posargs)
 
 
 @nox.session

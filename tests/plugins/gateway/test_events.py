@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from alveary import TaskSpec, TaskState
+import pytest
+from alveary import AgentSpec, Orchestrator, TaskSpec, TaskState
 
-from .conftest import Served
+from .conftest import Served, config, echo, gateway_of
 
 
 async def frames(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
@@ -106,3 +108,118 @@ async def test_a_slow_subscriber_is_dropped_and_dispatch_goes_on(served: Served)
         assert b"Last-Event-ID" in received
     finally:
         slow.close()
+
+
+@pytest.mark.parametrize("last", ["\u00b2", "9" * 5000, "-1", "1e3", "$(id)"])
+async def test_a_last_event_id_that_is_no_seq_starts_a_fresh_stream(
+    served: Served, last: str
+) -> None:
+    """A superscript two passes ``str.isdigit`` but not ``int``; 5,000 digits pass both checks
+    but not ``int``'s digit limit. Both used to be a 422: each is now ignored, as is any id
+    this server did not send."""
+    headers = {"last-event-id": last.encode("latin-1")}
+    params = {"type": "task.succeeded"}
+    async with served.client.stream(
+        "GET", "/v1/events", params=params, headers=headers
+    ) as response:
+        assert response.status_code == 200
+        ids = await submit_echo(served, 1)
+        async for event in frames(response):
+            assert event["data"]["task_id"] == ids[0]
+            break
+
+
+async def succeeded(response: httpx.Response, ids: list[str]) -> list[dict[str, Any]]:
+    """The stream's events until every task in ``ids`` has succeeded."""
+    seen: list[dict[str, Any]] = []
+    left = set(ids)
+    async for event in frames(response):
+        seen.append(event)
+        if event["event"] == "task.succeeded":
+            left.discard(event["data"]["task_id"])
+            if not left:
+                return seen
+    raise AssertionError("the stream ended early")
+
+
+async def test_subscribers_in_step_and_filtered_ones_each_get_every_event_once(
+    served: Served,
+) -> None:
+    """Subscribers in step share one chunk per write; a filtered one gets its own."""
+    async with (
+        served.client.stream("GET", "/v1/events") as first,
+        served.client.stream("GET", "/v1/events") as second,
+        served.client.stream("GET", "/v1/events", params={"type": "task.succeeded"}) as only,
+    ):
+        ids = await submit_echo(served, 10)  # 40 events and more, with sse_buffer 16
+        everything = [await succeeded(r, ids) for r in (first, second)]
+        filtered = await succeeded(only, ids)
+    assert everything[0] == everything[1]
+    seqs = [int(e["id"]) for e in everything[0]]
+    assert seqs == sorted(set(seqs))
+    assert [e["id"] for e in filtered] == [
+        e["id"] for e in everything[0] if e["event"] == "task.succeeded"
+    ]
+
+
+async def test_a_replay_longer_than_the_buffer_is_not_falling_behind(served: Served) -> None:
+    """``sse_buffer`` bounds how far behind the live events a subscriber is; the replay
+    it asked for does not count."""
+    async with served.client.stream("GET", "/v1/events") as response:
+        start = await submit_echo(served, 1)
+        first = (await succeeded(response, start))[0]
+    ids = await submit_echo(served, 20)  # 80 events and more, sse_buffer is 16
+    for task_id in ids:
+        await served.orch.task(task_id).result(timeout=10)
+    headers = {"last-event-id": first["id"]}
+    async with served.client.stream("GET", "/v1/events", headers=headers) as response:
+        replayed = await succeeded(response, ids)
+    # every task's event came, none from the server itself (its frames have no id): the
+    # stream was not ended (a gateway.dropped event with an id is another subscriber's)
+    assert all("id" in e for e in replayed)
+    assert int(replayed[0]["id"]) == int(first["id"]) + 1
+
+
+async def test_a_resume_older_than_the_replay_ring_starts_with_a_gap() -> None:
+    orch = Orchestrator.from_config(config(replay=5, sse_buffer=16))
+    async with orch:
+        await orch.register(AgentSpec("echoer", {"echo"}, options={"handler": echo}))
+        for i in range(5):  # 20 events and more: the first ones leave the ring
+            await (await orch.submit(TaskSpec("echo", i, requires={"echo"}))).result(10)
+        url = gateway_of(orch).url
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=30) as client,
+            client.stream("GET", "/v1/events", headers={"last-event-id": "0"}) as response,
+        ):
+            events = frames(response)
+            gap = await anext(events)
+            assert gap["event"] == "gateway.gap"
+            assert gap["data"]["after"] == 0
+            replayed = [await anext(events) for _ in range(5)]
+    assert [int(e["id"]) for e in replayed] == list(
+        range(gap["data"]["oldest"], gap["data"]["oldest"] + 5)
+    )
+    server = gateway_of(orch).server
+    assert server is not None
+    await server.closed
+
+
+def strict(constant: str) -> None:
+    raise AssertionError(f"{constant} is not JSON")
+
+
+async def test_event_data_is_strict_json(served: Served) -> None:
+    """NaN and infinity are null, and what JSON has no type for is its str; the frames were
+    ``NaN`` before, which a browser's JSON.parse refuses."""
+    async with served.client.stream("GET", "/v1/events", params={"type": "test.*"}) as response:
+        data = {"nan": math.nan, "inf": -math.inf, "set": {1}, "odd": object(), 2: "two"}
+        served.orch.emit("test.odd", data=data)
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                sent = json.loads(line[6:], parse_constant=strict)
+                break
+    assert sent["data"]["nan"] is None
+    assert sent["data"]["inf"] is None
+    assert sent["data"]["set"] == [1]
+    assert sent["data"]["odd"].startswith("<object object")
+    assert sent["data"]["2"] == "two"

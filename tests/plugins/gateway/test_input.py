@@ -14,6 +14,7 @@ from .test_api import error
     ("body", "status", "code", "field"),
     [
         ("{not json", 400, "bad_request", None),
+        ("", 400, "bad_request", None),  # was a 422 saying only "'data'"
         ('{"kind": "echo", "payload": NaN}', 400, "bad_request", None),
         ('{"kind": "echo", "timeout": 1e400}', 400, "bad_request", None),
         ("[1, 2]", 422, "invalid", "data"),

@@ -3,11 +3,13 @@ document, the dashboard and the error shape."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from alveary import Host
-from litestar import Litestar, Request, Response, get
-from litestar.openapi import OpenAPIConfig
+from litestar import HttpMethod, Litestar, Request, Response, get, route
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.params import FromQuery
 from litestar.plugins.attrs import AttrsSchemaPlugin
@@ -19,6 +21,7 @@ from ._approvals import approval_routes
 from ._config import Config
 from ._connect import connect_route
 from ._dashboard import Dashboard, security_headers
+from ._errors import GUARDED, documented
 from ._fleet import fleet_routes
 from ._pages import page_routes
 from ._records import Status
@@ -39,6 +42,13 @@ def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: 
         "/v1/ready",
         summary="Readiness: 503 on a standby replica, naming the leader, or while a remote "
         "pool has fewer agents connected than its `min`",
+        responses={
+            503: ResponseSpec(
+                Status,
+                description="A standby replica (use `leader`), or remote pools short of "
+                "agents (`missing`)",
+            )
+        },
     )
     async def ready() -> Response[Status]:
         leader = host.standby
@@ -57,27 +67,27 @@ def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: 
         summary="Server-Sent Events of every event; `type` filters (`task.*` for a family); "
         "resume with `Last-Event-ID`",
         media_type="text/event-stream",
+        responses=documented(400, *GUARDED),
     )
     async def events(
         request: Request[Any, Any, Any], type: FromQuery[list[str] | None] = None
     ) -> Stream:
         await host.authorize(credentials(request), "events.read", "*")
         last = request.headers.get("last-event-id", "").strip()
-        after = int(last) if last.isdigit() else None
+        after = int(last) if last.isascii() and last.isdigit() and len(last) < 20 else None
         stream = hub.stream(type or (), after)
         return Stream(stream, headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
+    handlers = [
+        health,
+        ready,
+        events,
+        *task_routes(host, config),
+        *fleet_routes(host, config),
+        *approval_routes(host),
+    ]
     return Litestar(
-        [
-            health,
-            ready,
-            events,
-            connect_route(host, remote),
-            *task_routes(host, config),
-            *fleet_routes(host, config),
-            *approval_routes(host),
-            *page_routes(host),
-        ],
+        [*_options(handlers), *handlers, connect_route(host, remote), *page_routes(host)],
         plugins=[AttrsSchemaPlugin()],
         exception_handlers=_errors.HANDLERS,
         request_max_body_size=config.max_body,
@@ -90,3 +100,26 @@ def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: 
         before_send=[security_headers],
         logging_config=None,
     )
+
+
+def _options(handlers: list[HTTPRouteHandler]) -> list[HTTPRouteHandler]:
+    """``OPTIONS`` for each path that several handlers share, answering every method in
+    ``Allow``: Litestar 2's own lists only the first handler's (litestar#4169). Registered
+    first, so that Litestar makes none of its own."""
+    methods: dict[str, set[str]] = defaultdict(set)
+    for handler in handlers:
+        for path in handler.paths:
+            methods[path] |= handler.http_methods
+    return [
+        _allow(path, ", ".join(sorted({*found, "OPTIONS"})))
+        for path, found in methods.items()
+        if len(found) > 1
+    ]
+
+
+def _allow(path: str, allow: str) -> HTTPRouteHandler:
+    @route(path, http_method=HttpMethod.OPTIONS, include_in_schema=False, status_code=204)
+    async def options() -> Response[None]:
+        return Response(None, status_code=204, headers={"allow": allow})
+
+    return options

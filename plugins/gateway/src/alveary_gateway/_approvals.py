@@ -12,6 +12,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody
 
 from ._access import credentials
+from ._errors import GUARDED, documented
 
 
 @attrs.frozen
@@ -24,7 +25,11 @@ class Rejection:
 def approval_routes(host: Host) -> list[HTTPRouteHandler]:
     """The approval handlers, bound to the orchestrator they serve."""
 
-    @get("/v1/approvals", summary="Commands waiting for someone to approve or reject, oldest first")
+    @get(
+        "/v1/approvals",
+        summary="Commands waiting for someone to approve or reject, oldest first",
+        responses=documented(*GUARDED),
+    )
     async def approvals(request: Request[Any, Any, Any]) -> list[Approval]:
         await host.authorize(credentials(request), "task.read", "*")
         return host.approvals()
@@ -33,6 +38,7 @@ def approval_routes(host: Host) -> list[HTTPRouteHandler]:
         "/v1/tasks/{task_id:str}/approve",
         status_code=200,
         summary="Let the command a task waits on run",
+        responses=documented(400, 404, *GUARDED),
     )
     async def approve(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Approval:
         return await host.decide(task_id, True, credentials=credentials(request))
@@ -41,6 +47,7 @@ def approval_routes(host: Host) -> list[HTTPRouteHandler]:
         "/v1/tasks/{task_id:str}/reject",
         status_code=200,
         summary="Refuse the command a task waits on: the task fails, without retries",
+        responses=documented(400, 404, 422, *GUARDED),
     )
     async def reject(
         request: Request[Any, Any, Any],

@@ -67,8 +67,9 @@ class Config:
     """Listen on a non-loopback address without a security plugin: anyone who reaches the
     port can submit work. Off by default, and said at start when on."""
     sse_buffer: int = attrs.field(default=1000, validator=positive)
-    """Events queued for one ``/v1/events`` subscriber; one that falls this far behind is
-    dropped with a final event, so a slow client never slows dispatch."""
+    """How far behind the live events (of any type) a ``/v1/events`` subscriber may fall;
+    one further behind is dropped with a final event, so a slow client never slows
+    dispatch."""
     replay: int = attrs.field(default=10_000, validator=positive)
     """Latest events kept for subscribers resuming with ``Last-Event-ID``."""
     max_wait: float = attrs.field(default=60.0, validator=positive)

@@ -13,11 +13,35 @@ import structlog
 from alveary import AlvearyError, Denied, NotFound, Rejected, StandingBy
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 
 from ._records import ErrorBody, ErrorDetail
 
 _MISSING = re.compile(r"missing required field `(\w+)`")
 log = structlog.get_logger("alveary.gateway")
+
+
+_MEANINGS = {
+    400: "A malformed request: a body that is not JSON, holds NaN or infinity, or nests too deeply",
+    401: "A security plugin needs credentials",
+    403: "A security plugin refuses the action",
+    404: "No such task, agent or pool",
+    409: "The action conflicts with the state the target is in",
+    413: "The body is larger than `max_body`",
+    422: "A wrong, missing or unknown field or query value, named in `field`",
+    429: "Too many requests; `Retry-After` says when to try again",
+    503: "The orchestrator is stopping or stands by",
+}
+GUARDED = (401, 403, 429, 503)
+"""What any call checked by the security hooks may answer."""
+
+
+def documented(*statuses: int) -> dict[int, ResponseSpec]:
+    """The error answers an operation may give, in its OpenAPI document (all in one shape)."""
+    return {
+        status: ResponseSpec(ErrorBody, description=_MEANINGS[status], generate_examples=False)
+        for status in statuses
+    }
 
 
 class ApiError(Exception):
@@ -28,9 +52,15 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
-def answer(status: int, code: str, message: str, field: str | None = None) -> Response[Any]:
+def answer(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
     body = attrs.asdict(ErrorBody(ErrorDetail(code, message, field)))
-    return Response(body, status_code=status)
+    return Response(body, status_code=status, headers=headers)
 
 
 def _api(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
@@ -72,6 +102,8 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, ValidationException):
         problems = exc.extra if isinstance(exc.extra, list) else []
         first = problems[0] if problems and isinstance(problems[0], dict) else {}
+        if first.get("key") == "data" and first.get("message") == "'data'":
+            return answer(400, "bad_request", "expected a JSON body")  # there was none
         if first:  # a value of the wrong type or a missing field: the body parsed
             message = str(first.get("message", exc.detail))
             missing = _MISSING.search(message)
@@ -85,7 +117,8 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         413: "too_large",
         429: "too_many",
     }
-    return answer(status, codes.get(status, "http_error"), str(exc.detail))
+    headers = dict(exc.headers or {})  # a 405's Allow, a 429's Retry-After
+    return answer(status, codes.get(status, "http_error"), str(exc.detail), headers=headers)
 
 
 def _deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:

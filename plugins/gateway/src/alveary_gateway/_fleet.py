@@ -11,18 +11,23 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from ._access import credentials, seconds
 from ._config import Config
+from ._errors import GUARDED, documented
 from ._records import AgentRecord, Drained, PoolRecord, PoolSizeBody
 
 
 def fleet_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
     """The agent and pool handlers, bound to the orchestrator they serve."""
 
-    @get("/v1/agents", summary="Every agent")
+    @get("/v1/agents", summary="Every agent", responses=documented(*GUARDED))
     async def agents(request: Request[Any, Any, Any]) -> list[AgentRecord]:
         await host.authorize(credentials(request), "agent.read", "*")
         return [AgentRecord.of(a) for a in host.agents()]
 
-    @get("/v1/agents/{name:str}", summary="One agent, by name or id")
+    @get(
+        "/v1/agents/{name:str}",
+        summary="One agent, by name or id",
+        responses=documented(400, 404, *GUARDED),
+    )
     async def agent(request: Request[Any, Any, Any], name: FromPath[str]) -> AgentRecord:
         found = host.agent(name)
         await host.authorize(credentials(request), "agent.read", found.name)
@@ -32,6 +37,7 @@ def fleet_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
         "/v1/agents/{name:str}/drain",
         status_code=200,
         summary="Stop giving an agent work; wait up to `timeout` seconds for its tasks",
+        responses=documented(400, 404, 422, *GUARDED),
     )
     async def drain(
         request: Request[Any, Any, Any], name: FromPath[str], timeout: FromQuery[float] = 0.0
@@ -43,6 +49,7 @@ def fleet_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
     @delete(
         "/v1/agents/{name:str}",
         summary="Remove an agent; with `drain` its tasks get `timeout` seconds to finish",
+        responses=documented(400, 404, 422, *GUARDED),
     )
     async def deregister(
         request: Request[Any, Any, Any],
@@ -53,12 +60,20 @@ def fleet_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
         timeout = seconds(timeout, "timeout", config.max_wait)
         await host.deregister(name, drain=drain, timeout=timeout, credentials=credentials(request))
 
-    @get("/v1/pools", summary="Every pool with its size and metrics")
+    @get(
+        "/v1/pools",
+        summary="Every pool with its size and metrics",
+        responses=documented(*GUARDED),
+    )
     async def pools(request: Request[Any, Any, Any]) -> list[PoolRecord]:
         await host.authorize(credentials(request), "pool.read", "*")
         return [PoolRecord.of(p, host.pool_metrics(n)) for n, p in host.pools.items()]
 
-    @put("/v1/pools/{name:str}/size", summary="Set a pool's min and max")
+    @put(
+        "/v1/pools/{name:str}/size",
+        summary="Set a pool's min and max",
+        responses=documented(400, 404, 413, 422, *GUARDED),
+    )
     async def resize(
         request: Request[Any, Any, Any], name: FromPath[str], data: JSONBody[PoolSizeBody]
     ) -> PoolRecord:

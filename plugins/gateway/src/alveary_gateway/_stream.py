@@ -1,34 +1,56 @@
-"""Live events for ``GET /v1/events``: one reader of ``orchestrator.events()`` fans each
-event out to every subscriber, keeps the latest in a ring for ``Last-Event-ID``, and drops a
-subscriber that falls behind instead of waiting for it."""
+"""Live events for ``GET /v1/events``: one reader of ``orchestrator.events()`` keeps each
+event (encoded once, when first sent) in a ring that every subscriber reads from at its own
+position (and that serves ``Last-Event-ID``), and drops a subscriber that falls behind instead
+of waiting for it.
+
+An event costs the reader one append and a wake-up for each subscriber then waiting, not work
+for every subscriber: a subscriber writes all that came since its last write at once."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
+from itertools import islice
 
+import msgspec
 from alveary import Event, Host
 
 
 def frame(type: str, data: object, seq: int | None = None) -> bytes:
-    """One Server-Sent Event: ``id`` (the event's ``seq``), ``event`` and a JSON ``data``."""
-    head = f"id: {seq}\n" if seq is not None else ""
-    body = json.dumps(data, default=str, separators=(",", ":"))
-    return f"{head}event: {type}\ndata: {body}\n\n".encode()
+    """One Server-Sent Event: ``id`` (the event's ``seq``), ``event`` and a JSON ``data``
+    (strict JSON: NaN and infinities are null, what JSON has no type for is its ``str``)."""
+    head = b"id: %d\n" % seq if seq is not None else b""
+    body = msgspec.json.encode(data, enc_hook=str)
+    return b"%sevent: %s\ndata: %s\n\n" % (head, type.encode(), body)
 
 
-def _encode(event: Event) -> bytes:
-    data = {
-        "type": event.type,
-        "time": event.time,
-        "seq": event.seq,
-        "task_id": event.task_id,
-        "agent_id": event.agent_id,
-        "data": dict(event.data),
-    }
-    return frame(event.type, data, event.seq)
+class Entry:
+    """An event in the ring, encoded the first time a subscriber needs it: with nobody
+    listening, an event costs no JSON."""
+
+    __slots__ = ("_event", "_frame", "seq", "type")
+
+    def __init__(self, event: Event) -> None:
+        self.seq, self.type = event.seq, event.type
+        self._event: Event | None = event
+        self._frame = b""
+
+    @property
+    def frame(self) -> bytes:
+        if self._event is not None:
+            event, self._event = self._event, None
+            data = {
+                "type": event.type,
+                "time": event.time,
+                "seq": event.seq,
+                "task_id": event.task_id,
+                "agent_id": event.agent_id,
+                "data": dict(event.data),
+            }
+            self._frame = frame(event.type, data, event.seq)
+        return self._frame
 
 
 REPLAYED = b": replayed\n\n"
@@ -44,33 +66,27 @@ def matches(wanted: frozenset[str], type: str) -> bool:
     return any(w.endswith(".*") and type.startswith(w[:-1]) for w in wanted)
 
 
+LAG_CHECK = 256
+"""Events between two looks for subscribers that fell too far behind (fewer if the buffer
+is smaller)."""
+
+
 class Subscriber:
-    """One ``/v1/events`` client: its pending frames, at most ``limit`` of them."""
+    """One ``/v1/events`` client: its position in the ring and its type filter."""
 
-    __slots__ = ("dropped", "limit", "pending", "types", "wake")
+    __slots__ = ("dropped", "joined", "position", "types", "wake")
 
-    def __init__(self, types: frozenset[str], limit: int) -> None:
+    def __init__(self, types: frozenset[str], position: int, joined: int) -> None:
         self.types = types
-        self.limit = limit
-        self.pending: deque[bytes] = deque()
+        self.position = position
+        """Index (counted since start) of the next event to send."""
+        self.joined = joined
+        """Events before this index are a replay, not counted as falling behind."""
         self.wake = asyncio.Event()
         self.dropped: str | None = None
 
-    def offer(self, type: str, encoded: bytes) -> bool:
-        """Queue a frame; False once the client is too far behind (and then dropped)."""
-        if not matches(self.types, type):
-            return True
-        if len(self.pending) >= self.limit:
-            self.drop(f"fell {self.limit} events behind; resume with Last-Event-ID")
-            return False
-        self.pending.append(encoded)
-        self.wake.set()
-        return True
-
-    def drop(self, reason: str) -> None:
-        self.pending.clear()
-        self.dropped = reason
-        self.wake.set()
+    def behind(self, count: int) -> int:
+        return count - max(self.position, self.joined)
 
 
 class Hub:
@@ -79,54 +95,105 @@ class Hub:
     def __init__(self, host: Host, buffer: int, replay: int) -> None:
         self._host = host
         self._buffer = buffer
-        self._ring: deque[tuple[int, str, bytes]] = deque(maxlen=replay)
+        self._replay = replay
+        self._check = min(LAG_CHECK, buffer)
+        self._ring: deque[Entry] = deque(maxlen=replay + buffer + self._check)
+        self._count = 0
+        """Events appended since start; the ring holds the last ``len(ring)`` of them."""
+        self._joined: tuple[int, int, bytes] = (0, 0, b"")
+        """The last chunk made for an unfiltered subscriber: from, to, frames."""
         self._subscribers: set[Subscriber] = set()
+        self._waiting: list[Subscriber] = []
         self.dropped = 0
         """Subscribers dropped for falling behind, since start."""
         self._reader = asyncio.get_running_loop().create_task(self._read(), name="gateway-events")
 
     async def _read(self) -> None:
         async for event in self._host.events():
-            encoded = _encode(event)
-            self._ring.append((event.seq, event.type, encoded))
-            for subscriber in list(self._subscribers):
-                if not subscriber.offer(event.type, encoded):
-                    self._subscribers.discard(subscriber)
-                    self.dropped += 1
-                    self._host.emit("gateway.dropped", data={"reason": subscriber.dropped})
+            self._ring.append(Entry(event))
+            self._count += 1
+            if self._waiting:
+                for subscriber in self._waiting:
+                    subscriber.wake.set()
+                self._waiting.clear()
+            if self._count % self._check == 0 and self._subscribers:
+                self._drop_laggards()
+
+    def _drop_laggards(self) -> None:
+        for subscriber in list(self._subscribers):
+            if subscriber.behind(self._count) > self._buffer:
+                subscriber.dropped = f"fell {self._buffer} events behind; resume with Last-Event-ID"
+                subscriber.wake.set()
+                self._subscribers.discard(subscriber)
+                self.dropped += 1
+                self._host.emit("gateway.dropped", data={"reason": subscriber.dropped})
 
     def close(self) -> None:
         """End every stream (the orchestrator is stopping)."""
         self._reader.cancel()
         for subscriber in self._subscribers:
-            subscriber.drop("the orchestrator is stopping")
+            subscriber.dropped = "the orchestrator is stopping"
+            subscriber.wake.set()
         self._subscribers.clear()
+
+    def _start(self, after: int | None) -> int:
+        """Where a subscriber resuming after seq ``after`` starts: the oldest replayable event
+        newer than it (live events only without ``after``)."""
+        newer = 0
+        if after is not None:
+            for entry in islice(reversed(self._ring), min(len(self._ring), self._replay)):
+                if entry.seq <= after:
+                    break
+                newer += 1
+        return self._count - newer
+
+    def _take(self, subscriber: Subscriber) -> bytes:
+        """Everything the subscriber has not had yet, as one chunk (a gap frame first if
+        some of it left the ring)."""
+        first = self._count - len(self._ring)
+        gap = b""
+        if subscriber.position < first:
+            oldest = self._ring[0].seq
+            gap = frame("gateway.gap", {"after": oldest - 1, "oldest": oldest})
+            subscriber.position = first
+        start, subscriber.position = subscriber.position, self._count
+        if not subscriber.types and self._joined[:2] == (start, self._count):
+            return gap + self._joined[2]  # subscribers in step share one chunk
+        # The newest entries, walked from the right end: indexing a deque is linear.
+        news = list(islice(reversed(self._ring), self._count - start))
+        news.reverse()
+        if subscriber.types:
+            wanted = subscriber.types
+            return gap + b"".join([e.frame for e in news if matches(wanted, e.type)])
+        self._joined = (start, self._count, b"".join([e.frame for e in news]))
+        return gap + self._joined[2]
 
     async def stream(self, types: Iterable[str], after: int | None) -> AsyncIterator[bytes]:
         """The frames of one subscriber: those after ``after`` still in the ring, the
         ``REPLAYED`` comment, then live ones, then a final ``gateway.dropped`` if it is
         dropped."""
-        subscriber = Subscriber(frozenset(types), self._buffer)
-        backlog: list[bytes] = []
-        if after is not None and self._ring and self._ring[0][0] > after + 1:
-            backlog.append(frame("gateway.gap", {"after": after, "oldest": self._ring[0][0]}))
-        if after is not None:
-            backlog += [
-                e for seq, t, e in self._ring if seq > after and matches(subscriber.types, t)
-            ]
-        self._subscribers.add(subscriber)  # with the snapshot above: no event missed or repeated
+        subscriber = Subscriber(frozenset(types), self._start(after), self._count)
+        head = b": subscribed\n\n"
+        if after is not None and self._ring:
+            oldest = self._ring[-min(len(self._ring), self._replay)].seq
+            if oldest > after + 1:
+                head += frame("gateway.gap", {"after": after, "oldest": oldest})
+        # What is in the ring now is the replay, taken before anything can arrive after it.
+        replayed = self._take(subscriber) if subscriber.position < self._count else b""
+        self._subscribers.add(subscriber)
         try:
-            yield b": subscribed\n\n"
-            for encoded in backlog:
-                yield encoded
-            yield REPLAYED
-            while True:
-                await subscriber.wake.wait()
+            yield head + replayed + REPLAYED
+            while subscriber.dropped is None:
+                if subscriber.position < self._count:
+                    chunk = self._take(subscriber)
+                    if chunk:
+                        yield chunk
+                    continue
                 subscriber.wake.clear()
-                while subscriber.pending:
-                    yield subscriber.pending.popleft()
-                if subscriber.dropped is not None:
-                    yield frame("gateway.dropped", {"reason": subscriber.dropped})
-                    return
+                self._waiting.append(subscriber)
+                await subscriber.wake.wait()
+            yield frame("gateway.dropped", {"reason": subscriber.dropped})
         finally:
             self._subscribers.discard(subscriber)
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(subscriber)

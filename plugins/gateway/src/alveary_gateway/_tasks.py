@@ -11,11 +11,12 @@ import attrs
 from alveary import Host, Task, TaskSpec, TaskState
 from litestar import Request, Response, delete, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from ._access import MAX_DEPTH, credentials, seconds, too_deep
 from ._config import Config
-from ._errors import ApiError
+from ._errors import GUARDED, ApiError, documented
 from ._records import Cancelled, SubmitTask, TaskPage, TaskRecord
 
 _FIELDS = frozenset(attrs.fields_dict(SubmitTask))
@@ -25,7 +26,12 @@ _STATES = {s.value: s for s in TaskState}
 def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
     """The task handlers, bound to the orchestrator they serve."""
 
-    @post("/v1/tasks", status_code=202, summary="Submit a task")
+    @post(
+        "/v1/tasks",
+        status_code=202,
+        summary="Submit a task",
+        responses=documented(400, 413, 422, *GUARDED),
+    )
     async def submit(
         request: Request[Any, Any, Any], data: JSONBody[SubmitTask]
     ) -> Response[TaskRecord]:
@@ -51,13 +57,21 @@ def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
         location = {"location": f"/v1/tasks/{handle.id}"}
         return Response(TaskRecord.of(handle.task), status_code=202, headers=location)
 
-    @get("/v1/tasks/{task_id:str}", summary="A task's record")
+    @get(
+        "/v1/tasks/{task_id:str}",
+        summary="A task's record",
+        responses=documented(400, 404, *GUARDED),
+    )
     async def read(request: Request[Any, Any, Any], task_id: FromPath[str]) -> TaskRecord:
         return TaskRecord.of(await _readable(host, request, task_id))
 
     @get(
         "/v1/tasks/{task_id:str}/result",
         summary="Wait for a task: 200 once terminal, 202 if `wait` seconds passed first",
+        responses={
+            202: ResponseSpec(TaskRecord, description="`wait` seconds passed first"),
+            **documented(400, 404, 422, *GUARDED),
+        },
     )
     async def result(
         request: Request[Any, Any, Any], task_id: FromPath[str], wait: FromQuery[float] = 0.0
@@ -69,17 +83,31 @@ def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
                 await host.task(task_id).result(wait)
         return Response(TaskRecord.of(task), status_code=200 if task.state.terminal else 202)
 
-    @delete("/v1/tasks/{task_id:str}", status_code=200, summary="Cancel a task")
+    @delete(
+        "/v1/tasks/{task_id:str}",
+        status_code=200,
+        summary="Cancel a task",
+        responses=documented(400, 404, *GUARDED),
+    )
     async def cancel(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Cancelled:
         done = await host.cancel(task_id, credentials=credentials(request))
         return Cancelled(done, TaskRecord.of(host.get_task(task_id)))
 
-    @post("/v1/tasks/{task_id:str}/requeue", status_code=202, summary="Run a dead task again")
+    @post(
+        "/v1/tasks/{task_id:str}/requeue",
+        status_code=202,
+        summary="Run a dead or failed task again",
+        responses=documented(400, 404, 409, *GUARDED),
+    )
     async def requeue(request: Request[Any, Any, Any], task_id: FromPath[str]) -> TaskRecord:
         handle = await host.requeue(task_id, credentials=credentials(request))
         return TaskRecord.of(handle.task)
 
-    @get("/v1/tasks", summary="Tasks, oldest first, a page at a time")
+    @get(
+        "/v1/tasks",
+        summary="Tasks, oldest first, a page at a time",
+        responses=documented(400, 422, *GUARDED),
+    )
     async def listing(
         request: Request[Any, Any, Any],
         task_state: Annotated[str | None, QueryParameter(name="state")] = None,
