@@ -60,9 +60,11 @@ class Hooks(Isolation):
         for impl in self.impls["alveary_startup"]:  # StartFailed fails the start itself
             await self.acall(impl, (host,), passthrough=StartFailed, budget=budget)
 
-    async def shutdown(self, host: Host) -> None:
+    async def shutdown(self, host: Host, budget: float) -> None:
+        """Run each plugin's clean-up, within ``budget`` each (what is left of the stop's
+        ``shutdown_timeout``, at least ``hook_timeout``: closing a server takes a moment)."""
         for impl in reversed(self.impls["alveary_shutdown"]):
-            await self.acall(impl, (host,))
+            await self.acall(impl, (host,), budget=budget)
 
     async def tick(self, host: Host, now: float) -> None:
         for impl in self.impls["alveary_tick"]:

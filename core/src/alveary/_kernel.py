@@ -201,7 +201,8 @@ class Kernel:
             await self.hooks.startup(self._host, self.config.orchestrator.start_timeout)
         except StartFailed:  # a plugin's service could not start: neither does the orchestrator
             self._running = False
-            await self.hooks.shutdown(self._host)
+            settings = self.config.orchestrator
+            await self.hooks.shutdown(self._host, max(settings.hook_timeout, settings.cancel_grace))
             await self._keeper.close(self.config.orchestrator.cancel_grace)
             raise
         recovered = sorted(self.store.unfinished(), key=lambda t: (-t.spec.priority, t.submitted))
@@ -247,7 +248,7 @@ class Kernel:
         if self._chores:
             await asyncio.wait(self._chores, timeout=settings.cancel_grace)
         self._events.emit("orchestrator.stopped")
-        await self.hooks.shutdown(self._host)
+        await self.hooks.shutdown(self._host, max(settings.hook_timeout, deadline - loop.time()))
         await self.hooks.drain_background()
         await self._keeper.close(deadline - loop.time())
         self._events.close()

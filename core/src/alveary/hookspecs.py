@@ -79,8 +79,9 @@ def alveary_shutdown(orchestrator: Host) -> None:
     """Called once when the orchestrator stops, after agents were drained and stopped, in
     reverse config order.
 
-    Release what ``alveary_startup`` acquired and flush buffers. *Async ok.* The return value
-    is ignored. If it raises, the failure is reported and the other plugins still shut down.
+    Release what ``alveary_startup`` acquired and flush buffers. *Async ok.* Its budget is
+    what is left of the stop's ``shutdown_timeout`` (at least ``hook_timeout``). The return
+    value is ignored. If it raises, the failure is reported and the other plugins still shut down.
     """
 
 

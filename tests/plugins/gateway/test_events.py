@@ -223,3 +223,29 @@ async def test_event_data_is_strict_json(served: Served) -> None:
     assert sent["data"]["set"] == [1]
     assert sent["data"]["odd"].startswith("<object object")
     assert sent["data"]["2"] == "two"
+
+
+async def test_a_stop_with_subscribers_connected_ends_their_streams_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    orch = Orchestrator.from_config(config())
+    ended: list[str] = []
+
+    async def follow(client: httpx.AsyncClient) -> None:
+        async with client.stream("GET", "/v1/events") as response:
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    ended.append(line)
+
+    async with orch:
+        async with httpx.AsyncClient(base_url=gateway_of(orch).url, timeout=30) as client:
+            followers = [asyncio.ensure_future(follow(client)) for _ in range(3)]
+            await asyncio.sleep(0.2)  # the streams are open
+            await orch.stop()
+            # stop() returned after the server closed: every stream has ended by now
+            await asyncio.wait_for(asyncio.gather(*followers, return_exceptions=True), 10)
+    server = gateway_of(orch).server
+    assert server is not None
+    assert server.closed.done()
+    assert ended.count("event: gateway.dropped") == 3
+    assert not [r for r in caplog.records if "Exception in ASGI application" in r.getMessage()]

@@ -1,11 +1,12 @@
 """The ``gateway`` plugin: an HTTP API served in the orchestrator's own event loop.
 
 ``alveary_startup`` binds the socket and starts the server as a task; ``alveary_shutdown``
-tells it to stop and returns at once, within the hook budget.
+stops it and waits for its connections to close.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 
 import alveary
@@ -88,12 +89,16 @@ class Gateway:
         log.info("gateway listening", url=self.url, docs=f"{self.url}/docs")
 
     @alveary.hookimpl
-    def alveary_shutdown(self, orchestrator: alveary.Host) -> None:
+    async def alveary_shutdown(self, orchestrator: alveary.Host) -> None:
+        """Hang up on remote agents, end the event streams, stop the server, and wait for
+        its connections to close (uvicorn gives them a second): a stop with a client still
+        connected then ends quietly."""
         self.remote.close()
         if self.hub is not None:
             self.hub.close()
         if self.server is not None:
             self.server.stop()
+            await asyncio.shield(self.server.closed)
 
 
 def _secured(orchestrator: alveary.Host) -> bool:
