@@ -10,6 +10,7 @@ in ``attrs.validators.optional``.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +19,18 @@ import attrs
 from ._errors import FieldError
 from ._values import finite, shown
 
-__all__ = ["count", "fraction", "levels", "name", "non_negative", "positive", "rate"]
+__all__ = [
+    "count",
+    "fraction",
+    "is_loopback",
+    "levels",
+    "listen",
+    "name",
+    "non_negative",
+    "positive",
+    "rate",
+    "split_listen",
+]
 
 
 def _number(attribute: attrs.Attribute[Any], value: object, bound: str) -> float:
@@ -80,3 +92,31 @@ def levels(instance: object, attribute: attrs.Attribute[Any], value: Mapping[str
                 attribute.name,
                 f"expected levels in [0, 1] by name, got {shown(key)} = {shown(level)}",
             )
+
+
+def split_listen(address: str) -> tuple[str, int]:
+    """``"host:port"`` (``"[::1]:8787"`` for IPv6) as ``(host, port)``; raises ``ValueError``."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected 'host:port' with a port in 0-65535, got {address!r}")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses: only this machine can connect."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def listen(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    """Accept an address to listen on, ``"host:port"`` (port 0: any free port)."""
+    if not isinstance(value, str):
+        raise FieldError(attribute.name, f"expected 'host:port', got {shown(value)}")
+    try:
+        split_listen(value)
+    except ValueError as exc:
+        raise FieldError(attribute.name, str(exc)) from None

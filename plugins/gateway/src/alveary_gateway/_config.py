@@ -2,37 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Any
-
 import attrs
 from alveary import FieldError
-from alveary.validators import positive
-
-
-def split_listen(listen: str) -> tuple[str, int]:
-    """``"host:port"`` (``"[::1]:8787"`` for IPv6) as ``(host, port)``; raises ``ValueError``."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected 'host:port' with a port in 0-65535, got {listen!r}")
-    return host.removeprefix("[").removesuffix("]"), int(port)
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses: only this machine can connect."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _listen(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    try:
-        split_listen(value)
-    except ValueError as exc:
-        raise FieldError(attribute.name, str(exc)) from None
+from alveary.validators import listen, positive
 
 
 @attrs.frozen
@@ -59,7 +31,7 @@ class Remote:
 class Config:
     """How the gateway serves. Sizes are in bytes, counts in events."""
 
-    listen: str = attrs.field(default="127.0.0.1:8787", validator=_listen)
+    listen: str = attrs.field(default="127.0.0.1:8787", validator=listen)
     """Address and port of the HTTP server (port 0: any free port)."""
     max_body: int = attrs.field(default=10 * 2**20, validator=positive)
     """Request bodies larger than this are refused with 413."""

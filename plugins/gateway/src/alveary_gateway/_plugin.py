@@ -11,10 +11,10 @@ import ssl
 
 import alveary
 import structlog
+from alveary.validators import is_loopback, split_listen
 
 from . import _config
 from ._app import build
-from ._config import is_loopback, split_listen
 from ._remote import RemoteRuntime
 from ._server import Server, bind
 from ._stream import Hub

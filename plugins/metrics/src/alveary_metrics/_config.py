@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from typing import Any
 
 import attrs
 from alveary import FieldError
-from alveary.validators import count
+from alveary.validators import count, is_loopback, split_listen
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 """Where ``/metrics`` is served when the gateway is not enabled (Prometheus' port for
@@ -16,24 +15,6 @@ exporters of this kind)."""
 
 DURATIONS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 WAITS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
-
-
-def split_listen(listen: str) -> tuple[str, int]:
-    """``"host:port"`` (``"[::1]:9464"`` for IPv6) as ``(host, port)``; raises ``ValueError``."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected 'host:port' with a port in 0-65535, got {listen!r}")
-    return host.removeprefix("[").removesuffix("]"), int(port)
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses: only this machine can connect."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _listen(instance: Config, attribute: attrs.Attribute[Any], value: str | None) -> None:

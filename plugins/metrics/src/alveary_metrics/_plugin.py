@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import alveary
 import structlog
+from alveary.validators import split_listen
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from . import _config
 from ._collect import Collector
-from ._config import DEFAULT_LISTEN, split_listen
+from ._config import DEFAULT_LISTEN
 from ._serve import Page, Server
 from ._tally import Tally
 
