@@ -161,27 +161,26 @@ def approvals_command(argv: Sequence[str]) -> int:
 
 def approve_command(argv: Sequence[str]) -> int:
     """``alveary approve ID``: let the command task ``ID`` waits on run."""
-    parser = command.parser("alveary approve", "Let the command a task waits on run.")
-    parser.add_argument("id", type=command.task_id, metavar="ID")
-
-    def body(args: argparse.Namespace, client: Client) -> int:
-        record = client.call("POST", command.task_path(args.id, "/approve")).json()
-        print(dump(record) if args.json else f"approved {record['task_id']}: {record['command']}")
-        return 0
-
-    return command.run(parser, argv, body)
+    return _decide(argv, approve=True)
 
 
 def reject_command(argv: Sequence[str]) -> int:
     """``alveary reject ID [--reason TEXT]``: refuse the command task ``ID`` waits on."""
-    parser = command.parser("alveary reject", "Refuse the command a task waits on; it fails.")
+    return _decide(argv, approve=False)
+
+
+def _decide(argv: Sequence[str], *, approve: bool) -> int:
+    verb = "approve" if approve else "reject"
+    about = "Let the command a task waits on run." if approve else "Refuse it; the task fails."
+    parser = command.parser(f"alveary {verb}", about)
     parser.add_argument("id", type=command.task_id, metavar="ID")
-    parser.add_argument("--reason", default="", help="why, for the task's error")
+    if not approve:
+        parser.add_argument("--reason", default="", help="why, for the task's error")
 
     def body(args: argparse.Namespace, client: Client) -> int:
-        path = command.task_path(args.id, "/reject")
-        record = client.call("POST", path, json={"reason": args.reason}).json()
-        print(dump(record) if args.json else f"rejected {record['task_id']}: {record['command']}")
+        reason = {} if approve else {"json": {"reason": args.reason}}
+        record = client.call("POST", command.task_path(args.id, f"/{verb}"), **reason).json()
+        print(dump(record) if args.json else f"{verb}d {record['task_id']}: {record['command']}")
         return 0
 
     return command.run(parser, argv, body)
