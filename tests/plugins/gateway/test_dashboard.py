@@ -7,13 +7,13 @@ import asyncio
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
-import alveary
 import httpx
 import pytest
 from alveary import AgentSpec, Orchestrator
+from alveary.testing import OneToken
 from playwright.async_api import Page, async_playwright, expect
 
 from .conftest import Served, config, echo, gateway_of
@@ -206,21 +206,9 @@ async def test_no_agents_and_no_pools_say_so(page: Page) -> None:
 TOKEN = "open-sesame"
 
 
-class Sesame:
-    """Lets in only the bearer of one token, as a security plugin would."""
-
-    name = "sesame"
-
-    @alveary.hookimpl
-    def alveary_authenticate(self, credentials: Mapping[str, Any]) -> alveary.Principal | None:
-        if credentials.get("authorization") == f"Bearer {TOKEN}":
-            return alveary.Principal("operator")
-        return None
-
-
 async def test_with_security_the_page_asks_for_a_token_and_sends_it(page: Page) -> None:
     bearer = {"authorization": f"Bearer {TOKEN}"}
-    async with Orchestrator.from_config(config(), [Sesame()]) as orch:
+    async with Orchestrator.from_config(config(), [OneToken(TOKEN)]) as orch:
         agent = AgentSpec("echoer", {"echo"}, options={"handler": echo})
         await orch.register(agent, credentials=bearer)
         url = gateway_of(orch).url

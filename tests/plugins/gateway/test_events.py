@@ -237,13 +237,12 @@ async def test_a_stop_with_subscribers_connected_ends_their_streams_quietly(
                 if line.startswith("event: "):
                     ended.append(line)
 
-    async with orch:
-        async with httpx.AsyncClient(base_url=gateway_of(orch).url, timeout=30) as client:
-            followers = [asyncio.ensure_future(follow(client)) for _ in range(3)]
-            await asyncio.sleep(0.2)  # the streams are open
-            await orch.stop()
-            # stop() returned after the server closed: every stream has ended by now
-            await asyncio.wait_for(asyncio.gather(*followers, return_exceptions=True), 10)
+    async with orch, httpx.AsyncClient(base_url=gateway_of(orch).url, timeout=30) as client:
+        followers = [asyncio.ensure_future(follow(client)) for _ in range(3)]
+        await asyncio.sleep(0.2)  # the streams are open
+        await orch.stop()
+        # stop() returned after the server closed: every stream has ended by now
+        await asyncio.wait_for(asyncio.gather(*followers, return_exceptions=True), 10)
     server = gateway_of(orch).server
     assert server is not None
     assert server.closed.done()

@@ -6,31 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import alveary
 import httpx
 import pytest
 from alveary import AgentSpec, Orchestrator, PluginError, TaskSpec
+from alveary.testing import OneToken
 from alveary_gateway import Gateway
 from alveary_metrics import Metrics
 
 from .conftest import Scrape, config, echo, metrics_of, scrape
 
 TOKEN = "open-sesame"
-
-
-class Sesame:
-    """Lets in only the bearer of one token, as a security plugin would."""
-
-    name = "sesame"
-
-    @alveary.hookimpl
-    def alveary_authenticate(self, credentials: Mapping[str, Any]) -> alveary.Principal | None:
-        if credentials.get("authorization") == f"Bearer {TOKEN}":
-            return alveary.Principal("operator")
-        return None
 
 
 def with_gateway(**metrics: Any) -> dict[str, Any]:
@@ -74,7 +63,7 @@ async def test_with_the_gateway_metrics_are_served_there_and_nowhere_else() -> N
 
 
 async def test_through_the_gateway_the_security_plugins_decide() -> None:
-    async with gatewayed(with_gateway(), Sesame()) as orch:
+    async with gatewayed(with_gateway(), OneToken(TOKEN)) as orch:
         url = f"{gateway_url(orch)}/metrics"
         async with httpx.AsyncClient(timeout=30) as client:
             refused = await client.get(url)

@@ -5,6 +5,7 @@
 - ``until(predicate)`` waits for a condition; ``EventRecorder`` keeps events and can wait
   for one.
 - ``ManualClock`` is a clock the test moves: ``Orchestrator(config, clock=clock)``.
+- ``OneToken(token)`` is a security plugin that lets in only the bearer of that token.
 - ``FakeRuntime`` provides agents whose behaviour a test scripts: ``succeed``, ``fail``,
   ``raises``, ``hang``, ``slow``.
 - ``alveary.testing.contracts`` holds the suites a runtime, store or strategy subclasses to
@@ -16,6 +17,7 @@ from __future__ import annotations
 from ._clock import ManualClock
 from ._fake import Act, FakeRuntime, fail, hang, raises, slow, succeed
 from ._orchestrator import echo, orchestrator
+from ._token import OneToken
 from ._wait import EventRecorder, until
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "EventRecorder",
     "FakeRuntime",
     "ManualClock",
+    "OneToken",
     "echo",
     "fail",
     "hang",
