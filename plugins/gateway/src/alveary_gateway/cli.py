@@ -178,8 +178,8 @@ def _decide(argv: Sequence[str], *, approve: bool) -> int:
         parser.add_argument("--reason", default="", help="why, for the task's error")
 
     def body(args: argparse.Namespace, client: Client) -> int:
-        reason = {} if approve else {"json": {"reason": args.reason}}
-        record = client.call("POST", command.task_path(args.id, f"/{verb}"), **reason).json()
+        sent = None if approve else {"reason": args.reason}
+        record = client.call("POST", command.task_path(args.id, f"/{verb}"), json=sent).json()
         print(dump(record) if args.json else f"{verb}d {record['task_id']}: {record['command']}")
         return 0
 
