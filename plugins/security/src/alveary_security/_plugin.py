@@ -31,6 +31,7 @@ _CATEGORY = {
     "task.submit": "modification",
     "task.cancel": "modification",
     "task.requeue": "modification",
+    "task.approve": "modification",
     "task.read": "data_access",
     "events.read": "data_access",
 }
