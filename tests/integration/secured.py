@@ -76,11 +76,16 @@ async def boom(task: alveary.Task) -> Any:
     raise alveary.PermanentFailure("broken on purpose")
 
 
-def config(folder: Path, **orchestrator: Any) -> dict[str, Any]:
+def config(folder: Path, jwt_keys: dict[str, Any] | None, **orchestrator: Any) -> dict[str, Any]:
+    """The settings; ``jwt_keys`` replace the key source (an HS256 secret in ``SECRET_ENV``)."""
     security = {
         "keys_file": str(folder / "keys.json"),
         "audit_log": str(folder / "audit.jsonl"),
-        "jwt": {"secret_env": SECRET_ENV, "audience": "alveary", "issuer": ISSUER},
+        "jwt": {
+            "audience": "alveary",
+            "issuer": ISSUER,
+            **(jwt_keys or {"secret_env": SECRET_ENV}),
+        },
         "roles": ROLES,
         "limits": {"rate": 1e6, "burst": 10**6, "failures": 10**6},  # not what is tested here
     }
@@ -117,10 +122,12 @@ class World:
 
     def __init__(self, orch: Orchestrator, http: httpx.AsyncClient, folder: Path) -> None:
         self.orch, self.http, self.folder = orch, http, folder
-        self.operator = {"authorization": f"Bearer {token('root', ['operator'])}"}
+        self.operator: dict[str, str] = {}
+        """The credentials of ``root``, an API key with the operator role."""
         self.recorder: EventRecorder = orch.plugins["recorder"]  # type: ignore[assignment]
         self.keys: dict[str, str] = {}
-        """API keys by name: one per role ``only-ACTION``, named after it."""
+        """API keys by name: one per role ``only-ACTION``, named after it; ``root`` and ``gone``
+        with the operator role."""
         self._made = 0
 
     @property
@@ -267,17 +274,19 @@ async def send(
 
 
 @asynccontextmanager
-async def served(folder: Path, **orchestrator: Any) -> AsyncIterator[World]:
+async def served(
+    folder: Path, jwt_keys: dict[str, Any] | None = None, **orchestrator: Any
+) -> AsyncIterator[World]:
     """Start everything in ``folder``; the caller sets ``SECRET_ENV``."""
     store = KeyStore(str(folder / "keys.json"))
     keys = {f"only-{a}": store.create(f"only-{a}", f"only-{a}") for a in alveary.ACTIONS}
-    keys["gone"] = store.create("gone", "operator")
-    orch = Orchestrator.from_config(config(folder, **orchestrator), [EventRecorder()])
+    keys |= {name: store.create(name, "operator") for name in ("root", "gone")}
+    orch = Orchestrator.from_config(config(folder, jwt_keys, **orchestrator), [EventRecorder()])
     async with orch:
         gateway: Any = orch.plugins["gateway"]
         async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as http:
             world = World(orch, http, folder)
-            world.keys = keys
+            world.keys, world.operator = keys, {"x-api-key": keys["root"]}
             for kind, handler in (("echo", echo), ("boom", boom)):
                 spec = AgentSpec(f"{kind}er", frozenset({kind}), 8, options={"handler": handler})
                 await orch.register(spec, credentials=world.operator)

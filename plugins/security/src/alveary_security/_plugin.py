@@ -57,7 +57,6 @@ class Security:
             limits.failures / limits.failure_window, limits.failures, limits.clients
         )
         self._verifier: Verifier | None = None
-        self._jwt_broken = ""
         self._background: asyncio.Future[None] | None = None
 
     # -- configuration and lifecycle -----------------------------------------------------------
@@ -69,10 +68,7 @@ class Security:
     @alveary.hookimpl
     async def alveary_startup(self, orchestrator: alveary.Host) -> None:
         if self.config.jwt is not None:
-            try:
-                self._verifier = Verifier(self.config.jwt)
-            except (OSError, ValueError) as exc:
-                self._jwt_broken = f"JWT keys unusable ({type(exc).__name__})"
+            self._verifier = await asyncio.to_thread(Verifier, self.config.jwt)
         await asyncio.to_thread(self._sync)
 
     @alveary.hookimpl
@@ -173,7 +169,9 @@ class Security:
 
     def _token(self, token: str) -> tuple[Principal | None, str]:
         if self._verifier is None:
-            return None, self._jwt_broken or "JWT is not enabled"
+            return None, "JWT is not enabled"
+        if self._verifier.broken:
+            return None, self._verifier.broken
         try:
             return self._verifier.principal(token), ""
         except TokenError as exc:
@@ -184,8 +182,11 @@ class Security:
             self.audit.record(category, event, **fields)
 
     def _sync(self) -> None:
-        """Blocking work, in a thread: re-read a changed keys file, write the audit buffer."""
+        """Blocking work, in a thread: re-read a changed keys file or JWT key file, write the
+        audit buffer."""
         if self.keys is not None:
             self.keys.refresh()
+        if self._verifier is not None:
+            self._verifier.refresh()
         if self.audit is not None:
             self.audit.flush()
