@@ -23,11 +23,16 @@ class _Server(uvicorn.Server):
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket, bound now so that a taken port fails the start with its reason
-    (uvicorn would ``sys.exit`` inside its task)."""
+    (uvicorn would ``sys.exit`` inside its task).
+
+    ``TCP_NODELAY``, which the connections it accepts inherit: uvicorn writes a response's
+    head and body apart, and with Nagle's algorithm the body then waits for the client's
+    delayed ACK of the head, some 40 ms on every keep-alive request."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
         sock.listen(2048)
         sock.setblocking(False)
