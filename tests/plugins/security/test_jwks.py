@@ -39,7 +39,7 @@ def test_a_jwks_file_rotates_and_fails_closed(tmp_path: Path, rsa_key: rsa.RSAPr
     path.write_text(jwks("a", rsa_key))
     verifier = Verifier(Jwt(jwks_file=str(path), audience="alveary"))
     assert verifier.broken == ""
-    assert verifier.principal(signed("a", rsa_key)).id == "alice"
+    assert verifier.principal(signed("a", rsa_key))[0].id == "alice"
     for text, why in (("{", "JSONDecodeError"), ('{"keys": []}', "PyJWKSetError"), ("[]", "")):
         rewrite(path, text)
         verifier.refresh()
@@ -53,7 +53,7 @@ def test_a_jwks_file_rotates_and_fails_closed(tmp_path: Path, rsa_key: rsa.RSAPr
     rewrite(path, jwks("b", other))  # rotated: "a" withdrawn
     verifier.refresh()
     assert verifier.broken == ""
-    assert verifier.principal(signed("b", other)).id == "alice"
+    assert verifier.principal(signed("b", other))[0].id == "alice"
     with pytest.raises(TokenError, match="no usable key in the JWKS"):
         verifier.principal(signed("a", rsa_key))
 

@@ -55,6 +55,11 @@ class Verifier:
         c = self.config
         return c.secret_file or c.public_key_file or c.jwks_file
 
+    @property
+    def keys(self) -> Keys:
+        """The keys read last: a new object each time the source is read again."""
+        return self._keys
+
     def refresh(self) -> None:
         """Read the key source if it changed since the last read (blocking: a file)."""
         stamp = None
@@ -93,12 +98,14 @@ class Verifier:
             return None, [], jwt.PyJWKSet.from_dict(json.loads(_read(c.jwks_file)))
         raise ValueError("no key source: set secret_env, secret_file, public_key_file or jwks_file")
 
-    def principal(self, token: str) -> Principal:
-        """The principal ``token`` names; raises ``TokenError`` with the reason."""
+    def principal(self, token: str, keys: Keys | None = None) -> tuple[Principal, float]:
+        """The principal ``token`` names and when it expires (its ``exp``, epoch seconds),
+        checked against ``keys`` (by default the keys read last); raises ``TokenError`` with
+        the reason."""
         c = self.config
         if self.broken:
             raise TokenError(self.broken)
-        key, algorithms, jwks = self._keys
+        key, algorithms, jwks = self._keys if keys is None else keys
         try:
             if jwks is not None:
                 kid = jwt.get_unverified_header(token).get("kid")
@@ -122,7 +129,7 @@ class Verifier:
             roles = roles.split()
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise TokenError(f"claim {c.roles_claim!r} is not a list of role names")
-        return Principal(str(claims["sub"]), frozenset(roles))
+        return Principal(str(claims["sub"]), frozenset(roles)), float(claims["exp"])
 
 
 def _read(path: str) -> str:
