@@ -67,6 +67,8 @@ def connect_route(host: alveary.Host, runtime: RemoteRuntime) -> WebsocketRouteH
             await close(socket, exc.code, str(exc))
             if link is not None:
                 link.end(str(exc))
+                if link.log is not None:  # opened for an agent that was then refused
+                    link.log.close()
             return
         await _serve(runtime, link)
 

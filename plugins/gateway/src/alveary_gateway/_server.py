@@ -68,6 +68,8 @@ class Server:
         self.tls = tls is not None
         self._server = _Server(config)
         self._sock = sock
+        self.app = app
+        """The application served: its routes are every path the server answers."""
         self.closed: asyncio.Task[None] = asyncio.get_running_loop().create_task(
             self._server.serve(sockets=[sock]), name="alveary-gateway"
         )

@@ -59,9 +59,10 @@ class AuditLog:
                     "event": event,
                     "prev": self._prev,
                 }
-                entry["hash"] = self._prev = entry_hash(entry)
+                body = _dumps(entry)  # serialised once: hashed, then written with its hash
+                self._prev = hashlib.sha256(body.encode()).hexdigest()
                 self._seq += 1
-                lines.append(_dumps(entry) + "\n")
+                lines.append(f'{body[:-1]},"hash":"{self._prev}"}}\n')
             if lines:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with self.path.open("a", encoding="utf-8") as out:

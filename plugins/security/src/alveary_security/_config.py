@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 from alveary import FieldError
-from alveary.validators import count, positive
+from alveary.validators import count, non_negative, positive
 
 from ._rules import ACTIONS, BUILTIN, Rule
 
@@ -138,7 +138,11 @@ class Config:
     cache_ttl: float = attrs.field(default=300.0, validator=positive)
     """How long an authorization decision is reused, in seconds."""
     cache_size: int = attrs.field(default=10_000, validator=count)
-    """Decisions kept at most; the oldest is dropped first."""
+    """Decisions, and verified credentials, kept at most; the oldest is dropped first."""
+    verified_ttl: float = attrs.field(default=10.0, validator=non_negative)
+    """How long a verified token or API key is reused without checking its signature or hash
+    again, in seconds (never past the token's ``exp``; keys changing forget them all); 0:
+    check every request."""
     commands: Commands = attrs.field(factory=Commands)
     """The dangerous-command guard's actions and rules."""
     audit_allowed: bool = True

@@ -26,49 +26,90 @@ class TokenError(Exception):
     """A token was refused; the message names why, never the token."""
 
 
+Keys = tuple[Any, list[str], "jwt.PyJWKSet | None"]
+"""The key (or None with a JWKS), the algorithms it takes, and the JWKS."""
+
+_UNUSABLE = (OSError, ValueError, TypeError, AttributeError, KeyError, jwt.PyJWTError)
+"""What reading or parsing a key source raises when it is missing, corrupt or of no use."""
+
+
 class Verifier:
     """Checks signature, ``exp``, ``nbf``, ``iss`` and ``aud`` and turns a token into a
-    principal (``sub``, and roles from ``roles_claim``)."""
+    principal (``sub``, and roles from ``roles_claim``).
+
+    A key file (``secret_file``, ``public_key_file``, ``jwks_file``) is read again when it
+    changes, so keys can be rotated and withdrawn while running. While the source cannot be
+    read or used (missing, corrupt, no usable key), ``broken`` says why and every token is
+    refused: never the keys read before."""
 
     def __init__(self, config: Jwt) -> None:
         self.config = config
-        self._key: Any = None
-        self._algorithms: list[str] = []
-        self._jwks: jwt.PyJWKSet | None = None
-        self.load()
+        self.broken = "JWT keys not read yet"
+        self._keys: Keys = (None, [], None)
+        self._stamp: tuple[int, int, int] | None = None
+        self.refresh()
 
-    def load(self) -> None:
-        """Read the key source; raises ``OSError`` or ``ValueError`` naming what is wrong."""
+    @property
+    def file(self) -> str:
+        """The key file, or "" for a secret in the environment (read once)."""
+        c = self.config
+        return c.secret_file or c.public_key_file or c.jwks_file
+
+    @property
+    def keys(self) -> Keys:
+        """The keys read last: a new object each time the source is read again."""
+        return self._keys
+
+    def refresh(self) -> None:
+        """Read the key source if it changed since the last read (blocking: a file)."""
+        stamp = None
+        if self.file:
+            try:
+                stat = os.stat(self.file)
+            except OSError as exc:
+                self.broken = _unusable(exc)
+                return
+            stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if stamp == self._stamp and not self.broken:
+            return
+        try:
+            keys = self.load()
+        except _UNUSABLE as exc:
+            self.broken = _unusable(exc)
+            return
+        self._keys, self._stamp, self.broken = keys, stamp, ""
+
+    def load(self) -> Keys:
+        """Read the key source; raises one of ``_UNUSABLE`` naming what is wrong."""
         c = self.config
         if c.secret_env or c.secret_file:
             secret = os.environ.get(c.secret_env, "") if c.secret_env else _read(c.secret_file)
             if len(secret.strip()) < 32:
                 raise ValueError("the HS256 secret must have at least 32 characters")
-            self._key, self._algorithms = secret.strip().encode(), ["HS256"]
-        elif c.public_key_file:
+            return secret.strip().encode(), ["HS256"], None
+        if c.public_key_file:
             key = load_pem_public_key(_read(c.public_key_file).encode())
             if isinstance(key, rsa.RSAPublicKey):
-                self._algorithms = ["RS256"]
-            elif isinstance(key, ec.EllipticCurvePublicKey):
-                self._algorithms = ["ES256"]
-            else:
-                raise ValueError("the public key is neither RSA nor EC")
-            self._key = key
-        elif c.jwks_file:
-            self._jwks = jwt.PyJWKSet.from_dict(json.loads(_read(c.jwks_file)))
-        else:
-            raise ValueError(
-                "no key source: set secret_env, secret_file, public_key_file or jwks_file"
-            )
+                return key, ["RS256"], None
+            if isinstance(key, ec.EllipticCurvePublicKey):
+                return key, ["ES256"], None
+            raise ValueError("the public key is neither RSA nor EC")
+        if c.jwks_file:
+            return None, [], jwt.PyJWKSet.from_dict(json.loads(_read(c.jwks_file)))
+        raise ValueError("no key source: set secret_env, secret_file, public_key_file or jwks_file")
 
-    def principal(self, token: str) -> Principal:
-        """The principal ``token`` names; raises ``TokenError`` with the reason."""
+    def principal(self, token: str, keys: Keys | None = None) -> tuple[Principal, float]:
+        """The principal ``token`` names and when it expires (its ``exp``, epoch seconds),
+        checked against ``keys`` (by default the keys read last); raises ``TokenError`` with
+        the reason."""
         c = self.config
+        if self.broken:
+            raise TokenError(self.broken)
+        key, algorithms, jwks = self._keys if keys is None else keys
         try:
-            key, algorithms = self._key, self._algorithms
-            if self._jwks is not None:
+            if jwks is not None:
                 kid = jwt.get_unverified_header(token).get("kid")
-                found = next((k for k in self._jwks.keys if k.key_id == kid), None)
+                found = next((k for k in jwks.keys if k.key_id == kid), None)
                 if found is None or found.algorithm_name.startswith(("HS", "none")):
                     raise TokenError("no usable key in the JWKS for the token's kid")
                 key, algorithms = found.key, [found.algorithm_name]
@@ -88,11 +129,15 @@ class Verifier:
             roles = roles.split()
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise TokenError(f"claim {c.roles_claim!r} is not a list of role names")
-        return Principal(str(claims["sub"]), frozenset(roles))
+        return Principal(str(claims["sub"]), frozenset(roles)), float(claims["exp"])
 
 
 def _read(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
+
+
+def _unusable(exc: BaseException) -> str:
+    return f"JWT keys unusable ({type(exc).__name__})"
 
 
 def _reason(exc: jwt.PyJWTError) -> str:

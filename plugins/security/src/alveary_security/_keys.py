@@ -71,11 +71,18 @@ class KeyStore:
         self._by_id = {k.id: k for k in keys}
         self._stamp, self.broken = stamp, ""
 
-    def verify(self, presented: str) -> Key | None:
-        """The key record ``presented`` matches, or ``None``."""
+    @property
+    def stored(self) -> dict[str, Key]:
+        """The records read last, by id: a new object each time the file is read again."""
+        return self._by_id
+
+    def verify(self, presented: str, stored: dict[str, Key] | None = None) -> Key | None:
+        """The key record ``presented`` matches (among ``stored``, by default the records
+        read last), or ``None``."""
         if not presented.startswith(PREFIX):
             return None
-        key = self._by_id.get(presented[len(PREFIX) :].partition("_")[0])
+        records = self._by_id if stored is None else stored
+        key = records.get(presented[len(PREFIX) :].partition("_")[0])
         if key is None:
             return None
         return key if hmac.compare_digest(key.hash, _digest(presented)) else None

@@ -26,11 +26,13 @@ from ._jwt import TokenError, Verifier
 from ._keys import PREFIX, KeyStore
 from ._limits import Buckets, Limited
 from ._policy import Policy
+from ._verified import Verified
 
 _CATEGORY = {
     "task.submit": "modification",
     "task.cancel": "modification",
     "task.requeue": "modification",
+    "task.approve": "modification",
     "task.read": "data_access",
     "events.read": "data_access",
 }
@@ -56,7 +58,7 @@ class Security:
             limits.failures / limits.failure_window, limits.failures, limits.clients
         )
         self._verifier: Verifier | None = None
-        self._jwt_broken = ""
+        self._verified = Verified(config.verified_ttl, config.cache_size)
         self._background: asyncio.Future[None] | None = None
 
     # -- configuration and lifecycle -----------------------------------------------------------
@@ -68,10 +70,7 @@ class Security:
     @alveary.hookimpl
     async def alveary_startup(self, orchestrator: alveary.Host) -> None:
         if self.config.jwt is not None:
-            try:
-                self._verifier = Verifier(self.config.jwt)
-            except (OSError, ValueError) as exc:
-                self._jwt_broken = f"JWT keys unusable ({type(exc).__name__})"
+            self._verifier = await asyncio.to_thread(Verifier, self.config.jwt)
         await asyncio.to_thread(self._sync)
 
     @alveary.hookimpl
@@ -165,26 +164,42 @@ class Security:
             return "api_key", None, "API keys are not enabled"
         if self.keys.broken:
             return "api_key", None, self.keys.broken
-        found = self.keys.verify(str(key))
-        if found is None:
-            return "api_key", None, "unknown or revoked API key"
-        return "api_key", Principal(f"key:{found.name}", frozenset({found.role})), ""
+        presented, stored = str(key), self.keys.stored
+        principal = self._verified.get(presented, stored)
+        if principal is None:
+            found = self.keys.verify(presented, stored)
+            if found is None:
+                return "api_key", None, "unknown or revoked API key"
+            principal = Principal(f"key:{found.name}", frozenset({found.role}))
+            self._verified.put(presented, stored, principal)
+        return "api_key", principal, ""
 
     def _token(self, token: str) -> tuple[Principal | None, str]:
-        if self._verifier is None:
-            return None, self._jwt_broken or "JWT is not enabled"
-        try:
-            return self._verifier.principal(token), ""
-        except TokenError as exc:
-            return None, f"invalid token: {exc}"
+        verifier = self._verifier
+        if verifier is None:
+            return None, "JWT is not enabled"
+        if verifier.broken:
+            return None, verifier.broken
+        keys = verifier.keys
+        principal = self._verified.get(token, keys)
+        if principal is None:
+            try:
+                principal, expires = verifier.principal(token, keys)
+            except TokenError as exc:
+                return None, f"invalid token: {exc}"
+            self._verified.put(token, keys, principal, expires)
+        return principal, ""
 
     def _audit(self, category: str, event: str, **fields: Any) -> None:
         if self.audit is not None:
             self.audit.record(category, event, **fields)
 
     def _sync(self) -> None:
-        """Blocking work, in a thread: re-read a changed keys file, write the audit buffer."""
+        """Blocking work, in a thread: re-read a changed keys file or JWT key file, write the
+        audit buffer."""
         if self.keys is not None:
             self.keys.refresh()
+        if self._verifier is not None:
+            self._verifier.refresh()
         if self.audit is not None:
             self.audit.flush()
