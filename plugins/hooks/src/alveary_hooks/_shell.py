@@ -119,7 +119,8 @@ class Shell:
                 continue
             result = await self.run(hook, document)
             if not result.ok and hook.config.mode == "critical":
-                return f"critical hook {hook.name!r} failed: {result.error}"
+                detail = f" ({result.output})" if result.output else ""
+                return f"critical hook {hook.name!r} failed: {result.error}{detail}"
         return None
 
     def spec(
