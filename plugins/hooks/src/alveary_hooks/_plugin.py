@@ -56,6 +56,7 @@ class Hooks:
         ]
         sinks += [(Types(s.config.on), (Fields(s.config.match), s.offer)) for s in self.webhooks]
         self._router = Router(sinks)
+        self._routes = self._router.cache
         self._client: httpx.AsyncClient | None = None
         self._stats_at = 0.0
         self.overhead = 0.0
@@ -108,7 +109,9 @@ class Hooks:
 
     @alveary.hookimpl
     def alveary_event(self, event: alveary.Event) -> None:
-        sinks = self._router.get(event.type)
+        sinks = self._routes.get(event.type)
+        if sinks is None:
+            sinks = self._router.get(event.type)
         if sinks:
             self._deliver(event, sinks)
 

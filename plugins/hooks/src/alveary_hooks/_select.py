@@ -50,7 +50,7 @@ class Fields:
     def __bool__(self) -> bool:
         return bool(self._tests)
 
-    def __call__(self, document: Mapping[str, Any]) -> bool:
+    def __call__(self, document: dict[str, Any]) -> bool:
         for path, accepts in self._tests:
             value = lookup(document, path)
             if value is MISSING or not accepts(value):
@@ -77,18 +77,21 @@ def _same(value: Any, wanted: Any) -> bool:
     return bool(value == wanted)
 
 
-def lookup(document: Mapping[str, Any], path: Sequence[str]) -> Any:
-    """The value at ``path`` in the event document, or ``MISSING``."""
-    head, *rest = path
-    if not rest:
-        sections = (document, *(document.get(name) for name in ("data", "task", "agent")))
-        for section in sections:
-            if isinstance(section, Mapping) and head in section:
-                return section[head]
+def lookup(document: dict[str, Any], path: Sequence[str]) -> Any:
+    """The value at ``path`` in the event document, or ``MISSING``. (Documents are plain
+    dicts: ``isinstance`` against ``Mapping`` would cost more than the rest of the test.)"""
+    if len(path) == 1:
+        key = path[0]
+        if key in document:
+            return document[key]
+        for name in ("data", "task", "agent"):
+            section = document.get(name)
+            if type(section) is dict and key in section:
+                return section[key]
         return MISSING
     value: Any = document
     for step in path:
-        if not isinstance(value, Mapping) or step not in value:
+        if type(value) is not dict or step not in value:
             return MISSING
         value = value[step]
     return value
@@ -97,20 +100,21 @@ def lookup(document: Mapping[str, Any], path: Sequence[str]) -> Any:
 class Router(Generic[T]):
     """The hooks bound to each event type, worked out once per type."""
 
-    __slots__ = ("_cache", "_limit", "_sinks")
+    __slots__ = ("_limit", "_sinks", "cache")
 
     def __init__(self, sinks: Sequence[tuple[Types, T]], limit: int = 4096) -> None:
         self._sinks = list(sinks)
-        self._cache: dict[str, tuple[T, ...]] = {}
+        self.cache: dict[str, tuple[T, ...]] = {}
+        """Event type -> its hooks, for the types seen so far: read it first on a hot path."""
         self._limit = limit
 
     def __bool__(self) -> bool:
         return bool(self._sinks)
 
     def get(self, event_type: str) -> tuple[T, ...]:
-        found = self._cache.get(event_type)
+        found = self.cache.get(event_type)
         if found is None:
             found = tuple(sink for types, sink in self._sinks if event_type in types)
-            if len(self._cache) < self._limit:  # plugins may invent many types: stay bounded
-                self._cache[event_type] = found
+            if len(self.cache) < self._limit:  # plugins may invent many types: stay bounded
+                self.cache[event_type] = found
         return found
