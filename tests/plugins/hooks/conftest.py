@@ -72,6 +72,8 @@ class Receiver:
         self.requests: list[dict[str, Any]] = []
         self.accepted: list[Any] = []
         self.bad_signatures = 0
+        self.release: asyncio.Event | None = None
+        """When set to an event, answers wait for it."""
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.url = ""
@@ -109,6 +111,8 @@ class Receiver:
                         self.bad_signatures += 1
                         await self._answer(writer, 401)
                         continue
+                if self.release is not None:
+                    await self.release.wait()
                 if self.mode == "hang":
                     await asyncio.sleep(3600)
                 if self.fail_first > 0 or self.mode == "fail":

@@ -205,7 +205,5 @@ class Config:
     """Variables of the orchestrator's environment that commands see."""
     grace: float = attrs.field(default=2.0, validator=non_negative)
     """Between SIGTERM and SIGKILL of a command's process group, at its timeout."""
-    shutdown_timeout: float = attrs.field(default=5.0, validator=non_negative)
-    """How long stopping waits for queued runs and deliveries."""
     stats_interval: float = attrs.field(default=60.0, validator=positive)
     """How often a ``hook.stats`` event reports the counters (when they changed)."""

@@ -93,10 +93,7 @@ class Hooks:
 
     @alveary.hookimpl
     async def alveary_shutdown(self) -> None:
-        timeout = self.config.shutdown_timeout
-        await asyncio.gather(
-            self.shell.close(timeout), *(sender.close(timeout) for sender in self.webhooks)
-        )
+        await asyncio.gather(self.shell.close(), *(sender.close() for sender in self.webhooks))
         if self._client is not None:
             await self._client.aclose()
 

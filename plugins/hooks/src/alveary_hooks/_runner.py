@@ -54,7 +54,8 @@ class Spec:
 
 
 async def run(spec: Spec, stdin: bytes) -> Run:
-    """Run ``spec.argv`` once. Cancelling it stops the process group (then re-raises)."""
+    """Run ``spec.argv`` once. Cancelling it kills the process group at once (then
+    re-raises): whoever cancels has no time to give it."""
     started = time.monotonic()
     try:
         child = await spawn(spec.argv, cwd=spec.cwd, env=spec.env)
@@ -101,8 +102,8 @@ async def run(spec: Spec, stdin: bytes) -> Run:
         code = await child.wait()
         signal_group(child.pid, signal.SIGKILL)  # it is done: so is what it left running
         await asyncio.wait(chores[:2], timeout=1.0)  # unless a grandchild holds the pipes
-    except asyncio.CancelledError:
-        await stop_group(child, spec.grace)
+    except asyncio.CancelledError:  # the attempt is over, or the orchestrator stops
+        await stop_group(child, 0)
         raise
     finally:
         for chore in chores:

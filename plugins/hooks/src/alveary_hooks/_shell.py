@@ -4,7 +4,6 @@ attempt that waits on them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -79,13 +78,10 @@ class Shell:
             finally:
                 self._queue.task_done()
 
-    async def close(self, timeout: float) -> None:
-        """Refuse new runs, let the queued ones finish for up to ``timeout`` seconds, then
-        stop the rest (their process groups too)."""
+    async def close(self) -> None:
+        """Stop: runs still queued are dropped (and counted), running ones are killed with
+        their process groups. (``alveary_shutdown`` has ``hook_timeout`` to finish.)"""
         self._closing = True
-        if self._workers:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._queue.join(), timeout)
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)

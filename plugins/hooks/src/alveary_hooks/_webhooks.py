@@ -77,16 +77,13 @@ class Sender:
         self._key = key
         self._task = asyncio.ensure_future(self._run(client))
 
-    async def close(self, timeout: float) -> None:
-        """Take no more events, deliver what is queued for up to ``timeout`` seconds, and
-        write what is left to the dead-letter file."""
+    async def close(self) -> None:
+        """Stop: what is queued or in flight goes to the dead-letter file (the delivery id
+        lets a receiver that got the request in flight drop it when it comes again)."""
         self._closing = True
-        self._wake.set()
         if self._task is not None:
-            done, _ = await asyncio.wait((self._task,), timeout=timeout)
-            if not done:
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
         left = [*self._inflight, *self._queue]
         self._inflight, self._queue = [], collections.deque()
         if left:
