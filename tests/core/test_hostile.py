@@ -344,6 +344,48 @@ async def test_a_task_before_gate_that_hangs_cannot_hold_slots() -> None:
         assert orch.metrics().disabled_plugins == ("before",)
 
 
+class SlowGates:
+    """Gates that take six times ``hook_timeout``: too long unless the plugin asks for the
+    attempt's timeout as their budget."""
+
+    name = "slow"
+
+    def __init__(self, patient: bool, hang: bool = False) -> None:
+        self.attempt_budget = patient
+        self.hang = hang
+
+    @hookimpl
+    async def alveary_task_before(self, task: Task, agent: Agent) -> None:
+        await asyncio.sleep(3600 if self.hang else 0.3)
+
+    @hookimpl
+    async def alveary_task_after(self, outcome: Outcome) -> Outcome:
+        await asyncio.sleep(0.3)
+        return Outcome(TaskState.FAILED, error="gate says no", retry=False)
+
+
+@pytest.mark.parametrize("patient", [True, False])
+async def test_attempt_budget_lets_gates_hold_the_attempt(patient: bool) -> None:
+    async with orchestrator(FAST, SlowGates(patient)) as orch:
+        await orch.register(spec("a1"))
+        (outcome,) = await run_tasks(orch, 1, timeout=30)
+        failures = orch.metrics().plugin_failures.get("slow", 0)
+    if patient:  # both gates ran to their end: the replacement outcome is kept
+        assert (outcome.state, outcome.error, failures) == (TaskState.FAILED, "gate says no", 0)
+    else:  # each call overran hook_timeout: counted, and the outcome left alone
+        assert outcome.ok
+        assert failures == 2
+
+
+async def test_a_patient_gate_is_still_bounded_by_the_attempt_timeout() -> None:
+    async with orchestrator(FAST, SlowGates(True, hang=True)) as orch:
+        await orch.register(spec("a1"))
+        (outcome,) = await run_tasks(orch, 1, timeout=0.5, max_attempts=1)
+        assert outcome.state is TaskState.DEAD
+        assert outcome.error == "timed out after 0.5 s"
+        assert "slow" not in orch.metrics().plugin_failures
+
+
 class FailingTickListening:
     """Its tick always fails; its event hook always works, and sees its own failures."""
 

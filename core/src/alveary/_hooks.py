@@ -171,18 +171,19 @@ class Hooks(Isolation):
 
     async def task_before(self, task: Task, agent: Agent) -> None:
         for impl in self.impls["alveary_task_before"]:
+            budget = task.spec.timeout if impl.patient else None
             try:
-                await self.acall(impl, (task, agent), passthrough=Rejected)
+                await self.acall(impl, (task, agent), passthrough=Rejected, budget=budget)
             except Rejected as exc:
                 exc.plugin = exc.plugin or impl.plugin
                 raise
 
     async def task_after(self, task: Task, agent: Agent, outcome: Outcome) -> Outcome:
         for impl in self.impls["alveary_task_after"]:  # ``acall``, without a coroutine per call
-            args = (task, agent, outcome)
-            replaced = self.call(impl, args, checks.terminal_outcome)
+            args, budget = (task, agent, outcome), task.spec.timeout if impl.patient else None
+            replaced = self.call(impl, args, checks.terminal_outcome, budget=budget)
             if replaced is not None and replaced is not FAILED and inspect.isawaitable(replaced):
-                replaced = await self.settle(impl, replaced, checks.terminal_outcome)
+                replaced = await self.settle(impl, replaced, checks.terminal_outcome, budget=budget)
             if replaced is not None and replaced is not FAILED:
                 outcome = attrs.evolve(
                     replaced, agent_id=outcome.agent_id, attempts=outcome.attempts

@@ -34,6 +34,9 @@ Check = Callable[[Any], "str | None"]
 """A return-value check: None when the value is acceptable, else what is wrong with it."""
 
 _AUTH = frozenset({"alveary_authenticate", "alveary_authorize"})
+_IN_ATTEMPT = frozenset({"alveary_task_before", "alveary_task_after"})
+"""Hooks inside an attempt's timeout: a plugin with ``attempt_budget = True`` gets that
+timeout as their budget (gates that run commands), instead of ``hook_timeout``."""
 
 
 @attrs.define(slots=True)
@@ -46,6 +49,8 @@ class Impl:
     argnames: tuple[str, ...]
     positional: bool
     key: tuple[str, str]
+    patient: bool = False
+    """Its plugin asked for the attempt's timeout as its budget (``attempt_budget``)."""
 
 
 class Isolation:
@@ -94,7 +99,9 @@ class Isolation:
                     continue
                 rank = 0 if impl.tryfirst else 2 if impl.trylast else 1
                 args = tuple(impl.argnames)
-                entry = Impl(name, hook, impl.function, args, args == SPEC_ARGS[hook], (name, hook))
+                patient = hook in _IN_ATTEMPT and getattr(impl.plugin, "attempt_budget", 0) is True
+                positional = args == SPEC_ARGS[hook]
+                entry = Impl(name, hook, impl.function, args, positional, (name, hook), patient)
                 found.append((rank, self._order.get(name, len(self._order)), entry))
             found.sort(key=lambda t: (t[0], t[1]))
             self.impls[hook] = tuple(i for _, _, i in found)

@@ -244,7 +244,9 @@ def alveary_task_before(task: Task, agent: Agent) -> None:
     Raise ``alveary.Rejected`` to refuse this attempt; it then counts as a failed attempt
     with that reason, and the task is retried while attempts remain. *Async ok.* The attempt's
     timeout already runs. Any other exception, or an overrun, counts as a plugin failure and
-    does not stop the attempt. The return value is ignored.
+    does not stop the attempt. The return value is ignored. A plugin whose gates take longer
+    than ``hook_timeout`` (they run commands) sets ``attempt_budget = True`` on its class:
+    its calls here and in ``alveary_task_after`` are then bounded by the attempt's timeout.
     """
 
 
@@ -256,7 +258,8 @@ def alveary_task_after(task: Task, agent: Agent, outcome: Outcome) -> Outcome | 
     gate) or ``None`` to keep it; each plugin sees the previous one's outcome. Only a terminal
     state is accepted (``succeeded``, ``failed`` with ``retry`` true or false, ``cancelled``,
     ``dead``); the kernel keeps the attempt's agent and count. *Async ok.* If it raises,
-    overruns or returns anything else, its replacement is ignored.
+    overruns or returns anything else, its replacement is ignored. The attempt's timeout still
+    runs: with ``attempt_budget = True`` (see ``alveary_task_before``) it is the budget.
     """
 
 
