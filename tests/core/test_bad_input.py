@@ -234,6 +234,40 @@ def test_an_unknown_strategy_names_the_installed_plugin_that_provides_it(
     ]
 
 
+def test_a_runtime_of_an_enabled_plugin_whose_config_is_bad_is_not_called_unenabled(
+    dists: Dists,
+) -> None:
+    dists.plugin(
+        "remote",
+        """\
+        import alveary
+        import attrs
+
+        class Plugin:
+            @attrs.frozen
+            class Config:
+                port: int = 1
+
+            def __init__(self, config):
+                self.config = config
+
+            @alveary.hookimpl
+            def alveary_runtimes(self):
+                return {"far": object()}
+        """,
+    )
+    config = {
+        "plugins": {"enabled": ["remote"], "remote": {"port": "nan"}},
+        "pools": [{"name": "p", "runtime": "far"}],
+    }
+    with pytest.raises(PluginError) as info:
+        Orchestrator.from_config(config)
+    assert info.value.lines[-1] == (
+        "<config>: pools[0].runtime: 'far' is provided by plugin 'remote', "
+        "which could not be loaded (see its error)"
+    )
+
+
 # -- alveary_check_config --------------------------------------------------------------------------
 
 

@@ -127,6 +127,8 @@ def unknown(
     provider = _provider(name, hook, loaded)
     if provider in config.disabled:
         return f"{name!r} is provided by built-in plugin {provider!r}, which is disabled"
+    if provider in _plugins.wanted(config):
+        return f"{name!r} is provided by plugin {provider!r}, which could not be loaded (see its error)"
     if provider is not None:
         return (
             f"{name!r} is provided by plugin {provider!r}, which is not enabled "
