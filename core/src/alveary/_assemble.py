@@ -128,7 +128,10 @@ def unknown(
     if provider in config.disabled:
         return f"{name!r} is provided by built-in plugin {provider!r}, which is disabled"
     if provider in _plugins.wanted(config):
-        return f"{name!r} is provided by plugin {provider!r}, which could not be loaded (see its error)"
+        return (
+            f"{name!r} is provided by plugin {provider!r}, which could not be loaded "
+            "(see its error)"
+        )
     if provider is not None:
         return (
             f"{name!r} is provided by plugin {provider!r}, which is not enabled "
