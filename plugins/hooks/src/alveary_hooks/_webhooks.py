@@ -140,8 +140,8 @@ class Sender:
             await asyncio.sleep(delay * (0.5 + random.random() / 2))
         self._inflight = []  # given up on: not to be given up on again if stopped now
         error = f"{error} (after {tries} {'try' if tries == 1 else 'tries'})"
+        await self._give_up(batch, error)  # written down before it is reported as failed
         self._report(self.name, batch, error)
-        await self._give_up(batch, error)
 
     async def _post(
         self, client: httpx.AsyncClient, body: bytes, headers: dict[str, str]
