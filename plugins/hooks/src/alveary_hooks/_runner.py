@@ -10,7 +10,6 @@ output into a task's value and exit statuses into task failures.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
@@ -19,7 +18,13 @@ from pathlib import Path
 
 import alveary
 import attrs
-from alveary_subprocess.process import describe_exit, signal_group, spawn, stop_group
+from alveary_subprocess.process import (
+    describe_exit,
+    feed_stdin,
+    signal_group,
+    spawn,
+    stop_group,
+)
 
 _TAIL = 2048
 """Bytes of each stream kept for the report of a failed run."""
@@ -80,18 +85,10 @@ async def run(spec: Spec, stdin: bytes) -> Run:
             tail += chunk
             del tail[:-_TAIL]
 
-    async def feed() -> None:
-        pipe = child.process.stdin
-        assert pipe is not None
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            pipe.write(stdin)
-            await pipe.drain()
-            pipe.close()
-
     chores = [
         asyncio.ensure_future(read(child.process.stdout, "stdout")),
         asyncio.ensure_future(read(child.process.stderr, "stderr")),
-        asyncio.ensure_future(feed()),
+        asyncio.ensure_future(feed_stdin(child, stdin)),
     ]
     timed_out = False
     try:

@@ -4,7 +4,6 @@ task's outcome."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import time
@@ -15,7 +14,7 @@ import alveary
 
 from .logs import AgentLog
 from .options import SubprocessOptions
-from .process import describe_exit, signal_group, spawn, stop_group
+from .process import describe_exit, feed_stdin, signal_group, spawn, stop_group
 from .template import TemplateError, render, render_argv, render_shell, task_fields
 
 _SHELL_CANNOT_RUN = {126: "a command is not executable", 127: "a command was not found"}
@@ -95,20 +94,12 @@ async def run_once(
                 continue
             data += chunk
 
-    async def feed() -> None:
-        assert process.stdin is not None
-        assert stdin is not None
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            process.stdin.write(stdin)
-            await process.stdin.drain()
-            process.stdin.close()
-
     chores = [
         asyncio.ensure_future(capture(process.stdout, "stdout")),
         asyncio.ensure_future(capture(process.stderr, "stderr")),
     ]
     if stdin is not None:
-        chores.append(asyncio.ensure_future(feed()))
+        chores.append(asyncio.ensure_future(feed_stdin(child, stdin)))
     try:
         code = await child.wait()
         signal_group(child.pid, signal.SIGKILL)  # the tool is done: so is its process group

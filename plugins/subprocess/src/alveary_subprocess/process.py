@@ -237,3 +237,14 @@ def write_to(child: Child) -> Callable[[bytes], None]:
         stdin.write(data)
 
     return send
+
+
+async def feed_stdin(child: Child, data: bytes) -> None:
+    """Write ``data`` to the child's standard input and close it; a child that exits or
+    closes its input first just does not get the rest."""
+    pipe = child.process.stdin
+    assert pipe is not None
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        pipe.write(data)
+        await pipe.drain()
+        pipe.close()
