@@ -12,7 +12,7 @@ import argparse
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import _command as command
@@ -149,14 +149,13 @@ def requeue_command(argv: Sequence[str]) -> int:
 
 def approvals_command(argv: Sequence[str]) -> int:
     """``alveary approvals``: commands waiting for someone to approve or reject them."""
-    parser = command.parser("alveary approvals", "List the commands waiting for a decision.")
-
-    def body(args: argparse.Namespace, client: Client) -> int:
-        waiting = client.get("/v1/approvals")
-        print(dump(waiting) if args.json else _show.approval_rows(waiting))
-        return 0
-
-    return command.run(parser, argv, body)
+    return _shown(
+        argv,
+        "alveary approvals",
+        "List the commands waiting for a decision.",
+        "/v1/approvals",
+        _show.approval_rows,
+    )
 
 
 def approve_command(argv: Sequence[str]) -> int:
@@ -250,11 +249,24 @@ def _count(client: Client, state: str) -> str:
 
 def agents_list_command(argv: Sequence[str]) -> int:
     """``alveary agents list``: the agents of a running orchestrator."""
-    parser = command.parser("alveary agents list", "List the agents of a running orchestrator.")
+    return _shown(
+        argv,
+        "alveary agents list",
+        "List the agents of a running orchestrator.",
+        "/v1/agents",
+        _show.agent_rows,
+    )
+
+
+def _shown(
+    argv: Sequence[str], prog: str, about: str, path: str, rows: Callable[[Any], str]
+) -> int:
+    """A command that reads ``path`` and prints it as ``rows`` (or its JSON)."""
+    parser = command.parser(prog, about)
 
     def body(args: argparse.Namespace, client: Client) -> int:
-        agents = client.get("/v1/agents")
-        print(dump(agents) if args.json else _show.agent_rows(agents))
+        found = client.get(path)
+        print(dump(found) if args.json else rows(found))
         return 0
 
     return command.run(parser, argv, body)
