@@ -4,6 +4,7 @@
     uv run nox -l                     # list every session
     uv run nox -s "tests-3.12(core)"  # one package on one Python
     uv run nox -s docs -- --check     # is docs/hooks.md up to date?
+    uv run nox -s "tests-3.12(core)" -- -n 0 -x   # serially, stop at the first failure
 
 There is one ``tests`` session per Python version and package: the kernel (``core``), every
 package under ``plugins/`` and ``contrib/``, and the integration tests. A package's tests live
@@ -75,6 +76,19 @@ NEWEST_ONLY = {"plugins/gateway": ["test_dashboard.py", "test_openapi.py"]}
 the live API against its OpenAPI document) and need large test dependencies: they run with
 the newest Python only, which keeps the matrix within its time budget."""
 
+PARALLEL = {
+    "core",
+    "integration",
+    "plugins/autoscale",
+    "plugins/gateway",
+    "plugins/hooks",
+    "plugins/state",
+    "plugins/subprocess",
+}
+"""Targets whose tests take longest, run on two pytest-xdist workers: most tests wait on
+processes, sockets and timers, so two overlap their waits even on 2 cores. The others run
+serially, where starting workers would cost more than it saves."""
+
 WIDEST = (PYTHONS[0], PYTHONS[-1])
 """The integration tests (every package together) run with the oldest and the newest Python;
 each package's own tests run with all of them."""
@@ -126,7 +140,8 @@ def tests(session: nox.Session, target: str) -> None:
     groups = ["test", *(TEST_GROUPS.get(target, []) if newest else [])]
     session.install(*_editable(TARGETS[target]), *nox.project.dependency_groups(PYPROJECT, *groups))
     skipped = [] if newest else [f"--ignore={tests_dir / f}" for f in NEWEST_ONLY.get(target, [])]
-    session.run("pytest", tests_dir.as_posix(), *skipped, *session.posargs)
+    workers = ["-n", "2"] if target in PARALLEL else []
+    session.run("pytest", tests_dir.as_posix(), *workers, *skipped, *session.posargs)
 
 
 @nox.session
