@@ -163,6 +163,24 @@ async def test_each_operation_admits_only_the_right_role(world: World, operation
         assert not any(value in body for body in bodies)
 
 
+@pytest.mark.parametrize("operation", sorted(o for o in ROUTES if "{" in o))
+async def test_an_unknown_id_is_not_told_apart_from_a_known_one_without_credentials(
+    world: World, operation: str
+) -> None:
+    """Task ids are guessable (an instance prefix and a counter): a caller who cannot
+    authenticate gets 401 for an id that does not exist, as for one that does."""
+    route = ROUTES[operation]
+    assert route.action is not None
+    known = await route.prepare(world)
+    unknown = known._replace(path=known.path.replace(known.path.split("/")[3], "nosuch-1", 1))
+    for call in (known, unknown):
+        error(await send(world.http, operation, call, {}), 401, "unauthenticated")
+        for value in forged().values():
+            error(await send(world.http, operation, call, bearer(value)), 401, "unauthenticated")
+    right = token("right", [f"only-{route.action}"])
+    error(await send(world.http, operation, unknown, bearer(right)), 404, "not_found")
+
+
 def is_denied(entry: dict[str, Any]) -> bool:
     return entry.get("event") == "denied"
 
@@ -261,6 +279,16 @@ async def test_the_python_api_refuses_bad_credentials(world: World) -> None:
         ):
             with pytest.raises(Denied):
                 await attempt
+        if credentials is not bad[-1]:  # not authenticated: not told what does not exist
+            for attempt in (
+                orch.cancel("nosuch-1", credentials=creds),
+                orch.deregister("nosuch", credentials=creds),
+                orch.drain("nosuch", credentials=creds),
+                orch.requeue("nosuch-1", credentials=creds),
+                orch.decide("nosuch-1", True, credentials=creds),
+            ):
+                with pytest.raises(Denied):
+                    await attempt
     assert orch.get_task(parked).state.value in {"pending", "queued"}
     assert orch.get_task(dead).state.value == "failed"
     assert orch.agent(victim).state.value == "ready"

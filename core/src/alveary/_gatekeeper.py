@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from ._errors import Denied
+from ._errors import Denied, NotFound
 from ._events import EventBus
 from ._hooks import Hooks
 from ._records import ANONYMOUS, Principal
+
+T = TypeVar("T")
 
 ACTIONS: Mapping[str, str] = {
     "task.submit": "submit a task; the resource is its kind",
@@ -47,6 +49,34 @@ class Gatekeeper:
         self, credentials: Mapping[str, Any] | None, action: str, resource: str
     ) -> Principal:
         """The principal allowed to do ``action`` on ``resource``; raises ``Denied``."""
+        return await self._check(credentials, action, resource, authorize=True)
+
+    async def check_found(
+        self,
+        credentials: Mapping[str, Any] | None,
+        action: str,
+        find: Callable[[], T],
+        resource: Callable[[T], str],
+    ) -> tuple[T, Principal]:
+        """``check`` on what ``find`` returns (an agent, a task), named by ``resource``.
+
+        When ``find`` raises ``NotFound``, the caller is authenticated before it is told: one
+        who cannot authenticate learns nothing, not even which ids exist.
+        """
+        try:
+            found = find()
+        except NotFound:
+            await self._check(credentials, action, "?", authorize=False)
+            raise
+        return found, await self._check(credentials, action, resource(found), authorize=True)
+
+    async def authenticate(self, credentials: Mapping[str, Any] | None) -> Principal:
+        """Who ``credentials`` belong to, whatever they may do; raises ``Denied``."""
+        return await self._check(credentials, "authenticate", "?", authorize=False)
+
+    async def _check(
+        self, credentials: Mapping[str, Any] | None, action: str, resource: str, *, authorize: bool
+    ) -> Principal:
         hooks = self._hooks
         if not (hooks.has_authn or hooks.has_authz):
             return ANONYMOUS
@@ -56,7 +86,7 @@ class Gatekeeper:
             if hooks.has_authn:
                 principal = await hooks.authenticate(credentials or {})
             step = "not authorized"
-            if hooks.has_authz:
+            if authorize and hooks.has_authz:
                 await hooks.authorize(principal, action, resource)
         except Denied as exc:
             data = {"action": action, "resource": resource, "reason": step, "detail": str(exc)}

@@ -144,6 +144,10 @@ class Host(Protocol):
     ) -> Principal:
         """Check an action through the security plugins; raises ``Denied``."""
 
+    async def authenticate(self, credentials: Mapping[str, Any] | None) -> Principal:
+        """Who the credentials belong to; raises ``Denied`` (see
+        ``Orchestrator.authenticate``)."""
+
     async def drain(
         self,
         agent_id: str,

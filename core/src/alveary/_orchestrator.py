@@ -96,8 +96,9 @@ class Orchestrator(Kernel):
         """Remove an agent. With ``drain`` (default) its in-flight tasks finish first, for at
         most ``timeout`` seconds; whatever still runs then is re-queued without spending an
         attempt."""
-        agent = self.agent(agent_id)
-        await self._gate.check(credentials, "agent.deregister", agent.name)
+        agent, _ = await self._gate.check_found(
+            credentials, "agent.deregister", lambda: self.agent(agent_id), _name
+        )
         await self._members.remove(agent, "deregistered", drain=drain, timeout=timeout)
 
     async def drain(
@@ -109,8 +110,9 @@ class Orchestrator(Kernel):
     ) -> bool:
         """Stop giving the agent work and wait until its in-flight tasks finish. Returns
         False if ``timeout`` passed first (the agent stays draining)."""
-        agent = self.agent(agent_id)
-        await self._gate.check(credentials, "agent.drain", agent.name)
+        agent, _ = await self._gate.check_found(
+            credentials, "agent.drain", lambda: self.agent(agent_id), _name
+        )
         return await self._members.drain(agent, timeout)
 
     def heartbeat(self, agent_id: str, **metrics: float) -> None:
@@ -172,8 +174,9 @@ class Orchestrator(Kernel):
 
     async def cancel(self, task_id: str, *, credentials: Mapping[str, Any] | None = None) -> bool:
         """Cancel a task wherever it is; False if it had already finished."""
-        task = self.get_task(task_id)
-        await self._gate.check(credentials, "task.cancel", task.spec.kind)
+        task, _ = await self._gate.check_found(
+            credentials, "task.cancel", lambda: self.get_task(task_id), _kind
+        )
         if task.state.terminal:
             return False
         attempt = self._attempts.running.get(task.id)
@@ -191,8 +194,9 @@ class Orchestrator(Kernel):
         """Run a ``dead`` or ``failed`` task again, with a fresh attempt budget: the way out
         of the dead-letter list, ``tasks(TaskState.DEAD)``. Checked as ``task.requeue``."""
         self._check_running()
-        task = self.get_task(task_id)
-        await self._gate.check(credentials, "task.requeue", task.spec.kind)
+        task, _ = await self._gate.check_found(
+            credentials, "task.requeue", lambda: self.get_task(task_id), _kind
+        )
         if task.state not in (TaskState.DEAD, TaskState.FAILED):
             raise AlvearyError(
                 f"task {task_id} is {task.state.value}; only dead or failed tasks are re-queued"
@@ -226,8 +230,9 @@ class Orchestrator(Kernel):
     ) -> Approval:
         """Approve or reject the command ``task_id`` waits on; checked as ``task.approve``.
         Raises ``NotFound`` if it waits on none."""
-        task = self.get_task(task_id)
-        principal = await self._gate.check(credentials, "task.approve", task.spec.kind)
+        task, principal = await self._gate.check_found(
+            credentials, "task.approve", lambda: self.get_task(task_id), _kind
+        )
         return self._approvals.decide(task, approve, principal.id, note)
 
     def get_task(self, task_id: str) -> Task:
@@ -261,10 +266,9 @@ class Orchestrator(Kernel):
         """Set a pool's min and max; its desired size is clamped to them and the next tick
         starts or stops agents. Checked as ``pool.resize``; ``NotFound`` for an unknown pool,
         ``FieldError`` for a bad size."""
-        found = self._pools.by_name.get(pool)
-        if found is None:
-            raise NotFound(f"no pool {pool!r}")
-        await self._gate.check(credentials, "pool.resize", pool)
+        found, _ = await self._gate.check_found(
+            credentials, "pool.resize", lambda: self._pool(pool), lambda p: p.name
+        )
         if size.min < 0:
             raise FieldError("min", f"expected >= 0, got {size.min}")
         if size.max is not None and size.max < size.min:
@@ -275,10 +279,13 @@ class Orchestrator(Kernel):
 
     def pool_metrics(self, pool: str) -> PoolMetrics:
         """What a scaling plugin would see of the pool now; raises ``NotFound``."""
-        found = self._pools.by_name.get(pool)
+        return self._pools.metrics(self._pool(pool), self._waiting())
+
+    def _pool(self, name: str) -> Pool:
+        found = self._pools.by_name.get(name)
         if found is None:
-            raise NotFound(f"no pool {pool!r}")
-        return self._pools.metrics(found, self._waiting())
+            raise NotFound(f"no pool {name!r}")
+        return found
 
     async def authorize(
         self, credentials: Mapping[str, Any] | None, action: str, resource: str
@@ -287,6 +294,12 @@ class Orchestrator(Kernel):
         ``task.read`` ...) through the security plugins like the kernel's own; raises
         ``Denied``."""
         return await self._gate.check(credentials, action, resource)
+
+    async def authenticate(self, credentials: Mapping[str, Any] | None) -> Principal:
+        """Who ``credentials`` belong to, checked by the security plugins; raises ``Denied``.
+        A front end calls it before answering that an id does not exist, so that a caller who
+        cannot authenticate learns nothing (the kernel's own actions do so)."""
+        return await self._gate.authenticate(credentials)
 
     # -- observing ----------------------------------------------------------------------------
 
@@ -311,3 +324,11 @@ class Orchestrator(Kernel):
             print(event.type, event.task_id)
         """
         return self._events.subscribe()
+
+
+def _name(agent: Agent) -> str:
+    return agent.name
+
+
+def _kind(task: Task) -> str:
+    return task.spec.kind
