@@ -144,6 +144,10 @@ def test_python_internals_never_show_through() -> None:
         ({"name": ""}, "pools[0].name: expected a non-empty name, got ''"),
         ({"name": "a", "skills": {"x": 1.5}}, "pools[0].skills: expected levels in [0, 1]"),
         ({"name": "a", "capacity": 0}, "pools[0].capacity: expected an integer >= 1, got 0"),
+        (
+            {"name": "a", "size": {"min": 1, "max": 10**9}, "options": {"handler": "json:dumps"}},
+            "pools[0].size.max: expected at most [orchestrator] max_pool_size (1000)",
+        ),
     ],
 )
 def test_bad_pools_are_refused(pool: dict[str, Any], line: str) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from alveary import (
     Agent,
     AgentState,
     Event,
+    FieldError,
     HealthStatus,
     Pool,
     PoolMetrics,
+    PoolSize,
     Task,
     TaskSpec,
     TaskState,
@@ -148,6 +151,17 @@ async def test_scaling_plugin_resizes_the_pool_within_its_bounds() -> None:
         asked, first_asked = second.calls, first.calls
         await until(lambda: first.calls > first_asked + 3)
         assert second.calls == asked  # the first answer wins: the next plugin is not asked
+
+
+async def test_a_resize_beyond_max_pool_size_is_refused_and_changes_nothing() -> None:
+    config = pool_config(min=1, max=3)
+    config["orchestrator"] = {"max_pool_size": 5}
+    async with orchestrator(config) as orch:
+        for size, key in ((PoolSize(6, None), "min"), (PoolSize(1, 10**9), "max")):
+            with pytest.raises(FieldError, match=f"^{key}: expected at most max_pool_size"):
+                await orch.resize("reviewers", size)
+        assert orch.pools["reviewers"].size == PoolSize(1, 3)
+        await orch.resize("reviewers", PoolSize(1, 5))
 
 
 async def test_scale_down_removes_only_idle_agents_and_loses_no_work() -> None:

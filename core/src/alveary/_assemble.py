@@ -70,6 +70,10 @@ def assemble(config: Config, extra: Sequence[object] = ()) -> Assembly:
             )
         )
     for i, pool in enumerate(config.pools):
+        for key, value in (("min", pool.size.min), ("max", pool.size.max)):
+            if value is not None and value > settings.max_pool_size:
+                limit = f"at most [orchestrator] max_pool_size ({settings.max_pool_size})"
+                problems.append(src.error(("pools", i, "size", key), f"expected {limit}"))
         runtime = None if runtimes is None else runtimes.get(pool.runtime)
         if runtime is None:
             if runtimes is not None:

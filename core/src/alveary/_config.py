@@ -49,6 +49,9 @@ class OrchestratorConfig:
     """After consecutive failures of a pool's agents, wait ``restart_base * 2**(n-2)`` s."""
     restart_max: float = attrs.field(default=60.0, validator=non_negative)
     """The longest wait before starting a pool agent again after failures."""
+    max_pool_size: int = attrs.field(default=1000, validator=positive)
+    """The most agents one pool may be sized to, in the config or by ``resize``: a typo or a
+    hostile request cannot have the kernel start a million agents."""
 
 
 @attrs.frozen

@@ -273,6 +273,10 @@ class Orchestrator(Kernel):
             raise FieldError("min", f"expected >= 0, got {size.min}")
         if size.max is not None and size.max < size.min:
             raise FieldError("max", f"expected >= min ({size.min}), got {size.max}")
+        limit = self.config.orchestrator.max_pool_size
+        for key, value in (("min", size.min), ("max", size.max)):
+            if value is not None and value > limit:
+                raise FieldError(key, f"expected at most max_pool_size ({limit}), got {value}")
         found.size, found.desired = size, size.clamp(found.desired)
         self._events.emit("pool.resized", data={"pool": pool, "min": size.min, "max": size.max})
         return found

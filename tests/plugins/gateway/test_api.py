@@ -150,6 +150,8 @@ async def test_pools_are_listed_and_resized(served: Served) -> None:
     error(bad, 422, "invalid", "max")
     bad = await served.client.put("/v1/pools/workers/size", json={"min": -1})
     error(bad, 422, "invalid", "min")
+    bad = await served.client.put("/v1/pools/workers/size", json={"min": 1, "max": 10**9})
+    error(bad, 422, "invalid", "max")  # [orchestrator] max_pool_size
     error(await served.client.put("/v1/pools/none/size", json={"min": 1}), 404, "not_found")
 
 
