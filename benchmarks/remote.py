@@ -125,6 +125,8 @@ async def run(sizes: dict[str, int], say: Progress) -> dict[str, Any]:
         results["load_tasks_per_s"] = sizes["load"] / (time.perf_counter() - began)
         assert peers.stdin is not None
         peers.stdin.close()
+        [mine] = [a for a in orch.agents() if "real" in a.spec.capabilities]
+        await orch.deregister(mine.id)  # shutdown: the agent exits
     await peers.wait()
     await real.wait()
     results["agents"] = n

@@ -4,10 +4,11 @@ orchestrator on another machine, over a WebSocket to its gateway's ``/v1/agents/
 One protocol message per frame, the same messages as on a subprocess agent's pipes. A
 connection that drops (the network, an orchestrator that died) is opened again with an
 exponential backoff, and the agent says ``hello`` anew; the jobs it was running are cancelled,
-since the orchestrator has already given them to someone else. A ``shutdown`` ends the agent
-(exit 0), and so does a refusal that retrying cannot fix (a close code 44xx, or an HTTP 401,
-403 or 404 at the handshake: exit 2). Only this module imports the WebSocket client, so an
-agent on pipes does not load it.
+since the orchestrator has already given them to someone else. An orchestrator that stops
+hangs up (code 1012) and the agent connects again, to its next run. A ``shutdown`` (the agent
+was deregistered or scaled down) ends the agent (exit 0), and so does a refusal that retrying
+cannot fix (a close code 44xx, or an HTTP 401, 403 or 404 at the handshake: exit 2). Only this
+module imports the WebSocket client, so an agent on pipes does not load it.
 """
 
 from __future__ import annotations

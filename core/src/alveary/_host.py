@@ -73,6 +73,10 @@ class Host(Protocol):
         """Tasks the store retains, optionally only those in ``state``."""
 
     @property
+    def stopping(self) -> bool:
+        """True once the orchestrator began to stop (see ``Orchestrator.stopping``)."""
+
+    @property
     def standby(self) -> str | None:
         """The orchestrator leading the shared store while this one stands by, else None."""
 

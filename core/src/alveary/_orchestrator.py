@@ -248,6 +248,12 @@ class Orchestrator(Kernel):
         return [t for t in self.store.tasks() if state is None or t.state is state]
 
     @property
+    def stopping(self) -> bool:
+        """True from the moment ``stop`` begins: a runtime asked to stop an agent then knows
+        the whole orchestrator is going away, not only that agent."""
+        return self._book.closing
+
+    @property
     def standby(self) -> str | None:
         """The orchestrator that leads the shared store while this one stands by, else None."""
         return self._keeper.standby

@@ -178,7 +178,7 @@ async def test_a_dropped_connection_fails_the_agent_and_its_task_runs_elsewhere_
     await until(lambda: len(orch.agents()) == 1, 30)
 
 
-async def test_an_agent_started_before_the_orchestrator_connects_once_it_listens(
+async def test_an_agent_connects_once_the_orchestrator_listens_and_again_after_a_restart(
     tmp_path: Path, agents: Agents
 ) -> None:
     import socket
@@ -196,8 +196,15 @@ async def test_an_agent_started_before_the_orchestrator_connects_once_it_listens
         handle = await orch.submit(TaskSpec("echo", requires={"echo"}, payload="late"))
         assert (await handle.result(timeout=30)).value["payload"] == "late"
     await closed(orch)
-    # stopping the orchestrator stops the agent: shutdown, then exit 0
-    assert await asyncio.wait_for(process.wait(), 30) == 0
+    # the agent is not the orchestrator's to end: it connects again, to the next run
+    async with Orchestrator.from_config(settings) as orch:
+        await until(lambda: len(orch.agents()) == 1, 60)
+        handle = await orch.submit(TaskSpec("echo", requires={"echo"}, payload="again"))
+        assert (await handle.result(timeout=30)).value["payload"] == "again"
+        assert process.returncode is None
+        await orch.deregister(orch.agents()[0].id)  # deregistered: shutdown, exit 0
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    await closed(orch)
 
 
 async def test_a_cut_connection_is_opened_again_and_the_agent_serves_on(

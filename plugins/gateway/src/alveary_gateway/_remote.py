@@ -134,12 +134,17 @@ class RemoteRuntime:
         if link is None:
             return
         link.stopping = True
-        if not link.ended.is_set() and link.conn is not None:
-            link.conn.shutdown()  # finish what runs and hang up
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(link.ended.wait(), self.settings.stop_grace)
-        link.end("the agent was stopped")
-        await close(link.socket, 1000, "stopped")
+        if self.orchestrator is not None and self.orchestrator.stopping:
+            # the agent's program is not ours to end: it connects again, to the next run
+            link.end("the orchestrator is stopping")
+            await close(link.socket, 1012, "the orchestrator is stopping")
+        else:
+            if not link.ended.is_set() and link.conn is not None:
+                link.conn.shutdown()  # finish what runs and exit
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(link.ended.wait(), self.settings.stop_grace)
+            link.end("the agent was stopped")
+            await close(link.socket, 1000, "stopped")
         if link.log is not None:
             link.log.note("stopped")
 
