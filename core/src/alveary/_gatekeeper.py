@@ -70,10 +70,6 @@ class Gatekeeper:
             raise
         return found, await self._check(credentials, action, resource(found), authorize=True)
 
-    async def authenticate(self, credentials: Mapping[str, Any] | None) -> Principal:
-        """Who ``credentials`` belong to, whatever they may do; raises ``Denied``."""
-        return await self._check(credentials, "authenticate", "?", authorize=False)
-
     async def _check(
         self, credentials: Mapping[str, Any] | None, action: str, resource: str, *, authorize: bool
     ) -> Principal:

@@ -7,8 +7,8 @@ internals (no import cycle) and tells plugin authors what is theirs to call.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._records import (
     Agent,
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from ._config import Config
     from ._handle import Metrics, TaskHandle
     from ._verdicts import Approval
+
+T = TypeVar("T")
 
 
 class Host(Protocol):
@@ -148,9 +150,15 @@ class Host(Protocol):
     ) -> Principal:
         """Check an action through the security plugins; raises ``Denied``."""
 
-    async def authenticate(self, credentials: Mapping[str, Any] | None) -> Principal:
-        """Who the credentials belong to; raises ``Denied`` (see
-        ``Orchestrator.authenticate``)."""
+    async def find_authorized(
+        self,
+        credentials: Mapping[str, Any] | None,
+        action: str,
+        find: Callable[[], T],
+        resource: Callable[[T], str],
+    ) -> T:
+        """What ``find`` looks up, once the caller may do ``action`` on it; raises ``Denied``
+        or ``NotFound`` (see ``Orchestrator.find_authorized``)."""
 
     async def drain(
         self,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, TypeVar
 
 from . import _config
 from ._errors import AlvearyError, FieldError, NotFound, StandingBy
@@ -27,6 +27,8 @@ from ._states import HealthStatus, TaskState
 from ._verdicts import Approval
 
 __all__ = ["Metrics", "Orchestrator", "TaskHandle"]
+
+T = TypeVar("T")
 
 
 class Orchestrator(Kernel):
@@ -305,11 +307,19 @@ class Orchestrator(Kernel):
         ``Denied``."""
         return await self._gate.check(credentials, action, resource)
 
-    async def authenticate(self, credentials: Mapping[str, Any] | None) -> Principal:
-        """Who ``credentials`` belong to, checked by the security plugins; raises ``Denied``.
-        A front end calls it before answering that an id does not exist, so that a caller who
-        cannot authenticate learns nothing (the kernel's own actions do so)."""
-        return await self._gate.authenticate(credentials)
+    async def find_authorized(
+        self,
+        credentials: Mapping[str, Any] | None,
+        action: str,
+        find: Callable[[], T],
+        resource: Callable[[T], str],
+    ) -> T:
+        """What ``find`` looks up (a task, an agent), once the caller may do ``action`` on it,
+        named by ``resource``; raises ``Denied``, and ``NotFound`` only to a caller who
+        authenticates: one who cannot learns nothing, not even which ids exist (the kernel's
+        own actions on one task or agent work this way)."""
+        found, _ = await self._gate.check_found(credentials, action, find, resource)
+        return found
 
     # -- observing ----------------------------------------------------------------------------
 

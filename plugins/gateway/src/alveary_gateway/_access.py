@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from alveary import Host, NotFound
 from litestar.connection import ASGIConnection
 
 from ._errors import ApiError
-
-T = TypeVar("T")
 
 
 def credentials(request: ASGIConnection[Any, Any, Any, Any]) -> dict[str, str]:
@@ -26,18 +22,6 @@ def credentials(request: ASGIConnection[Any, Any, Any, Any]) -> dict[str, str]:
     if request.client is not None:
         found["client"] = request.client.host
     return found
-
-
-async def found(
-    host: Host, request: ASGIConnection[Any, Any, Any, Any], find: Callable[[], T]
-) -> T:
-    """What ``find`` looks up; when it is not there, ``NotFound`` (404) only for a caller who
-    authenticates, so one who cannot learns nothing, not even which ids exist."""
-    try:
-        return find()
-    except NotFound:
-        await host.authenticate(credentials(request))
-        raise
 
 
 def seconds(value: float, field: str, most: float) -> float:

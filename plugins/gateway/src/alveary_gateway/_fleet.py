@@ -9,7 +9,7 @@ from litestar import Request, delete, get, post, put
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from ._access import credentials, found, seconds
+from ._access import credentials, seconds
 from ._config import Config
 from ._errors import GUARDED, documented
 from ._records import AgentRecord, Drained, PoolRecord, PoolSizeBody
@@ -29,9 +29,10 @@ def fleet_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
         responses=documented(400, 404, *GUARDED),
     )
     async def agent(request: Request[Any, Any, Any], name: FromPath[str]) -> AgentRecord:
-        one = await found(host, request, lambda: host.agent(name))
-        await host.authorize(credentials(request), "agent.read", one.name)
-        return AgentRecord.of(one)
+        found = await host.find_authorized(
+            credentials(request), "agent.read", lambda: host.agent(name), lambda a: a.name
+        )
+        return AgentRecord.of(found)
 
     @post(
         "/v1/agents/{name:str}/drain",

@@ -14,7 +14,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from ._access import MAX_DEPTH, credentials, found, seconds, too_deep
+from ._access import MAX_DEPTH, credentials, seconds, too_deep
 from ._config import Config
 from ._errors import GUARDED, ApiError, documented
 from ._records import Cancelled, SubmitTask, TaskPage, TaskRecord
@@ -138,9 +138,13 @@ def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
 
 async def _readable(host: Host, request: Request[Any, Any, Any], task_id: FromPath[str]) -> Task:
     """The task, once the caller may read it (``task.read`` on its kind)."""
-    task = await found(host, request, lambda: host.get_task(task_id))
-    await host.authorize(credentials(request), "task.read", task.spec.kind)
-    return task
+    return await host.find_authorized(
+        credentials(request), "task.read", lambda: host.get_task(task_id), _kind
+    )
+
+
+def _kind(task: Task) -> str:
+    return task.spec.kind
 
 
 def _key(task: Task) -> tuple[float, str]:
