@@ -6,8 +6,44 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+import attrs
+
 from ._hooks import Hooks
 from ._records import Agent, Event, Task
+
+
+def _event_builder() -> Callable[
+    [str, float, int, str | None, str | None, Mapping[str, Any]], Event
+]:
+    """``Event(...)`` without attrs' frozen ``__init__``, which pays an ``object.__setattr__``
+    per field: each field's slot is set directly, about 0.8 µs less per event, and events are
+    built several times per task. The result is the same frozen ``Event``."""
+    new = object.__new__
+    set_type, set_time, set_seq, set_task, set_agent, set_data = (
+        Event.__dict__[field.name].__set__ for field in attrs.fields(Event)
+    )
+
+    def build(
+        type: str,
+        time: float,
+        seq: int,
+        task_id: str | None,
+        agent_id: str | None,
+        data: Mapping[str, Any],
+    ) -> Event:
+        event: Event = new(Event)
+        set_type(event, type)
+        set_time(event, time)
+        set_seq(event, seq)
+        set_task(event, task_id)
+        set_agent(event, agent_id)
+        set_data(event, data)
+        return event
+
+    return build
+
+
+_build_event = _event_builder()
 
 
 class EventBus:
@@ -42,7 +78,7 @@ class EventBus:
         if not self.live:
             return
         self._seq += 1
-        event = Event(
+        event = _build_event(
             type,
             self._now(),
             self._seq,
