@@ -90,8 +90,10 @@ processes, sockets and timers, so two overlap their waits even on 2 cores. The o
 serially, where starting workers would cost more than it saves."""
 
 WIDEST = (PYTHONS[0], PYTHONS[-1])
-"""The integration tests (every package together) run with the oldest and the newest Python;
-each package's own tests run with all of them."""
+EDGES = {"integration"}
+"""Targets whose tests run with the oldest and the newest Python only (``WIDEST``): the
+integration tests (every package together). Each other package's tests run with all of
+them."""
 
 
 def _targets() -> dict[str, list[str]]:
@@ -132,10 +134,10 @@ def tests(session: nox.Session, target: str) -> None:
     if target == "integration":
         if not any(tests_dir.rglob("test_*.py")) and not any(tests_dir.rglob("*_test.py")):
             session.skip(f"{tests_dir} has no tests yet")
-        if session.python not in WIDEST:
-            session.skip(f"integration tests run with Python {' and '.join(WIDEST)}")
     elif not tests_dir.is_dir():
         session.error(f"{tests_dir} does not exist: every package needs tests")
+    if target in EDGES and session.python not in WIDEST:
+        session.skip(f"the tests of {target} run with Python {' and '.join(WIDEST)}")
     newest = session.python == PYTHONS[-1]
     groups = ["test", *(TEST_GROUPS.get(target, []) if newest else [])]
     session.install(*_editable(TARGETS[target]), *nox.project.dependency_groups(PYPROJECT, *groups))
