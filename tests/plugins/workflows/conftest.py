@@ -20,6 +20,8 @@ class Script:
         self.cancelled: list[str] = []
         self.violations: list[str] = []
         self.needs: dict[str, frozenset[str]] = {}
+        self.host: Any = None
+        """Set to the orchestrator for ``"cancel": true``: the task cancels itself through it."""
 
     async def __call__(self, task: Task) -> Any:
         payload = task.payload
@@ -31,7 +33,9 @@ class Script:
         if missing:
             self.violations.append(f"{step} started before {sorted(missing)}")
         await asyncio.sleep(0)
-        if payload.get("hang"):
+        if payload.get("cancel"):
+            asyncio.ensure_future(self.host.cancel(task.id))
+        if payload.get("hang") or payload.get("cancel"):
             try:
                 await asyncio.Event().wait()
             except asyncio.CancelledError:
