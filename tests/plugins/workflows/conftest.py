@@ -21,6 +21,7 @@ class Script:
         self.violations: list[str] = []
         self.needs: dict[str, frozenset[str]] = {}
         self.host: Any = None
+        self._cancels: list[asyncio.Future[Any]] = []
         """Set to the orchestrator for ``"cancel": true``: the task cancels itself through it."""
 
     async def __call__(self, task: Task) -> Any:
@@ -34,7 +35,7 @@ class Script:
             self.violations.append(f"{step} started before {sorted(missing)}")
         await asyncio.sleep(0)
         if payload.get("cancel"):
-            asyncio.ensure_future(self.host.cancel(task.id))
+            self._cancels.append(asyncio.ensure_future(self.host.cancel(task.id)))
         if payload.get("hang") or payload.get("cancel"):
             try:
                 await asyncio.Event().wait()

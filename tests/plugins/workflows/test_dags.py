@@ -53,7 +53,9 @@ async def run_one(steps: list[Step], cancel: bool) -> None:
     async with orchestrator({"plugins": {"enabled": ["workflows"]}}, recorder) as orch:
         script.host = orch
         for i in range(2):
-            await orch.register(AgentSpec(f"a{i}", {"work"}, capacity=3, options={"handler": script}))
+            await orch.register(
+                AgentSpec(f"a{i}", {"work"}, capacity=3, options={"handler": script})
+            )
         workflows = orch.plugins["workflows"]
         assert isinstance(workflows, Workflows)
         run = await workflows.start(workflow)
@@ -88,9 +90,9 @@ async def run_one(steps: list[Step], cancel: bool) -> None:
                 step.on_failure is OnFailure.SKIP
             )
     fatal = [
-        s for s in steps
-        if s.on_failure is OnFailure.FAIL
-        and result.steps[s.name].state in (StepState.FAILED,)
+        s
+        for s in steps
+        if s.on_failure is OnFailure.FAIL and result.steps[s.name].state in (StepState.FAILED,)
     ]
     if fatal and not cancel:
         assert result.state is RunState.FAILED

@@ -33,7 +33,10 @@ def test_references_add_dependencies() -> None:
 
 def test_a_cycle_names_its_steps() -> None:
     with pytest.raises(WorkflowError) as error:
-        Workflow("w", [Step("a", "k", "{c.value}"), Step("b", "k", after=["a"]), Step("c", "k", after=["b"])])
+        Workflow(
+            "w",
+            [Step("a", "k", "{c.value}"), Step("b", "k", after=["a"]), Step("c", "k", after=["b"])],
+        )
     assert error.value.lines == ["steps form a cycle: a -> c -> b -> a"]
     assert isinstance(error.value, ConfigError)
 
@@ -141,19 +144,19 @@ def test_nan_in_toml_is_refused_with_the_file(tmp_path: Path) -> None:
         load(path)
     assert error.value.lines == [f"{path}: steps[0].timeout: expected a finite number, got nan"]
     path.write_text('name = "w"\n[[steps]]\nname = "a"\nkind = "k"\npayload = {x = nan}\n')
-    with pytest.raises(WorkflowError, match="payload.x: nan is not a JSON number"):
+    with pytest.raises(WorkflowError, match=r"payload\.x: nan is not a JSON number"):
         load(path)
 
 
 def test_unreadable_files_are_one_line(tmp_path: Path) -> None:
-    with pytest.raises(WorkflowError, match="missing.toml"):
+    with pytest.raises(WorkflowError, match=r"missing\.toml"):
         load(tmp_path / "missing.toml")
     path = tmp_path / "bad.toml"
     path.write_text("name = \n")
-    with pytest.raises(WorkflowError, match="bad.toml"):
+    with pytest.raises(WorkflowError, match=r"bad\.toml"):
         load(path)
     path.write_bytes(b"\xff\xfe")
-    with pytest.raises(WorkflowError, match="bad.toml"):
+    with pytest.raises(WorkflowError, match=r"bad\.toml"):
         load(path)
 
 

@@ -60,12 +60,15 @@ async def test_a_run_resumes_from_its_finished_steps(tmp_path: Path) -> None:
         handler = Handler(started, hold=frozenset({"b"}))
         await orch.register(AgentSpec("w1", {"work"}, capacity=2, options={"handler": handler}))
         run = await workflows(orch).start(WORKFLOW)
-        await until(lambda: "b" in started)
+        await until(lambda: "b" in started and run.snapshot().steps["b"].task_ids)
         before = run.snapshot()
         await orch.store.commit()
     assert before.steps["a"].state is StepState.SUCCEEDED
     assert before.steps["b"].state is StepState.RUNNING
     assert not run.done()  # the stop left it for the next orchestrator
+    saved = orch.store.get_value(NAMESPACE, f"{run.id}/b")
+    assert saved["state"] == "running"
+    assert saved["task_ids"] == list(before.steps["b"].task_ids)
     b_task = before.steps["b"].task_ids[0]
 
     async with orchestrator(durable(tmp_path)) as orch:
@@ -90,7 +93,9 @@ async def test_resume_is_explicit_when_turned_off(tmp_path: Path) -> None:
         await until(lambda: "a" in started)
         await orch.store.commit()
     async with orchestrator(durable(tmp_path, resume=False)) as orch:
-        await orch.register(AgentSpec("w2", {"work"}, capacity=2, options={"handler": Handler(started)}))
+        await orch.register(
+            AgentSpec("w2", {"work"}, capacity=2, options={"handler": Handler(started)})
+        )
         await asyncio.sleep(0.2)
         assert run.id not in workflows(orch).runs
         [resumed] = await workflows(orch).resume()

@@ -46,7 +46,10 @@ async def test_results_flow_keep_types_and_format_into_text() -> None:
             Step(
                 "use",
                 "work",
-                {"step": "use", "value": {"files": "{plan.value.files}", "text": "n={plan.value.n} {{plan}}"}},
+                {
+                    "step": "use",
+                    "value": {"files": "{plan.value.files}", "text": "n={plan.value.n} {{plan}}"},
+                },
             ),
         ],
     )
@@ -90,7 +93,11 @@ async def test_fan_out_and_gather_with_a_limit() -> None:
                     "payload": "{item}",
                     "fan_out": {"over": "{plan.value}", "limit": 3},
                 },
-                {"name": "sum", "kind": "work", "payload": {"step": "sum", "value": "{each.value}"}},
+                {
+                    "name": "sum",
+                    "kind": "work",
+                    "payload": {"step": "sum", "value": "{each.value}"},
+                },
             ],
         }
     )
@@ -120,9 +127,19 @@ async def test_fan_out_over_a_non_list_or_a_huge_list_fails_the_step() -> None:
         "w",
         [
             Step("plan", "work", {"step": "plan", "value": {"one": "x", "huge": huge}}),
-            Step("one", "work", "{item}", fan_out=FanOut("{plan.value.one}"), on_failure="continue"),
-            Step("many", "work", "{item}", fan_out=FanOut("{plan.value.huge}"), on_failure="continue"),
-            Step("missing", "work", "{item}", fan_out=FanOut("{plan.value.nope}"), on_failure="continue"),
+            Step(
+                "one", "work", "{item}", fan_out=FanOut("{plan.value.one}"), on_failure="continue"
+            ),
+            Step(
+                "many", "work", "{item}", fan_out=FanOut("{plan.value.huge}"), on_failure="continue"
+            ),
+            Step(
+                "missing",
+                "work",
+                "{item}",
+                fan_out=FanOut("{plan.value.nope}"),
+                on_failure="continue",
+            ),
         ],
     )
     async with orchestrator(ENABLED) as orch:
@@ -190,7 +207,9 @@ async def test_continue_runs_the_other_branches_and_fails_the_run() -> None:
     workflow = Workflow(
         "w",
         [
-            Step("bad", "work", {"step": "bad", "fail": True}, max_attempts=2, on_failure="continue"),
+            Step(
+                "bad", "work", {"step": "bad", "fail": True}, max_attempts=2, on_failure="continue"
+            ),
             Step("child", "work", {"step": "child"}, after=["bad"]),
             Step("other", "work", {"step": "other"}),
             Step("other2", "work", {"step": "other2"}, after=["other"]),
@@ -209,7 +228,15 @@ async def test_a_branch_timeout_fails_the_step_and_cancels_its_task() -> None:
     script = Script()
     workflow = Workflow(
         "w",
-        [Step("hang", "work", {"step": "hang", "hang": True}, branch_timeout=0.2, on_failure=OnFailure.SKIP)],
+        [
+            Step(
+                "hang",
+                "work",
+                {"step": "hang", "hang": True},
+                branch_timeout=0.2,
+                on_failure=OnFailure.SKIP,
+            )
+        ],
     )
     async with orchestrator(ENABLED) as orch:
         await agents(orch, script)
@@ -225,7 +252,11 @@ async def test_cancel_cancels_running_steps_and_ends_once() -> None:
     script = Script()
     recorder = EventRecorder()
     workflow = Workflow(
-        "w", [Step("hang", "work", {"step": "hang", "hang": True}), Step("next", "work", after=["hang"])]
+        "w",
+        [
+            Step("hang", "work", {"step": "hang", "hang": True}),
+            Step("next", "work", after=["hang"]),
+        ],
     )
     async with orchestrator(ENABLED, recorder) as orch:
         await agents(orch, script)
@@ -241,16 +272,27 @@ async def test_cancel_cancels_running_steps_and_ends_once() -> None:
     assert [e.data["state"] for e in finished] == ["cancelled"]
     assert recorder.of("workflow.started", run=run.id)
     steps = [(e.data["step"], e.data["state"]) for e in recorder.of("workflow.step", run=run.id)]
-    assert ("hang", "running") in steps and ("hang", "cancelled") in steps
+    assert ("hang", "running") in steps
+    assert ("hang", "cancelled") in steps
 
 
 async def test_a_step_runs_on_its_pool_or_on_agents_with_its_capability() -> None:
     script = Script()
     pools = [
-        {"name": "big", "capabilities": ["work"], "runtime": "local", "size": {"min": 1},
-         "options": {"handler": "alveary.testing:echo"}},
-        {"name": "small", "capabilities": ["work"], "runtime": "local", "size": {"min": 1},
-         "options": {"handler": "alveary.testing:echo"}},
+        {
+            "name": "big",
+            "capabilities": ["work"],
+            "runtime": "local",
+            "size": {"min": 1},
+            "options": {"handler": "alveary.testing:echo"},
+        },
+        {
+            "name": "small",
+            "capabilities": ["work"],
+            "runtime": "local",
+            "size": {"min": 1},
+            "options": {"handler": "alveary.testing:echo"},
+        },
     ]
     workflow = Workflow(
         "w",
@@ -264,9 +306,14 @@ async def test_a_step_runs_on_its_pool_or_on_agents_with_its_capability() -> Non
         await until(lambda: len([a for a in orch.agents() if a.state.value == "ready"]) == 2)
         await orch.register(AgentSpec("gpu-agent", {"work", "gpu"}, options={"handler": script}))
         result = await (await plugin(orch).start(workflow)).result(timeout=30)
-        ran_on = {n: orch.agent(orch.get_task(s.task_ids[0]).agent_id or "").pool for n, s in result.steps.items() if n != "gpu"}
+        ran_on = {
+            n: orch.agent(orch.get_task(s.task_ids[0]).agent_id or "").pool
+            for n, s in result.steps.items()
+            if n != "gpu"
+        }
         gpu = orch.get_task(result.steps["gpu"].task_ids[0]).agent_id
-        assert gpu is not None and orch.agent(gpu).spec.name == "gpu-agent"
+        assert gpu is not None
+        assert orch.agent(gpu).spec.name == "gpu-agent"
         with pytest.raises(WorkflowError, match="pool 'nowhere' is not declared"):
             await plugin(orch).start(Workflow("w", [Step("a", "work", pool="nowhere")]))
     assert ran_on == {"on_small": "small", "on_big": "big"}
@@ -279,7 +326,9 @@ async def test_submissions_go_through_security() -> None:
     async with orchestrator(config, OneToken("s3cret")) as orch:
         good = {"authorization": "Bearer s3cret"}
         await orch.register(AgentSpec("a", {"work"}, options={"handler": script}), credentials=good)
-        denied = await (await plugin(orch).start(workflow, credentials={"authorization": "Bearer $(guess)"})).result(timeout=30)
+        denied = await (
+            await plugin(orch).start(workflow, credentials={"authorization": "Bearer $(guess)"})
+        ).result(timeout=30)
         allowed = await (await plugin(orch).start(workflow, credentials=good)).result(timeout=30)
     assert denied.state is RunState.FAILED
     assert (denied.steps["a"].error or "").startswith("not submitted:")

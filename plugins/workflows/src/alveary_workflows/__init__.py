@@ -5,10 +5,11 @@ resumes after a restart when the store is durable."""
 
 from __future__ import annotations
 
+from ._config import Config
 from ._definition import FanOut, OnFailure, Step, Workflow, WorkflowError
 from ._parse import dump, load, parse
 from ._persist import NAMESPACE
-from ._plugin import Config, Workflows
+from ._plugin import Workflows
 from ._records import RunResult, RunState, StepResult, StepState
 from ._run import Run
 

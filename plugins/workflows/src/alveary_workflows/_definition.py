@@ -3,9 +3,10 @@ when the workflow is built (unknown names and references, cycles, bad task field
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -31,6 +32,18 @@ class OnFailure(str, enum.Enum):
     SKIP = "skip"
 
 
+def _names(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(names)
+
+
+def _set(names: Iterable[str]) -> frozenset[str]:
+    return frozenset(names)
+
+
+def _steps(steps: Iterable[Step]) -> tuple[Step, ...]:
+    return tuple(steps)
+
+
 @attrs.frozen
 class FanOut:
     """Run a step once per item of a list from an earlier result, at most ``limit`` at once.
@@ -53,8 +66,8 @@ class Step:
     name: str
     kind: str
     payload: Any = None
-    after: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    requires: frozenset[str] = attrs.field(factory=frozenset, converter=frozenset)
+    after: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    requires: frozenset[str] = attrs.field(factory=frozenset, converter=_set)
     pool: str | None = None
     priority: Priority = Priority.MEDIUM
     timeout: float = 300.0
@@ -102,7 +115,7 @@ class Workflow:
     """A named DAG of steps. Building one checks it; ``order`` is a topological order."""
 
     name: str
-    steps: tuple[Step, ...] = attrs.field(converter=tuple)
+    steps: tuple[Step, ...] = attrs.field(converter=_steps)
     order: tuple[str, ...] = attrs.field(init=False, eq=False)
     by_name: Mapping[str, Step] = attrs.field(init=False, eq=False, repr=False)
 
@@ -171,10 +184,8 @@ def _links(step: Step, names: Mapping[str, Step]) -> list[str]:
         problems.append(f"waits for unknown step {name!r}")
     every = list(refs(step.payload))
     if step.fan_out is not None:
-        try:
+        with contextlib.suppress(ValueError):  # reported by _fields
             every.append(step.fan_out.ref)
-        except ValueError:
-            pass  # reported by _fields
     for ref in every:
         if ref.root in (ITEM, INDEX):
             if step.fan_out is None:
@@ -185,7 +196,9 @@ def _links(step: Step, names: Mapping[str, Step]) -> list[str]:
             problems.append(f"{ref.text}: a step cannot use its own result")
         elif not ref.path or ref.path[0] not in RESULT_FIELDS:
             fields = ", ".join(sorted(RESULT_FIELDS))
-            problems.append(f"{ref.text}: a result has {fields}; say which, e.g. {{{ref.root}.value}}")
+            problems.append(
+                f"{ref.text}: a result has {fields}; say which, e.g. {{{ref.root}.value}}"
+            )
     return problems
 
 

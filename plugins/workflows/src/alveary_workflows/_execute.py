@@ -4,7 +4,8 @@ at a time), wait for them, and cancel what is still running when the step is aba
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from alveary import AlvearyError, Host, TaskState
@@ -33,9 +34,10 @@ class Execution:
         scope: Mapping[str, Any],
         credentials: Mapping[str, Any] | None,
         max_items: int,
+        submitted: Callable[[], None] = lambda: None,
     ) -> None:
         self.host, self.step, self.key, self.scope = host, step, key, scope
-        self.credentials, self.max_items = credentials, max_items
+        self.credentials, self.max_items, self._submitted = credentials, max_items, submitted
         self._ids: dict[int, str] = {}
         self._live: set[str] = set()
         self.detached = False
@@ -87,7 +89,9 @@ class Execution:
         except RefError as error:
             raise StepFailed(f"fan_out.over {error}") from None
         if not isinstance(items, (list, tuple)):
-            raise StepFailed(f"fan_out.over {ref.text}: expected a list, got a {type(items).__name__}")
+            raise StepFailed(
+                f"fan_out.over {ref.text}: expected a list, got a {type(items).__name__}"
+            )
         if len(items) > self.max_items:
             raise StepFailed(
                 f"fan_out.over {ref.text}: {len(items)} items, over the limit of {self.max_items}"
@@ -107,6 +111,7 @@ class Execution:
         except (AlvearyError, ValueError) as error:
             raise StepFailed(f"not submitted: {error}") from None
         self._ids[index] = handle.id
+        self._submitted()
         self._live.add(handle.id)
         outcome = await handle.result()
         self._live.discard(handle.id)
@@ -120,8 +125,6 @@ class Execution:
 
     async def _cancel_live(self) -> None:
         for task_id in sorted(self._live):
-            try:
+            with contextlib.suppress(AlvearyError):  # gone, or not ours: nothing more to do
                 await self.host.cancel(task_id, credentials=self.credentials)
-            except AlvearyError:
-                pass  # already gone, or not ours to cancel: nothing more to do
         self._live.clear()

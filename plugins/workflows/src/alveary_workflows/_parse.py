@@ -17,7 +17,7 @@ from ._definition import Step, Workflow, WorkflowError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 
 @attrs.frozen

@@ -30,15 +30,14 @@ class StoreJournal:
         self.store.put_value(NAMESPACE, run_id, {"workflow": dump(workflow), "state": "running"})
         self.store.put_value(NAMESPACE, RUNS, [*self.unfinished(), run_id])
 
-    def step(self, run: Any, name: str) -> None:
-        result: StepResult = run.steps[name]
+    def step(self, run_id: str, name: str, result: StepResult) -> None:
         record = {
             "state": result.state.value,
             "value": result.value,
             "error": result.error,
             "task_ids": list(result.task_ids),
         }
-        self.store.put_value(NAMESPACE, f"{run.id}/{name}", record)
+        self.store.put_value(NAMESPACE, f"{run_id}/{name}", record)
 
     def finished(self, run: Any) -> None:
         record = {"workflow": dump(run.workflow), "state": run.state.value}

@@ -3,38 +3,26 @@ restart, and keeps a step that names a pool on that pool's agents."""
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import attrs
-from alveary import Agent, Host, NotFound, Task, TaskState, hookimpl, validators
+from alveary import Agent, Host, NotFound, Task, TaskState, hookimpl
 
+from . import _config
 from ._definition import POOL_LABEL, Workflow, WorkflowError
 from ._persist import StoreJournal
 from ._run import Run
 
 
-@attrs.frozen
-class Config:
-    """``[plugins.workflows]``."""
-
-    max_items: int = attrs.field(default=10_000, validator=validators.count)
-    """The most items a fan-out step may map over; a longer list fails the step."""
-    resume: bool = True
-    """Resume unfinished runs found in a durable store when the orchestrator starts, with no
-    credentials (leave it off behind a security plugin and call ``resume`` with some)."""
-
-
 class Workflows:
     """Starts workflow runs on the orchestrator it is loaded in: ``orch.plugins["workflows"]``."""
 
-    Config = Config
+    Config = _config.Config
 
-    def __init__(self, config: Config | None = None) -> None:
-        self.config = config or Config()
+    def __init__(self, config: _config.Config | None = None) -> None:
+        self.config = config or _config.Config()
         self.runs: dict[str, Run] = {}
         self._host: Host | None = None
         self._journal: StoreJournal | None = None
@@ -64,7 +52,9 @@ class Workflows:
             run.detach()
 
     @hookimpl
-    def alveary_route_filter(self, task: Task, candidates: Sequence[Agent]) -> Sequence[Agent] | None:
+    def alveary_route_filter(
+        self, task: Task, candidates: Sequence[Agent]
+    ) -> Sequence[Agent] | None:
         pool = task.spec.labels.get(POOL_LABEL)
         if pool is None:
             return None

@@ -18,7 +18,9 @@ from typing import Any
 import attrs
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
-_REF = re.compile(r"\{\{(" + _NAME + r"(?:\.[A-Za-z0-9_-]+)*)\}\}|\{(" + _NAME + r"(?:\.[A-Za-z0-9_-]+)*)\}")
+_REF = re.compile(
+    r"\{\{(" + _NAME + r"(?:\.[A-Za-z0-9_-]+)*)\}\}|\{(" + _NAME + r"(?:\.[A-Za-z0-9_-]+)*)\}"
+)
 ITEM = "item"
 INDEX = "index"
 RESULT_FIELDS = frozenset({"value", "state", "error", "task_ids"})

@@ -18,7 +18,7 @@ from ._records import RunResult, RunState, StepResult, StepState
 class Journal(Protocol):
     """Where a run writes what must outlive the orchestrator (see ``_persist``)."""
 
-    def step(self, run: Run, name: str) -> None: ...
+    def step(self, run_id: str, name: str, result: StepResult) -> None: ...
 
     def finished(self, run: Run) -> None: ...
 
@@ -107,8 +107,15 @@ class Run:
     def _launch(self, name: str) -> None:
         step = self.workflow.by_name[name]
         scope = {need: self.steps[need].scope() for need in step.needs}
+
+        def submitted() -> None:  # a fan-out's items reattach by their idempotency keys alone
+            if step.fan_out is None:
+                running = attrs.evolve(self.steps[name], task_ids=execution.task_ids)
+                self._journal.step(self.id, name, running)
+
+        key = f"workflow:{self.id}:{name}"
         execution = Execution(
-            self.host, step, f"workflow:{self.id}:{name}", scope, self._credentials, self._max_items
+            self.host, step, key, scope, self._credentials, self._max_items, submitted
         )
         self._executions[name] = execution
         self._set(name, StepResult(StepState.RUNNING, estimated_start=self._estimate(name)))
@@ -169,7 +176,9 @@ class Run:
             execution = self._executions.pop(name)
             self._running.pop(name, None)
             ids = execution.task_ids
-            self._set(name, StepResult(StepState.CANCELLED, error=f"run {state.value}", task_ids=ids))
+            self._set(
+                name, StepResult(StepState.CANCELLED, error=f"run {state.value}", task_ids=ids)
+            )
         self._finish()
 
     def _maybe_finish(self) -> None:
@@ -192,7 +201,7 @@ class Run:
     def _set(self, name: str, result: StepResult) -> None:
         self._open += self.steps[name].state.terminal - result.state.terminal
         self.steps[name] = result
-        self._journal.step(self, name)
+        self._journal.step(self.id, name, result)
         self.host.emit(
             "workflow.step",
             data={
