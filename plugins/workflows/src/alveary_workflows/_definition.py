@@ -78,15 +78,16 @@ class Step:
     branch_timeout: float | None = None
     """Seconds from the step's start until it must be done, every attempt and item included."""
     fan_out: FanOut | None = None
+    needs: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
+    """Every step this one waits for: ``after``, referenced steps and the fan-out source."""
 
-    @property
-    def needs(self) -> frozenset[str]:
-        """Every step this one waits for: ``after``, referenced steps and the fan-out source."""
+    def __attrs_post_init__(self) -> None:
         names = set(self.after)
         names.update(ref.root for ref in refs(self.payload) if ref.root not in (ITEM, INDEX))
         if self.fan_out is not None:
-            names.add(self.fan_out.ref.root)
-        return frozenset(names)
+            with contextlib.suppress(ValueError):  # a malformed one is reported by Workflow
+                names.add(self.fan_out.ref.root)
+        object.__setattr__(self, "needs", frozenset(names))
 
     def spec(self, payload: Any, key: str) -> TaskSpec:
         """The task for one run of this step, with ``key`` as its idempotency key."""
@@ -180,7 +181,7 @@ def _fields(step: Step) -> list[str]:
 
 def _links(step: Step, names: Mapping[str, Step]) -> list[str]:
     problems = []
-    for name in sorted(set(step.after) - set(names)):
+    for name in sorted({name for name in step.after if name not in names}):
         problems.append(f"waits for unknown step {name!r}")
     every = list(refs(step.payload))
     if step.fan_out is not None:
