@@ -3,10 +3,11 @@ and fan-in, failure policies, branch timeouts, pools, cancellation, events, secu
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from alveary import AgentSpec, Denied, Orchestrator
+from alveary import AgentSpec, Denied, Orchestrator, Rejected, TaskSpec, hookimpl
 from alveary.testing import EventRecorder, OneToken, orchestrator, until
 from alveary_workflows import (
     FanOut,
@@ -326,14 +327,37 @@ async def test_submissions_go_through_security() -> None:
     async with orchestrator(config, OneToken("s3cret")) as orch:
         good = {"authorization": "Bearer s3cret"}
         await orch.register(AgentSpec("a", {"work"}, options={"handler": script}), credentials=good)
-        denied = await (
+        with pytest.raises(Denied):
             await plugin(orch).start(workflow, credentials={"authorization": "Bearer $(guess)"})
-        ).result(timeout=30)
         allowed = await (await plugin(orch).start(workflow, credentials=good)).result(timeout=30)
-    assert denied.state is RunState.FAILED
-    assert (denied.steps["a"].error or "").startswith("not submitted:")
     assert allowed.state is RunState.SUCCEEDED
-    assert not issubclass(Denied, WorkflowError)
+    assert len(plugin(orch).runs) == 1  # the refused one never started
+
+
+class NoShell:
+    """Refuses tasks whose payload holds a command substitution."""
+
+    @hookimpl
+    def alveary_task_validate(self, spec: TaskSpec) -> None:
+        if "$(" in json.dumps(spec.payload):
+            raise Rejected("payload holds a command substitution")
+
+
+async def test_a_step_the_validation_hooks_refuse_fails_with_the_reason() -> None:
+    script = Script()
+    workflow = Workflow(
+        "w",
+        [
+            Step("a", "work", {"step": "a", "value": "x"}),
+            Step("b", "work", {"step": "b", "cmd": "run {a.value} $(reboot)"}),
+        ],
+    )
+    async with orchestrator(ENABLED, NoShell()) as orch:
+        await agents(orch, script)
+        result = await (await plugin(orch).start(workflow)).result(timeout=30)
+    assert result.state is RunState.FAILED
+    assert result.steps["b"].error == "not submitted: NoShell: payload holds a command substitution"
+    assert result.steps["b"].task_ids == ()
 
 
 async def test_estimated_starts_come_from_measured_durations() -> None:

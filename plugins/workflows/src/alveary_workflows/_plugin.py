@@ -13,6 +13,7 @@ from alveary import Agent, Host, NotFound, Task, TaskState, hookimpl
 from . import _config
 from ._definition import POOL_LABEL, Workflow, WorkflowError
 from ._persist import StoreJournal
+from ._routes import ReadRun, StartRun
 from ._run import Run
 
 
@@ -27,6 +28,8 @@ class Workflows:
         self._host: Host | None = None
         self._journal: StoreJournal | None = None
         self._resumed = False
+        self.gateway_api = (StartRun(self), ReadRun(self))
+        """The routes the gateway serves for this plugin when it is enabled."""
 
     @property
     def host(self) -> Host:
@@ -64,9 +67,12 @@ class Workflows:
         self, workflow: Workflow, *, credentials: Mapping[str, Any] | None = None
     ) -> Run:
         """Start a run of ``workflow``; its steps are submitted with ``credentials``, so
-        the security plugins judge each one. Raises ``WorkflowError`` for a step naming a
-        pool the orchestrator does not declare."""
+        the security plugins judge each one, and checked up front: ``Denied`` if they may
+        not submit every step's kind. Raises ``WorkflowError`` for a step naming a pool the
+        orchestrator does not declare."""
         host = self.host
+        for kind in sorted({step.kind for step in workflow.steps}):
+            await host.authorize(credentials, "task.submit", kind)
         unknown = sorted({s.pool for s in workflow.steps if s.pool} - set(host.pools))
         if unknown:
             raise WorkflowError([f"pool {name!r} is not declared" for name in unknown])
