@@ -1,12 +1,14 @@
 """Helpers for the workflows tests: an agent handler that does what each task's payload says
-and records what ran, so tests can check the order steps ran in."""
+and records what ran, so tests can check the order steps ran in; agents running it; the
+plugin of an orchestrator."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from alveary import PermanentFailure, Task
+from alveary import AgentSpec, Orchestrator, PermanentFailure, Task
+from alveary_workflows import Workflows
 
 
 class Script:
@@ -48,3 +50,18 @@ class Script:
             raise RuntimeError(f"{step} failed")
         self.succeeded.add(step)
         return payload.get("value", payload)
+
+
+ENABLED = {"plugins": {"enabled": ["workflows"]}}
+
+
+async def agents(orch: Orchestrator, script: Script, count: int = 2, **kwargs: Any) -> None:
+    for i in range(count):
+        spec = AgentSpec(f"a{i}", {"work"}, capacity=4, options={"handler": script}, **kwargs)
+        await orch.register(spec)
+
+
+def plugin(orch: Orchestrator) -> Workflows:
+    found = orch.plugins["workflows"]
+    assert isinstance(found, Workflows)
+    return found
