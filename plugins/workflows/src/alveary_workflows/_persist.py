@@ -25,9 +25,12 @@ class StoreJournal:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._definitions: dict[str, Any] = {}
+        """Each followed run's saved definition, dumped once (a large one costs to dump)."""
 
     def begin(self, run_id: str, workflow: Workflow) -> None:
-        self.store.put_value(NAMESPACE, run_id, {"workflow": dump(workflow), "state": "running"})
+        self._definitions[run_id] = definition = dump(workflow)
+        self.store.put_value(NAMESPACE, run_id, {"workflow": definition, "state": "running"})
         self.store.put_value(NAMESPACE, RUNS, [*self.unfinished(), run_id])
 
     def step(self, run_id: str, name: str, result: StepResult) -> None:
@@ -40,7 +43,8 @@ class StoreJournal:
         self.store.put_value(NAMESPACE, f"{run_id}/{name}", record)
 
     def finished(self, run: Any) -> None:
-        record = {"workflow": dump(run.workflow), "state": run.state.value}
+        definition = self._definitions.pop(run.id, None) or dump(run.workflow)
+        record = {"workflow": definition, "state": run.state.value}
         self.store.put_value(NAMESPACE, run.id, record)
         self.store.put_value(NAMESPACE, RUNS, [i for i in self.unfinished() if i != run.id])
 
@@ -55,6 +59,7 @@ class StoreJournal:
         if not isinstance(record, dict):
             return None
         workflow = parse(record["workflow"])
+        self._definitions[run_id] = record["workflow"]
         steps = {}
         for name in workflow.order:
             saved = self.store.get_value(NAMESPACE, f"{run_id}/{name}")
