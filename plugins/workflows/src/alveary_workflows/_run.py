@@ -50,6 +50,7 @@ class Run:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._executions: dict[str, Execution] = {}
         self._done = asyncio.get_running_loop().create_future()
+        self._stopping: asyncio.Future[None] | None = None
         self._waiting = {name: len(workflow.by_name[name].needs) for name in workflow.order}
         self._dependents: dict[str, list[str]] = {name: [] for name in workflow.order}
         for name in workflow.order:
