@@ -63,6 +63,7 @@ TEST_PACKAGES = {
     "plugins/subprocess": ["plugins/state"],
     "plugins/tmux": ["plugins/state"],
     "plugins/metrics": ["plugins/gateway"],
+    "plugins/workflows": ["plugins/state", "plugins/gateway"],
 }
 """Workspace packages a package's tests need beyond its own dependencies (a durable store to
 restart on; the gateway that serves ``/metrics``), installed for its tests only."""

@@ -17,6 +17,7 @@ from litestar.response import Stream
 
 from . import _errors
 from ._access import credentials
+from ._api import api_routes
 from ._approvals import approval_routes
 from ._config import Config
 from ._connect import connect_route
@@ -32,7 +33,8 @@ from ._tasks import task_routes
 
 def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: str) -> Litestar:
     """The app serving ``host``: every route under ``/v1``, ``/openapi.json``, ``/docs``, the
-    dashboard at ``/``, and the pages other plugins offer (``/metrics``)."""
+    dashboard at ``/``, and the pages and API routes other plugins offer (``/metrics``,
+    ``/v1/workflows``)."""
 
     @get("/v1/health", summary="Liveness: the server answers")
     async def health() -> Status:
@@ -87,7 +89,13 @@ def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: 
         *approval_routes(host),
     ]
     return Litestar(
-        [*_options(handlers), *handlers, connect_route(host, remote), *page_routes(host)],
+        [
+            *_options(handlers),
+            *handlers,
+            connect_route(host, remote),
+            *page_routes(host),
+            *api_routes(host),
+        ],
         plugins=[AttrsSchemaPlugin()],
         exception_handlers=_errors.HANDLERS,
         request_max_body_size=config.max_body,
