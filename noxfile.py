@@ -85,6 +85,7 @@ PARALLEL = {
     "plugins/hooks",
     "plugins/state",
     "plugins/subprocess",
+    "plugins/workflows",
 }
 """Targets whose tests take longest, run on two pytest-xdist workers: most tests wait on
 processes, sockets and timers, so two overlap their waits even on 2 cores. The others run
