@@ -12,7 +12,9 @@ HERE = Path(__file__).resolve().parent
 SMOKE = HERE / "smoke.toml"
 
 
-async def start(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+async def start(
+    *argv: str, cwd: Path, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("ALVEARY_")}
     return await asyncio.create_subprocess_exec(
         sys.executable,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -109,8 +110,28 @@ def test_arrivals_follow_their_pattern() -> None:
 
 
 def test_the_mix_is_drawn_by_weight() -> None:
-    plan = parse({"mix": [{"kind": "a", "weight": 3}, {"kind": "b", "weight": 1}, {"kind": "c", "weight": 0}]})
+    plan = parse(
+        {
+            "mix": [
+                {"kind": "a", "weight": 3},
+                {"kind": "b", "weight": 1},
+                {"kind": "c", "weight": 0},
+            ]
+        }
+    )
     rng = random.Random(2)
     drawn = [choose(plan.mix, rng).kind for _ in range(4000)]
     assert "c" not in drawn
     assert 2600 < drawn.count("a") < 3400
+
+
+def test_the_plans_in_the_docs_are_good_plans() -> None:
+    page = Path(__file__).resolve().parents[3] / "docs" / "plugins" / "loadtest.md"
+    blocks = re.findall(r"```toml\n(.*?)\n```", page.read_text(encoding="utf-8"), re.DOTALL)
+    plans = [b for b in blocks if "[loadtest]" in b]
+    assert len(plans) == 2
+    for block in plans:
+        parse(tomllib.loads(block), "docs")
+    shown, smoke = parse(tomllib.loads(plans[0]), "docs"), read(str(SMOKE))
+    for part in ("phases", "seed", "spawn", "delegation", "concurrent", "stress"):
+        assert getattr(shown, part) == getattr(smoke, part), part

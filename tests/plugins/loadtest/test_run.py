@@ -36,7 +36,8 @@ async def test_the_smoke_plan_runs_every_phase(tmp_path: Path) -> None:
     )
     assert status == 0, err
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["passed"] and not report["interrupted"]
+    assert report["passed"]
+    assert not report["interrupted"]
     phases = report["phases"]
     assert list(phases) == ["preparation", "spawn", "delegation", "concurrent", "stress"]
     assert phases["spawn"]["ready"] == 50
@@ -86,7 +87,9 @@ async def test_agents_that_fail_miss_the_completion_target(tmp_path: Path) -> No
     assert status == 1, err
     assert "MISSED completion >= 0.85 (0.0%)" in out
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["phases"]["delegation"]["errors"] == {"failed: PermanentFailure: broken on purpose": 5}
+    assert report["phases"]["delegation"]["errors"] == {
+        "failed: PermanentFailure: broken on purpose": 5
+    }
 
 
 async def test_a_baseline_far_better_fails_the_run(tmp_path: Path) -> None:
@@ -129,7 +132,8 @@ async def test_ctrl_c_stops_the_run_and_writes_the_partial_report(tmp_path: Path
     out, _ = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 130
     report = json.loads((tmp_path / "partial.json").read_text())
-    assert report["interrupted"] and not report["passed"]
+    assert report["interrupted"]
+    assert not report["passed"]
     assert {"spawn", "delegation"} <= set(report["phases"])
     assert "stress" not in report["phases"]
     assert b"interrupted: partial results" in out

@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = {
 LIVE = frozenset({AgentState.READY, AgentState.BUSY})
 
 NO_RESULT = "no result in time"
-"""The error of a task that did not end within its mix entry's ``timeout``."""
+"""The error of a task that did not end within its mix entry's ``wait``."""
 
 
 class InProcess:
@@ -61,7 +61,7 @@ class InProcess:
                     await asyncio.sleep(0.02)
             batches.append({"agents": size - done, "seconds": time.perf_counter() - began})
             done = size
-            ready(done)
+            ready(sum(a.state in LIVE for a in self.orch.agents()))
         return batches
 
     def pool_ready(self, pool: str) -> int:
@@ -84,11 +84,12 @@ class InProcess:
             mix.payload,
             requires=set(mix.requires),
             timeout=mix.timeout,
-            queue_timeout=mix.timeout,
+            max_attempts=mix.attempts,
+            queue_timeout=mix.wait,
         )
         handle = await self.orch.submit(spec)
         try:
-            outcome = await asyncio.wait_for(handle.result(), mix.timeout)
+            outcome = await asyncio.wait_for(handle.result(), mix.wait)
         except asyncio.TimeoutError:
             await handle.cancel()
             return False, NO_RESULT

@@ -60,6 +60,13 @@ class Mix:
     payload: Any
     requires: frozenset[str]
     timeout: float
+    attempts: int = 3
+
+    @property
+    def wait(self) -> float:
+        """How long a task of this kind may take from submit to result before the run gives
+        up on it: every attempt's ``timeout``, and room for the backoffs between them."""
+        return self.timeout * self.attempts + 10.0 * (self.attempts - 1)
 
 
 @attrs.frozen
@@ -206,7 +213,7 @@ def _mix(r: _Reader, data: Mapping[str, Any]) -> tuple[Mix, ...]:
         key = f"mix[{i}]"
         if not isinstance(entry, dict):
             r.fail(key, "a table", entry)
-        r.only(entry, key, ("kind", "weight", "payload", "requires", "work", "timeout"))
+        r.only(entry, key, ("kind", "weight", "payload", "requires", "work", "timeout", "attempts"))
         kind = r.get(entry, f"{key}.kind", str, None)
         if not kind:
             r.fail(f"{key}.kind", "a non-empty string", kind)
@@ -226,6 +233,7 @@ def _mix(r: _Reader, data: Mapping[str, Any]) -> tuple[Mix, ...]:
                 payload=payload,
                 requires=frozenset(requires),
                 timeout=r.number(entry, f"{key}.timeout", 30.0, low=0, strict=True),
+                attempts=r.integer(entry, f"{key}.attempts", 3, low=1),
             )
         )
     if sum(m.weight for m in found) <= 0:

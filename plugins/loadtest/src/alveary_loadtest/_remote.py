@@ -65,16 +65,18 @@ class Remote:
             size = min(spawn.agents, done + spawn.batch)
             began = time.perf_counter()
             await self._call(self.client.call, "PUT", path, json={"min": size, "max": size})
-            while await self._ready(spawn.pool) < size:  # noqa: ASYNC110 - polls the server
-                await asyncio.sleep(0.1)
+            while (live := await self._ready(spawn.pool))[0] < size:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)  # polls the server
             batches.append({"agents": size - done, "seconds": time.perf_counter() - began})
             done = size
-            ready(done)
+            ready(live[1])
         return batches
 
-    async def _ready(self, pool: str) -> int:
+    async def _ready(self, pool: str) -> tuple[int, int]:
+        """Agents taking work: the pool's, and all."""
         agents = await self._call(self.client.get, "/v1/agents")
-        return sum(a["pool"] == pool and a["state"] in LIVE for a in agents)
+        live = [a for a in agents if a["state"] in LIVE]
+        return sum(a["pool"] == pool for a in live), len(live)
 
     async def run(self, mix: Mix) -> tuple[bool, str | None]:
         """Submit one task and long-poll its result: (succeeded, error)."""
@@ -89,10 +91,11 @@ class Remote:
             "payload": mix.payload,
             "requires": sorted(mix.requires),
             "timeout": mix.timeout,
-            "queue_timeout": mix.timeout,
+            "max_attempts": mix.attempts,
+            "queue_timeout": mix.wait,
         }
         task = self.client.call("POST", "/v1/tasks", json=body).json()["id"]
-        deadline = time.monotonic() + mix.timeout
+        deadline = time.monotonic() + mix.wait
         while not self._closing:
             left = deadline - time.monotonic()
             if left <= 0:
