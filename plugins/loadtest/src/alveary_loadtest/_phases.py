@@ -115,16 +115,19 @@ class Run:
 
     async def stress(self) -> dict[str, Any]:
         """Raise the arrival rate until, in some window, the latency target or the
-        completion target is missed or ``in_flight`` tasks are waiting: that rate broke it."""
+        completion target is missed, ``in_flight`` tasks are waiting, or the arrivals fall a
+        window behind their schedule: the rate that arrived in that window broke it."""
         load = self.plan.stress
         windows: list[dict[str, Any]] = []
-        verdict: dict[str, Any] = {"broke_at_per_s": None, "reason": None}
+        verdict: dict[str, Any] = {"broke_at_per_s": None, "planned_per_s": None, "reason": None}
+        mark = {"now": self.rec.now(), "submitted": float(self.rec.submitted)}
 
         def judge(start: float, t: float, live: dict[int, float]) -> bool:
-            return self._window(load, start, t, live, windows, verdict)
+            lag = asyncio.get_running_loop().time() - start - t
+            return self._window(load, t, lag, live, windows, verdict, mark)
 
         await self._fire("stress", load, judge)
-        held = [w["rate"] for w in windows if not w["broke"]]
+        held = [w["arrived_per_s"] for w in windows if not w["broke"]]
         return {
             **verdict,
             "held_per_s": max(held) if held else None,
@@ -135,14 +138,18 @@ class Run:
     def _window(
         self,
         load: Load,
-        start: float,
         t: float,
+        lag: float,
         live: dict[int, float],
         windows: list[dict[str, Any]],
         verdict: dict[str, Any],
+        mark: dict[str, float],
     ) -> bool:
-        """Judge the window that just ended at ``t`` seconds into the phase; True if broke."""
+        """Judge the window that just ended at ``t`` seconds into the phase (``lag`` seconds
+        late: how far the arrivals fell behind their schedule); True if it broke."""
         now = self.rec.now()
+        arrived = (self.rec.submitted - mark["submitted"]) / max(now - mark["now"], 1e-9)
+        mark.update(now=now, submitted=float(self.rec.submitted))
         ended = [
             s
             for s in self.rec.of("stress")
@@ -160,6 +167,8 @@ class Run:
         reason = None
         if len(live) >= load.in_flight:
             reason = f"{load.in_flight} tasks in flight (stress.in_flight)"
+        elif lag > load.window:
+            reason = f"arrivals {lag:.1f} s behind schedule: the event loop is saturated"
         elif p95 is not None and p95 > limit:
             reason = f"p95 latency {p95:.0f} ms > {limit:g} ms"
         elif completion is not None and completion < target.completion:
@@ -167,7 +176,8 @@ class Run:
         windows.append(
             {
                 "t": t,
-                "rate": rate,
+                "planned_per_s": rate,
+                "arrived_per_s": arrived,
                 "finished": len(ended),
                 "in_flight": len(live),
                 "p95_ms": p95,
@@ -176,7 +186,7 @@ class Run:
             }
         )
         if reason is not None:
-            verdict.update(broke_at_per_s=rate, reason=reason)
+            verdict.update(broke_at_per_s=arrived, planned_per_s=rate, reason=reason)
         return reason is not None
 
     async def _fire(
