@@ -135,3 +135,10 @@ def test_the_plans_in_the_docs_are_good_plans() -> None:
     shown, smoke = parse(tomllib.loads(plans[0]), "docs"), read(str(SMOKE))
     for part in ("phases", "seed", "spawn", "delegation", "concurrent", "stress"):
         assert getattr(shown, part) == getattr(smoke, part), part
+
+
+@pytest.mark.parametrize("every", ["nan", "-1", "0", "$(id)"])
+async def test_a_bad_progress_interval_is_bad_usage(tmp_path: Path, every: str) -> None:
+    status, out, err = await loadtest(str(SMOKE), "--progress-every", every, cwd=tmp_path)
+    assert (status, out) == (2, "")
+    assert "argument --progress-every: expected seconds" in err

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from alveary import AlvearyError, ConfigError, PluginError
 from alveary_gateway._client import Failed
+from alveary_gateway._command import seconds
 
 from . import _plots, _report, _targets
 from ._measure import Recorder
@@ -62,12 +63,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--progress-every",
-        type=float,
+        type=_interval,
         default=5.0,
         metavar="S",
         help="seconds between progress lines when stderr is not a terminal (default 5)",
     )
     return parser
+
+
+def _interval(text: str) -> float:
+    """Seconds between progress lines: a finite number, at least a tenth of a second."""
+    value = seconds(text)
+    if value < 0.1:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0.1, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str]) -> int:
