@@ -83,6 +83,7 @@ PARALLEL = {
     "plugins/autoscale",
     "plugins/gateway",
     "plugins/hooks",
+    "plugins/loadtest",
     "plugins/state",
     "plugins/subprocess",
     "plugins/workflows",
