@@ -18,6 +18,7 @@ from prometheus_client.core import (
     Metric,
 )
 
+from ._alerts import Alerts
 from ._tally import Histogram, Tally
 
 NO_POOL = ""
@@ -30,12 +31,14 @@ _PRIORITIES = {p.value: p.name.lower() for p in Priority}
 class Collector:
     """Yields every ``alveary_*`` family; registered in the plugin's own registry."""
 
-    def __init__(self, tally: Tally) -> None:
+    def __init__(self, tally: Tally, alerts: Alerts) -> None:
         self._tally = tally
+        self._alerts = alerts
 
     def collect(self) -> Iterator[Metric]:
         yield from self._tasks()
         yield from self._queue()
+        yield from self._firing()
         host = self._tally.host
         if host is not None:
             yield from self._kernel(host)
@@ -110,6 +113,16 @@ class Collector:
             since = next(iter(queue.values()), now)
             oldest.add_metric([name], max(0.0, now - since))
         yield from (depth, oldest)
+
+    def _firing(self) -> Iterator[Metric]:
+        firing = GaugeMetricFamily(
+            "alveary_alert_firing",
+            "1 for each alert rule firing now, 0 for the others.",
+            labels=["rule"],
+        )
+        for name, state in self._alerts.states.items():
+            firing.add_metric([name], 1.0 if state.firing else 0.0)
+        yield firing
 
     # -- from the host ---------------------------------------------------------------------------
 

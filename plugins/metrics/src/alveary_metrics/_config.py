@@ -1,4 +1,5 @@
-"""``[plugins.metrics]``: where ``/metrics`` is served and how many series it may hold."""
+"""``[plugins.metrics]``: where ``/metrics`` is served, how many series it may hold, and the
+alert rules."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 import attrs
 from alveary import FieldError
 from alveary.validators import count, is_loopback, split_listen
+
+from ._rules import Rule
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 """Where ``/metrics`` is served when the gateway is not enabled (Prometheus' port for
@@ -66,3 +69,5 @@ class Config:
     """Upper bounds, in seconds, of the task duration histogram's buckets."""
     wait_buckets: tuple[float, ...] = attrs.field(default=WAITS, validator=_buckets)
     """Upper bounds, in seconds, of the queue wait histogram's buckets."""
+    alerts: dict[str, Rule] = attrs.field(factory=dict)
+    """``[plugins.metrics.alerts.<name>]``: alert rules by name, evaluated at each tick."""

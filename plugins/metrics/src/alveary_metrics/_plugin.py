@@ -14,6 +14,7 @@ from alveary.validators import split_listen
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from . import _config
+from ._alerts import Alerts
 from ._collect import Collector
 from ._config import DEFAULT_LISTEN
 from ._serve import Page, Server
@@ -32,7 +33,9 @@ class Metrics:
         self.tally = Tally(self.config)
         self.registry = CollectorRegistry()
         """This plugin's registry: what ``/metrics`` shows."""
-        self.registry.register(Collector(self.tally))
+        self.alerts = Alerts(self.config.alerts, self.tally)
+        """The alert rules and where each is: pending, firing, escalated."""
+        self.registry.register(Collector(self.tally, self.alerts))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
@@ -59,6 +62,10 @@ class Metrics:
     @alveary.hookimpl
     def alveary_event(self, event: alveary.Event) -> None:
         self.tally.event(event)
+
+    @alveary.hookimpl
+    def alveary_tick(self, orchestrator: alveary.Host) -> None:
+        self.alerts.tick(orchestrator)
 
     @alveary.hookimpl
     async def alveary_startup(self, orchestrator: alveary.Host) -> None:

@@ -9,6 +9,7 @@ included, so no two of these run at once.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +23,9 @@ OTHER = "other"
 FINAL = ("succeeded", "failed", "cancelled", "dead")
 TIMEOUT = "timed out after "
 """How the kernel words the error of an attempt that ran out of time."""
+RECENT = 10_000
+"""Ended tasks, and refused callers, remembered for the windowed metrics of alert rules: a
+window holds at most this many of the latest."""
 
 
 class Histogram:
@@ -79,11 +83,16 @@ class Tally:
         """Queued tasks by priority: task id -> when it was queued, oldest first."""
         self.scaled: dict[tuple[str, str, str], int] = {}
         """Scaling decisions by (pool, up or down, by whom)."""
+        self.recent: deque[tuple[float, Kind, float, str]] = deque(maxlen=RECENT)
+        """The latest ended tasks: when, their kind, seconds since submission, final state."""
+        self.unauthenticated: deque[float] = deque(maxlen=RECENT)
+        """When the latest callers were refused as not authenticated."""
         self._on: Mapping[str, Callable[[Event], None]] = {
             "task.pending": self._pending,
             "task.queued": self._queued,
             "task.assigned": self._assigned,
             "pool.scaled": self._scaled,
+            "security.denied": self._denied,
             **{f"task.{state}": self._ender(state) for state in FINAL},
         }
 
@@ -179,6 +188,7 @@ class Tally:
             kind = live.kind
             kind.finished[state] += 1
             took = event.time - live.submitted
+            self.recent.append((event.time, kind, took, state))
             duration = kind.duration
             if took > 0.0:
                 duration.counts[bisect_left(duration.bounds, took)] += 1
@@ -202,3 +212,9 @@ class Tally:
             return
         key = (str(pool), direction, str(data.get("by")))
         self.scaled[key] = self.scaled.get(key, 0) + 1
+
+    # -- security events -----------------------------------------------------------------------
+
+    def _denied(self, event: Event) -> None:
+        if event.data.get("reason") == "not authenticated":
+            self.unauthenticated.append(event.time)
