@@ -46,10 +46,13 @@ class Work:
         return task.payload
 
 
-async def finish(orch: Orchestrator, *kinds: str) -> None:
+async def finish(
+    orch: Orchestrator, *kinds: str, credentials: Mapping[str, Any] | None = None
+) -> None:
     """Run tasks of these kinds one after the other, to their end."""
     for kind in kinds:
-        await (await orch.submit(TaskSpec(kind, requires={"w"}))).result(timeout=60)
+        spec = TaskSpec(kind, requires={"w"})
+        await (await orch.submit(spec, credentials=credentials)).result(timeout=60)
 
 
 async def test_an_error_rate_fires_after_its_for_escalates_once_and_resolves() -> None:

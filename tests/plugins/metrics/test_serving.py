@@ -175,7 +175,10 @@ class Squatter:
         self.gateway_pages = {path: Metrics().page}
 
 
-@pytest.mark.parametrize("path", ["/v1/tasks", "/", "metrics", "/docs"])
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/tasks", "/v1/tasks/x", "/v1/events", "/v1", "/v1/", "/v1/{x}", "/", "metrics", "/docs"],
+)
 async def test_the_gateway_refuses_a_page_at_a_path_not_the_plugins(path: str) -> None:
     with pytest.raises(alveary.StartFailed, match="a path not its own"):
         async with Orchestrator.from_config(with_gateway(), [Squatter(path)]):

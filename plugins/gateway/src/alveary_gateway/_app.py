@@ -86,8 +86,10 @@ def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: 
         *fleet_routes(host, config),
         *approval_routes(host),
     ]
+    connect = connect_route(host, remote)
+    own = [path for handler in (*handlers, connect) for path in handler.paths]
     return Litestar(
-        [*_options(handlers), *handlers, connect_route(host, remote), *page_routes(host)],
+        [*_options(handlers), *handlers, connect, *page_routes(host, own)],
         plugins=[AttrsSchemaPlugin()],
         exception_handlers=_errors.HANDLERS,
         request_max_body_size=config.max_body,

@@ -9,7 +9,6 @@ handling of each event.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -18,9 +17,6 @@ from alveary import AgentState, Host
 
 from ._rules import BY_KIND, WINDOWED, Rule
 from ._tally import Tally
-
-FAILED = ("failed", "dead")
-"""The final states counted as errors; ``cancelled`` is neither an error nor a success."""
 
 
 class Measure:
@@ -58,26 +54,11 @@ class Measure:
             want = self._tally.kinds.get(rule.kind)
             if want is None:  # no task of that kind yet
                 return None if rule.metric != "failed_per_hour" else 0.0
-        start = now - rule.window
-        took: list[float] = []
-        failed = counted = 0
-        for time, kind, seconds, state in reversed(self._tally.recent):
-            if time <= start:
-                break
-            if want is not None and kind is not want:
-                continue
-            took.append(seconds)
-            if state != "cancelled":
-                counted += 1
-                failed += state in FAILED
+        ended = self._tally.ended(now - rule.window, want)
         if rule.metric == "failed_per_hour":
+            failed = ended.states["failed"] + ended.states["dead"]
             return failed * 3600.0 / rule.window
-        if rule.metric == "error_rate":
-            return failed / counted if counted else None
-        if not took:
-            return None
-        took.sort()
-        return took[math.ceil(0.95 * len(took)) - 1]
+        return ended.error_rate if rule.metric == "error_rate" else ended.p95
 
 
 def rss() -> float | None:

@@ -1,5 +1,5 @@
-"""``[plugins.metrics]``: where ``/metrics`` is served, how many series it may hold, and the
-alert rules."""
+"""``[plugins.metrics]``: where ``/metrics`` is served, how many series it may hold, the
+alert rules and the service level objectives."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from alveary import FieldError
 from alveary.validators import count, is_loopback, split_listen
 
 from ._rules import Rule
+from ._slo import Objectives
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 """Where ``/metrics`` is served when the gateway is not enabled (Prometheus' port for
@@ -71,3 +72,5 @@ class Config:
     """Upper bounds, in seconds, of the queue wait histogram's buckets."""
     alerts: dict[str, Rule] = attrs.field(factory=dict)
     """``[plugins.metrics.alerts.<name>]``: alert rules by name, evaluated at each tick."""
+    slo: Objectives = attrs.field(factory=Objectives)
+    """``[plugins.metrics.slo]``: service level objectives; none set, none measured."""

@@ -18,6 +18,7 @@ from ._alerts import Alerts
 from ._collect import Collector
 from ._config import DEFAULT_LISTEN
 from ._serve import Page, Server
+from ._slo import HealthPage, Slos
 from ._tally import Tally
 
 log = structlog.get_logger("alveary.metrics")
@@ -35,12 +36,16 @@ class Metrics:
         """This plugin's registry: what ``/metrics`` shows."""
         self.alerts = Alerts(self.config.alerts, self.tally)
         """The alert rules and where each is: pending, firing, escalated."""
-        self.registry.register(Collector(self.tally, self.alerts))
+        self.slos = Slos(self.config.slo, self.tally)
+        """The service level objectives and the latest health summary."""
+        self.registry.register(Collector(self.tally, self.alerts, self.slos))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         self.page = Page(self.registry)
-        self.gateway_pages = {"/metrics": self.page}
+        self.gateway_pages: dict[str, Page | HealthPage] = {"/metrics": self.page}
+        if self.slos.targets:
+            self.gateway_pages["/v1/slo"] = HealthPage(self.slos)
         """What the gateway serves for this plugin, when it is enabled."""
         self.server: Server | None = None
         """The server of its own port, when it serves one."""
@@ -66,6 +71,7 @@ class Metrics:
     @alveary.hookimpl
     def alveary_tick(self, orchestrator: alveary.Host) -> None:
         self.alerts.tick(orchestrator)
+        self.slos.tick(orchestrator)
 
     @alveary.hookimpl
     async def alveary_startup(self, orchestrator: alveary.Host) -> None:

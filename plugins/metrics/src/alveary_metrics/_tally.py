@@ -8,14 +8,16 @@ included, so no two of these run at once.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alveary import Event, Host, NotFound
 
-from ._config import Config
+if TYPE_CHECKING:  # _config reads RECENT from here for the objectives
+    from ._config import Config
 
 OTHER = "other"
 """The label of what is over a cardinality limit: kinds, event types."""
@@ -69,6 +71,30 @@ class Live:
         self.queued_at = 0.0
 
 
+class Ended:
+    """Tasks that ended in a window: their seconds from submission to the end, sorted, and
+    how many ended in each final state."""
+
+    __slots__ = ("states", "took")
+
+    def __init__(self, took: list[float], states: dict[str, int]) -> None:
+        self.took = took
+        self.states = states
+
+    @property
+    def error_rate(self) -> float | None:
+        """Failed or dead among those not cancelled; ``None`` without any."""
+        failed = self.states["failed"] + self.states["dead"]
+        counted = failed + self.states["succeeded"]
+        return failed / counted if counted else None
+
+    @property
+    def p95(self) -> float | None:
+        """The 95th percentile (nearest rank) of ``took``; ``None`` when empty."""
+        took = self.took
+        return took[math.ceil(0.95 * len(took)) - 1] if took else None
+
+
 class Tally:
     """Counters and histograms fed by ``alveary_event``; ``_collect`` reads them."""
 
@@ -119,6 +145,20 @@ class Tally:
             if found is None:
                 found = self.kinds[name] = Kind(self.config)
         return found
+
+    def ended(self, start: float, kind: Kind | None = None) -> Ended:
+        """The tasks (of ``kind``, or of every kind) that ended after ``start``, among the
+        latest ``RECENT``."""
+        took: list[float] = []
+        states = dict.fromkeys(FINAL, 0)
+        for time, of, seconds, state in reversed(self.recent):
+            if time <= start:
+                break
+            if kind is None or of is kind:
+                took.append(seconds)
+                states[state] += 1
+        took.sort()
+        return Ended(took, states)
 
     # -- task events ---------------------------------------------------------------------------
 
