@@ -39,6 +39,8 @@ class Measure:
                     if agent.state is AgentState.READY and capability in agent.spec.capabilities
                 )
             )
+        if metric == "queue_depth":
+            return float(sum(len(q) for q in self._tally.queues.values()))
         if metric == "queue_wait":
             oldest = [next(iter(q.values())) for q in self._tally.queues.values() if q]
             return max(0.0, now - min(oldest)) if oldest else 0.0

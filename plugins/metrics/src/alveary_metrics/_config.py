@@ -10,6 +10,7 @@ import attrs
 from alveary import FieldError
 from alveary.validators import count, is_loopback, split_listen
 
+from ._anomaly import Watch
 from ._rules import Rule
 from ._slo import Objectives
 
@@ -74,3 +75,6 @@ class Config:
     """``[plugins.metrics.alerts.<name>]``: alert rules by name, evaluated at each tick."""
     slo: Objectives = attrs.field(factory=Objectives)
     """``[plugins.metrics.slo]``: service level objectives; none set, none measured."""
+    anomaly: Watch = attrs.field(factory=Watch)
+    """``[plugins.metrics.anomaly]``: series sampled for anomalies and trends; none by
+    default."""

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from . import _config
 from ._alerts import Alerts
+from ._anomaly import Watcher
 from ._collect import Collector
 from ._config import DEFAULT_LISTEN
 from ._serve import Page, Server
@@ -36,6 +37,8 @@ class Metrics:
         """This plugin's registry: what ``/metrics`` shows."""
         self.alerts = Alerts(self.config.alerts, self.tally)
         """The alert rules and where each is: pending, firing, escalated."""
+        self.watcher = Watcher(self.config.anomaly, self.config.alerts, self.alerts.measure)
+        """The series sampled for anomalies and trends."""
         self.slos = Slos(self.config.slo, self.tally)
         """The service level objectives and the latest health summary."""
         self.registry.register(Collector(self.tally, self.alerts, self.slos))
@@ -72,6 +75,7 @@ class Metrics:
     def alveary_tick(self, orchestrator: alveary.Host) -> None:
         self.alerts.tick(orchestrator)
         self.slos.tick(orchestrator)
+        self.watcher.tick(orchestrator)
 
     @alveary.hookimpl
     async def alveary_startup(self, orchestrator: alveary.Host) -> None:

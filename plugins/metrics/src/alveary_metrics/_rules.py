@@ -20,6 +20,7 @@ METRICS: dict[str, str] = {
     "cancelled ones left out",
     "failed_per_hour": "tasks failed or dead in the window, per hour",
     "ready_agents": "agents ready now (a free slot) with the rule's capability",
+    "queue_depth": "tasks waiting for an agent now",
     "queue_wait": "seconds the longest-waiting queued task has waited (0 with none)",
     "memory_rss": "resident memory of the orchestrator's process, bytes",
     "auth_failures": "callers refused as not authenticated (security.denied) in the window",
