@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 from alveary import FieldError
-from alveary.validators import count, is_loopback, split_listen
+from alveary.validators import count, is_loopback, name, split_listen
 
 from ._anomaly import Watch
 from ._rules import Rule
@@ -51,6 +51,31 @@ def _buckets(instance: object, attribute: attrs.Attribute[Any], value: tuple[flo
         )
 
 
+def _exporter(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in ("otlp", "none"):
+        raise FieldError(attribute.name, f"expected 'otlp' or 'none', got {value!r}")
+
+
+def _url(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise FieldError(attribute.name, f"expected an http:// or https:// URL, got {value!r}")
+
+
+@attrs.frozen
+class Traces:
+    """``[plugins.metrics.traces]``: OpenTelemetry spans of each task and attempt (needs
+    ``alveary-metrics[traces]``)."""
+
+    enabled: bool = False
+    exporter: str = attrs.field(default="otlp", validator=_exporter)
+    """``otlp``: send the spans over OTLP/HTTP to ``endpoint``; ``none``: only to the span
+    processors added to ``Metrics.tracer.provider``."""
+    endpoint: str = attrs.field(default="http://127.0.0.1:4318/v1/traces", validator=_url)
+    """Where the OTLP/HTTP exporter sends the spans."""
+    service_name: str = attrs.field(default="alveary", validator=name)
+    """The ``service.name`` of the spans' resource."""
+
+
 @attrs.frozen
 class Config:
     """What the metrics plugin serves and how many series it may make."""
@@ -78,3 +103,5 @@ class Config:
     anomaly: Watch = attrs.field(factory=Watch)
     """``[plugins.metrics.anomaly]``: series sampled for anomalies and trends; none by
     default."""
+    traces: Traces = attrs.field(factory=Traces)
+    """``[plugins.metrics.traces]``: OpenTelemetry spans; off by default."""

@@ -8,6 +8,8 @@ the tally and the host. ``/metrics`` is served by the gateway when it is enabled
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import alveary
 import structlog
 from alveary.validators import split_listen
@@ -22,7 +24,22 @@ from ._serve import Page, Server
 from ._slo import HealthPage, Slos
 from ._tally import Tally
 
+if TYPE_CHECKING:
+    from ._traces import Tracer
+
 log = structlog.get_logger("alveary.metrics")
+
+
+def _tracer(config: _config.Traces) -> Tracer:
+    """The tracer; OpenTelemetry is imported here, only when traces are enabled."""
+    try:
+        from ._traces import Tracer
+    except ImportError as exc:
+        raise alveary.AlvearyError(
+            f"[plugins.metrics.traces] needs OpenTelemetry ({exc.name} is missing): "
+            "pip install 'alveary-metrics[traces]'"
+        ) from None
+    return Tracer(config)
 
 
 class Metrics:
@@ -50,6 +67,10 @@ class Metrics:
         if self.slos.targets:
             self.gateway_pages["/v1/slo"] = HealthPage(self.slos)
         """What the gateway serves for this plugin, when it is enabled."""
+        self.tracer: Tracer | None = None
+        """The spans of each task, when ``[plugins.metrics.traces] enabled``."""
+        if self.config.traces.enabled:
+            self.tracer = _tracer(self.config.traces)
         self.server: Server | None = None
         """The server of its own port, when it serves one."""
 
@@ -70,6 +91,8 @@ class Metrics:
     @alveary.hookimpl
     def alveary_event(self, event: alveary.Event) -> None:
         self.tally.event(event)
+        if self.tracer is not None:
+            self.tracer.event(event)
 
     @alveary.hookimpl
     def alveary_tick(self, orchestrator: alveary.Host) -> None:
@@ -80,6 +103,8 @@ class Metrics:
     @alveary.hookimpl
     async def alveary_startup(self, orchestrator: alveary.Host) -> None:
         self.tally.host = orchestrator
+        if self.tracer is not None:
+            self.tracer.host = orchestrator
         listen = self.config.listen
         if listen is None:
             if "gateway" in orchestrator.plugins:
@@ -95,6 +120,8 @@ class Metrics:
 
     @alveary.hookimpl
     async def alveary_shutdown(self) -> None:
+        if self.tracer is not None:
+            self.tracer.shutdown()
         if self.server is not None:
             await self.server.close()
             self.server = None
