@@ -3,14 +3,17 @@ nothing of OpenTelemetry imported while traces are off."""
 
 from __future__ import annotations
 
+import http.server
 import subprocess
 import sys
+import threading
 from collections import Counter
-from typing import Any
+from typing import Any, ClassVar
 
 import alveary
 import pytest
 from alveary import AgentSpec, Orchestrator, TaskSpec, TaskState
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -125,3 +128,43 @@ def test_with_traces_off_nothing_of_opentelemetry_is_imported() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+class Collector(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP collector on loopback: keeps each request's path and body."""
+
+    received: ClassVar[list[tuple[str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        self.received.append((self.path, body))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+async def test_spans_reach_an_otlp_collector_at_the_endpoint() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}/custom/traces"
+        async with Orchestrator.from_config(tracing(endpoint=endpoint)) as orch:
+            await orch.register(AgentSpec("w", {"w"}, options={"handler": Flaky().run}))
+            await (await orch.submit(TaskSpec("ok", requires={"w"}))).result(timeout=60)
+        # the spans are flushed when the orchestrator stops
+    finally:
+        server.shutdown()
+        thread.join(timeout=30)
+        server.server_close()
+    paths = {path for path, _ in Collector.received}
+    assert paths == {"/custom/traces"}
+    names = []
+    for _, body in Collector.received:
+        request = ExportTraceServiceRequest.FromString(body)
+        names += [s.name for r in request.resource_spans for ss in r.scope_spans for s in ss.spans]
+    assert sorted(names) == ["attempt 1", "task ok"]
