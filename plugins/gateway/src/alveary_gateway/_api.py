@@ -1,5 +1,5 @@
 """API routes other plugins serve through the gateway (``/v1/workflows`` of
-alveary-workflows).
+alveary-workflows, ``/v1/metrics/slo`` of alveary-metrics).
 
 A plugin offers them with a ``gateway_api`` attribute: a sequence of objects with ``method``
 (``GET``, ``POST`` or ``DELETE``), ``path`` under ``/v1/<plugin name>`` (``{name}`` segments

@@ -141,6 +141,18 @@ def pool_rows(pools: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+def health_line(health: Mapping[str, Any]) -> str:
+    """``health: degraded (score 0.72; error_rate 0.08 > 0.05)``: the SLO summary of
+    alveary-metrics, with the objectives it misses."""
+    missed = [
+        f"{o['name']} {o['value']:g} {'<' if o['op'] == '>=' else '>'} {o['target']:g}"
+        for o in health["objectives"]
+        if o["burn"] is not None and o["burn"] > 1
+    ]
+    detail = "".join(f"; {m}" for m in missed)
+    return f"health: {health['status']} (score {health['score']:.2f}{detail})"
+
+
 def counts(live: Mapping[str, str]) -> str:
     return "tasks: " + ", ".join(f"{n} {state}" for state, n in live.items())
 

@@ -226,11 +226,15 @@ def status_command(argv: Sequence[str]) -> int:
         pools = client.get("/v1/pools")
         agents = client.get("/v1/agents")
         live = {s: _count(client, s) for s in _show.LIVE}
+        offered = client.call("GET", "/v1/metrics/slo", accept=(404,))  # with alveary-metrics' SLOs
+        health = offered.json().get("health") if offered.status_code == 200 else None
         if args.json:
-            print(dump({"ready": ready, "pools": pools, "agents": agents, "tasks": live}))
+            shown = {"ready": ready, "pools": pools, "agents": agents, "tasks": live}
+            print(dump({**shown, "health": health}))
             return 0
         state = _readiness(ready)
-        print(f"{client.url}: {state}\n")
+        print(f"{client.url}: {state}")
+        print(f"{_show.health_line(health)}\n" if health else "")
         print(f"{_show.pool_rows(pools)}\n\n{_show.agent_rows(agents)}\n")
         print(_show.counts(live))
         return 0

@@ -18,6 +18,8 @@ from prometheus_client.core import (
     Metric,
 )
 
+from ._alerts import Alerts
+from ._slo import Slos
 from ._tally import Histogram, Tally
 
 NO_POOL = ""
@@ -30,12 +32,16 @@ _PRIORITIES = {p.value: p.name.lower() for p in Priority}
 class Collector:
     """Yields every ``alveary_*`` family; registered in the plugin's own registry."""
 
-    def __init__(self, tally: Tally) -> None:
+    def __init__(self, tally: Tally, alerts: Alerts, slos: Slos) -> None:
         self._tally = tally
+        self._alerts = alerts
+        self._slos = slos
 
     def collect(self) -> Iterator[Metric]:
         yield from self._tasks()
         yield from self._queue()
+        yield from self._firing()
+        yield from self._health()
         host = self._tally.host
         if host is not None:
             yield from self._kernel(host)
@@ -110,6 +116,42 @@ class Collector:
             since = next(iter(queue.values()), now)
             oldest.add_metric([name], max(0.0, now - since))
         yield from (depth, oldest)
+
+    def _firing(self) -> Iterator[Metric]:
+        firing = GaugeMetricFamily(
+            "alveary_alert_firing",
+            "1 for each alert rule firing now, 0 for the others.",
+            labels=["rule"],
+        )
+        for name, state in self._alerts.states.items():
+            firing.add_metric([name], 1.0 if state.firing else 0.0)
+        yield firing
+
+    def _health(self) -> Iterator[Metric]:
+        health = self._slos.health
+        if health is None:
+            return
+        labels = ["objective"]
+        value = GaugeMetricFamily(
+            "alveary_slo_value", "Each objective as measured in its window.", labels=labels
+        )
+        target = GaugeMetricFamily("alveary_slo_target", "Each objective's target.", labels=labels)
+        burn = GaugeMetricFamily(
+            "alveary_slo_burn_rate",
+            "Share of each objective's allowance used (above 1: missed).",
+            labels=labels,
+        )
+        for objective in health.objectives:
+            target.add_metric([objective.name], objective.target)
+            if objective.value is not None and objective.burn is not None:
+                value.add_metric([objective.name], objective.value)
+                burn.add_metric([objective.name], objective.burn)
+        yield from (value, target, burn)
+        yield GaugeMetricFamily(
+            "alveary_health_score",
+            "The objectives' summary: healthy >= 0.9, degraded >= 0.6, unhealthy >= 0.3.",
+            value=health.score,
+        )
 
     # -- from the host ---------------------------------------------------------------------------
 

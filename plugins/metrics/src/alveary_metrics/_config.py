@@ -1,4 +1,5 @@
-"""``[plugins.metrics]``: where ``/metrics`` is served and how many series it may hold."""
+"""``[plugins.metrics]``: where ``/metrics`` is served, how many series it may hold, the
+alert rules and the service level objectives."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ from typing import Any
 
 import attrs
 from alveary import FieldError
-from alveary.validators import count, is_loopback, split_listen
+from alveary.validators import count, is_loopback, name, split_listen
+
+from ._anomaly import Watch
+from ._rules import Rule
+from ._slo import Objectives
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 """Where ``/metrics`` is served when the gateway is not enabled (Prometheus' port for
@@ -46,6 +51,31 @@ def _buckets(instance: object, attribute: attrs.Attribute[Any], value: tuple[flo
         )
 
 
+def _exporter(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in ("otlp", "none"):
+        raise FieldError(attribute.name, f"expected 'otlp' or 'none', got {value!r}")
+
+
+def _url(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise FieldError(attribute.name, f"expected an http:// or https:// URL, got {value!r}")
+
+
+@attrs.frozen
+class Traces:
+    """``[plugins.metrics.traces]``: OpenTelemetry spans of each task and attempt (needs
+    ``alveary-metrics[traces]``)."""
+
+    enabled: bool = False
+    exporter: str = attrs.field(default="otlp", validator=_exporter)
+    """``otlp``: send the spans over OTLP/HTTP to ``endpoint``; ``none``: only to the span
+    processors added to ``Metrics.tracer.provider``."""
+    endpoint: str = attrs.field(default="http://127.0.0.1:4318/v1/traces", validator=_url)
+    """Where the OTLP/HTTP exporter sends the spans."""
+    service_name: str = attrs.field(default="alveary", validator=name)
+    """The ``service.name`` of the spans' resource."""
+
+
 @attrs.frozen
 class Config:
     """What the metrics plugin serves and how many series it may make."""
@@ -66,3 +96,12 @@ class Config:
     """Upper bounds, in seconds, of the task duration histogram's buckets."""
     wait_buckets: tuple[float, ...] = attrs.field(default=WAITS, validator=_buckets)
     """Upper bounds, in seconds, of the queue wait histogram's buckets."""
+    alerts: dict[str, Rule] = attrs.field(factory=dict)
+    """``[plugins.metrics.alerts.<name>]``: alert rules by name, evaluated at each tick."""
+    slo: Objectives = attrs.field(factory=Objectives)
+    """``[plugins.metrics.slo]``: service level objectives; none set, none measured."""
+    anomaly: Watch = attrs.field(factory=Watch)
+    """``[plugins.metrics.anomaly]``: series sampled for anomalies and trends; none by
+    default."""
+    traces: Traces = attrs.field(factory=Traces)
+    """``[plugins.metrics.traces]``: OpenTelemetry spans; off by default."""

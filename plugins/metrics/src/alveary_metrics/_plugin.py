@@ -8,18 +8,38 @@ the tally and the host. ``/metrics`` is served by the gateway when it is enabled
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import alveary
 import structlog
 from alveary.validators import split_listen
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from . import _config
+from ._alerts import Alerts
+from ._anomaly import Watcher
 from ._collect import Collector
 from ._config import DEFAULT_LISTEN
 from ._serve import Page, Server
+from ._slo import HealthEndpoint, Slos
 from ._tally import Tally
 
+if TYPE_CHECKING:
+    from ._traces import Tracer
+
 log = structlog.get_logger("alveary.metrics")
+
+
+def _tracer(config: _config.Traces) -> Tracer:
+    """The tracer; OpenTelemetry is imported here, only when traces are enabled."""
+    try:
+        from ._traces import Tracer
+    except ImportError as exc:
+        raise alveary.AlvearyError(
+            f"[plugins.metrics.traces] needs OpenTelemetry ({exc.name} is missing): "
+            "pip install 'alveary-metrics[traces]'"
+        ) from None
+    return Tracer(config)
 
 
 class Metrics:
@@ -32,13 +52,26 @@ class Metrics:
         self.tally = Tally(self.config)
         self.registry = CollectorRegistry()
         """This plugin's registry: what ``/metrics`` shows."""
-        self.registry.register(Collector(self.tally))
+        self.alerts = Alerts(self.config.alerts, self.tally)
+        """The alert rules and where each is: pending, firing, escalated."""
+        self.watcher = Watcher(self.config.anomaly, self.config.alerts, self.alerts.measure)
+        """The series sampled for anomalies and trends."""
+        self.slos = Slos(self.config.slo, self.tally)
+        """The service level objectives and the latest health summary."""
+        self.registry.register(Collector(self.tally, self.alerts, self.slos))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         self.page = Page(self.registry)
         self.gateway_pages = {"/metrics": self.page}
-        """What the gateway serves for this plugin, when it is enabled."""
+        """The page the gateway serves for this plugin, when it is enabled."""
+        self.health = HealthEndpoint(self.slos)
+        self.gateway_api = [self.health] if self.slos.targets else []
+        """``GET /v1/metrics/slo`` on the gateway, when there are objectives."""
+        self.tracer: Tracer | None = None
+        """The spans of each task, when ``[plugins.metrics.traces] enabled``."""
+        if self.config.traces.enabled:
+            self.tracer = _tracer(self.config.traces)
         self.server: Server | None = None
         """The server of its own port, when it serves one."""
 
@@ -59,10 +92,20 @@ class Metrics:
     @alveary.hookimpl
     def alveary_event(self, event: alveary.Event) -> None:
         self.tally.event(event)
+        if self.tracer is not None:
+            self.tracer.event(event)
+
+    @alveary.hookimpl
+    def alveary_tick(self, orchestrator: alveary.Host) -> None:
+        self.alerts.tick(orchestrator)
+        self.slos.tick(orchestrator)
+        self.watcher.tick(orchestrator)
 
     @alveary.hookimpl
     async def alveary_startup(self, orchestrator: alveary.Host) -> None:
-        self.tally.host = orchestrator
+        self.tally.host = self.health.host = orchestrator
+        if self.tracer is not None:
+            self.tracer.host = orchestrator
         listen = self.config.listen
         if listen is None:
             if "gateway" in orchestrator.plugins:
@@ -78,6 +121,8 @@ class Metrics:
 
     @alveary.hookimpl
     async def alveary_shutdown(self) -> None:
+        if self.tracer is not None:
+            self.tracer.shutdown()
         if self.server is not None:
             await self.server.close()
             self.server = None

@@ -8,13 +8,16 @@ included, so no two of these run at once.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alveary import Event, Host, NotFound
 
-from ._config import Config
+if TYPE_CHECKING:  # _config reads RECENT from here for the objectives
+    from ._config import Config
 
 OTHER = "other"
 """The label of what is over a cardinality limit: kinds, event types."""
@@ -22,6 +25,9 @@ OTHER = "other"
 FINAL = ("succeeded", "failed", "cancelled", "dead")
 TIMEOUT = "timed out after "
 """How the kernel words the error of an attempt that ran out of time."""
+RECENT = 10_000
+"""Ended tasks, and refused callers, remembered for the windowed metrics of alert rules: a
+window holds at most this many of the latest."""
 
 
 class Histogram:
@@ -65,6 +71,30 @@ class Live:
         self.queued_at = 0.0
 
 
+class Ended:
+    """Tasks that ended in a window: their seconds from submission to the end, sorted, and
+    how many ended in each final state."""
+
+    __slots__ = ("states", "took")
+
+    def __init__(self, took: list[float], states: dict[str, int]) -> None:
+        self.took = took
+        self.states = states
+
+    @property
+    def error_rate(self) -> float | None:
+        """Failed or dead among those not cancelled; ``None`` without any."""
+        failed = self.states["failed"] + self.states["dead"]
+        counted = failed + self.states["succeeded"]
+        return failed / counted if counted else None
+
+    @property
+    def p95(self) -> float | None:
+        """The 95th percentile (nearest rank) of ``took``; ``None`` when empty."""
+        took = self.took
+        return took[math.ceil(0.95 * len(took)) - 1] if took else None
+
+
 class Tally:
     """Counters and histograms fed by ``alveary_event``; ``_collect`` reads them."""
 
@@ -79,11 +109,16 @@ class Tally:
         """Queued tasks by priority: task id -> when it was queued, oldest first."""
         self.scaled: dict[tuple[str, str, str], int] = {}
         """Scaling decisions by (pool, up or down, by whom)."""
+        self.recent: deque[tuple[float, Kind, float, str]] = deque(maxlen=RECENT)
+        """The latest ended tasks: when, their kind, seconds since submission, final state."""
+        self.unauthenticated: deque[float] = deque(maxlen=RECENT)
+        """When the latest callers were refused as not authenticated."""
         self._on: Mapping[str, Callable[[Event], None]] = {
             "task.pending": self._pending,
             "task.queued": self._queued,
             "task.assigned": self._assigned,
             "pool.scaled": self._scaled,
+            "security.denied": self._denied,
             **{f"task.{state}": self._ender(state) for state in FINAL},
         }
 
@@ -110,6 +145,20 @@ class Tally:
             if found is None:
                 found = self.kinds[name] = Kind(self.config)
         return found
+
+    def ended(self, start: float, kind: Kind | None = None) -> Ended:
+        """The tasks (of ``kind``, or of every kind) that ended after ``start``, among the
+        latest ``RECENT``."""
+        took: list[float] = []
+        states = dict.fromkeys(FINAL, 0)
+        for time, of, seconds, state in reversed(self.recent):
+            if time <= start:
+                break
+            if kind is None or of is kind:
+                took.append(seconds)
+                states[state] += 1
+        took.sort()
+        return Ended(took, states)
 
     # -- task events ---------------------------------------------------------------------------
 
@@ -179,6 +228,7 @@ class Tally:
             kind = live.kind
             kind.finished[state] += 1
             took = event.time - live.submitted
+            self.recent.append((event.time, kind, took, state))
             duration = kind.duration
             if took > 0.0:
                 duration.counts[bisect_left(duration.bounds, took)] += 1
@@ -202,3 +252,9 @@ class Tally:
             return
         key = (str(pool), direction, str(data.get("by")))
         self.scaled[key] = self.scaled.get(key, 0) + 1
+
+    # -- security events -----------------------------------------------------------------------
+
+    def _denied(self, event: Event) -> None:
+        if event.data.get("reason") == "not authenticated":
+            self.unauthenticated.append(event.time)
