@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from alveary import AgentSpec, Orchestrator, Task
+import pytest
+from alveary import AgentSpec, NotFound, Orchestrator, Task
 from alveary.testing import orchestrator, until
 from alveary_workflows import NAMESPACE, RunState, Step, StepState, Workflow, Workflows
 
@@ -172,3 +173,31 @@ async def test_a_run_resumes_after_its_orchestrator_is_killed(tmp_path: Path) ->
     assert "b" in started  # the held step, run again by the next orchestrator
     assert result.steps["b"].task_ids == (b_task,)  # as the same task, not a new one
     assert result.values["c"] == {"step": "c", "got": {"step": "b", "got": "a"}}
+
+
+async def test_finished_runs_are_read_after_a_restart_and_only_the_latest_are_kept(
+    tmp_path: Path,
+) -> None:
+    config = durable(tmp_path)
+    config["plugins"]["workflows"]["keep"] = 2
+    one = Workflow("one", [Step("a", "work", {"step": "a"})])
+    async with orchestrator(config) as orch:
+        await orch.register(AgentSpec("w1", {"work"}, options={"handler": Handler([])}))
+        plugin = workflows(orch)
+        runs = [await plugin.start(one) for _ in range(3)]
+        for run in runs:
+            await run.result(timeout=60)
+        assert runs[0].id not in plugin.runs  # forgotten: two are kept
+        assert orch.store.get_value(NAMESPACE, runs[0].id) is None
+        assert orch.store.get_value(NAMESPACE, f"{runs[0].id}/a") is None
+        await orch.store.commit()
+    async with orchestrator(config) as orch:
+        plugin = workflows(orch)
+        for run in runs[1:]:
+            kept = plugin.snapshot(run.id)  # from the store: it ended before the restart
+            assert (kept.state, kept.values) == (
+                RunState.SUCCEEDED,
+                {"a": {"step": "a", "got": None}},
+            )
+        with pytest.raises(NotFound, match=r"^no workflow run"):
+            plugin.snapshot(runs[0].id)

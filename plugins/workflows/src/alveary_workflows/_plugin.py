@@ -13,6 +13,7 @@ from alveary import Agent, Host, NotFound, Task, TaskState, hookimpl
 from . import _config
 from ._definition import POOL_LABEL, Workflow, WorkflowError
 from ._persist import StoreJournal
+from ._records import RunResult, StepResult
 from ._routes import ReadRun, StartRun
 from ._run import Run
 
@@ -32,6 +33,12 @@ class Workflows:
         """The routes the gateway serves for this plugin when it is enabled."""
 
     @property
+    def journal(self) -> StoreJournal:
+        if self._journal is None:
+            raise RuntimeError("the workflows plugin runs only in a started orchestrator")
+        return self._journal
+
+    @property
     def host(self) -> Host:
         if self._host is None:
             raise RuntimeError("the workflows plugin runs only in a started orchestrator")
@@ -40,7 +47,9 @@ class Workflows:
     @hookimpl
     def alveary_startup(self, orchestrator: Host) -> None:
         self._host = orchestrator
-        self._journal = StoreJournal(orchestrator.store)
+        self._journal = StoreJournal(
+            orchestrator.store, self.config.keep, lambda run_id: self.runs.pop(run_id, None)
+        )
 
     @hookimpl
     async def alveary_tick(self, orchestrator: Host) -> None:
@@ -77,8 +86,7 @@ class Workflows:
         if unknown:
             raise WorkflowError([f"pool {name!r} is not declared" for name in unknown])
         run_id = uuid.uuid4().hex
-        assert self._journal is not None
-        self._journal.begin(run_id, workflow)
+        self.journal.begin(run_id, workflow)
         return self._begin(run_id, workflow, credentials, {})
 
     def get(self, run_id: str) -> Run:
@@ -88,12 +96,24 @@ class Workflows:
         except KeyError:
             raise NotFound(f"no workflow run {run_id!r}") from None
 
+    def snapshot(self, run_id: str) -> RunResult:
+        """The run with this id now: one this orchestrator follows, or a finished one it
+        kept in the store (one that ended before a restart); raises ``NotFound``."""
+        run = self.runs.get(run_id)
+        if run is not None:
+            return run.snapshot()
+        saved = self.journal.load(run_id)
+        if saved is None or not saved[1].terminal:
+            raise NotFound(f"no workflow run {run_id!r}")
+        workflow, state, steps = saved
+        every = {name: steps.get(name, StepResult()) for name in workflow.order}
+        return RunResult(run_id, workflow.name, state, every)
+
     async def resume(self, *, credentials: Mapping[str, Any] | None = None) -> list[Run]:
         """Go on with the unfinished runs saved in the store, from their finished steps."""
-        assert self._journal is not None
         resumed = []
-        for run_id in self._journal.unfinished():
-            saved = self._journal.load(run_id) if run_id not in self.runs else None
+        for run_id in self.journal.unfinished():
+            saved = self.journal.load(run_id) if run_id not in self.runs else None
             if saved is not None:
                 workflow, _, steps = saved
                 resumed.append(self._begin(run_id, workflow, credentials, steps))
@@ -126,7 +146,7 @@ class Workflows:
             run_id,
             workflow,
             credentials=credentials,
-            journal=self._journal or StoreJournal(host.store),
+            journal=self.journal,
             max_items=self.config.max_items,
             steps=steps,
             estimates={name: now + offset for name, offset in offsets.items()},

@@ -64,4 +64,4 @@ class ReadRun:
         self, credentials: Mapping[str, str], params: Mapping[str, str], body: Any
     ) -> tuple[int, Any]:
         await self.plugin.host.authorize(credentials, "task.read", "*")
-        return 200, record(self.plugin.get(params["run_id"]).snapshot())
+        return 200, record(self.plugin.snapshot(params["run_id"]))
