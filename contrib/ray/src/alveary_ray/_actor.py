@@ -42,11 +42,24 @@ class AgentActor:
     cancelled call returns at once and the thread finishes on its own."""
 
     def __init__(self, handler: str) -> None:
-        self.agent = load(handler)
+        # A failing constructor would only tell the orchestrator that the actor died: the
+        # reason is kept for ``ready`` to raise, as an exception that crosses intact.
+        self._agent: ProtocolAgent | ValueError
+        try:
+            self._agent = load(handler)
+        except ValueError as exc:
+            self._agent = exc
         self._idle = asyncio.Event()
 
+    @property
+    def agent(self) -> ProtocolAgent:
+        if isinstance(self._agent, ValueError):
+            raise self._agent
+        return self._agent
+
     async def ready(self) -> str:
-        """Answers once the handler is imported: the agent's name in its ``hello``."""
+        """The agent's name (as in its ``hello``), once its handler is imported; the
+        ``ValueError`` saying why it could not be."""
         return self.agent.name
 
     async def watch(self) -> None:
