@@ -150,3 +150,40 @@ def test_alveary_check_reports_bad_options_in_one_line(tmp_path: Path) -> None:
 
 def _all_ready(orch: alveary.Orchestrator) -> bool:
     return all(a.state is AgentState.READY for a in orch.agents())
+
+
+UNREACHABLE = """
+import asyncio
+from alveary import AgentState, Orchestrator
+from alveary.testing import until
+
+config = {
+    "plugins": {"enabled": ["ray"], "ray": {"address": "127.0.0.1:1"}},
+    "orchestrator": {"shutdown_timeout": 2.0, "start_timeout": 2.0, "tick_interval": 0.05},
+    "pools": [{"name": "p", "runtime": "ray", "options": {"handler": "m:f"}}],
+}
+
+async def main():
+    async with Orchestrator.from_config(config) as orch:
+        # p-1 failed to start (start_timeout) and its pool started p-2 in its place
+        await until(lambda: any(a.name != "p-1" for a in orch.agents()), timeout=120)
+        assert not [a for a in orch.agents() if a.state is AgentState.READY]
+    print("stopped")
+
+asyncio.run(main())
+"""
+
+
+def test_an_unreachable_cluster_neither_wedges_the_loop_nor_stop(tmp_path: Path) -> None:
+    """Nothing answers at the address: each start times out (the loop runs on meanwhile),
+    and the orchestrator stops and the process exits with the connection still trying."""
+    done = subprocess.run(
+        [sys.executable, "-c", UNREACHABLE],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == "stopped", done.stdout
