@@ -45,8 +45,3 @@ class Ray:
     ) -> Sequence[alveary.Agent] | None:
         """Leave out an agent whose actor died, until the orchestrator has removed it."""
         return self.runtime.route_filter(candidates)
-
-    @alveary.hookimpl
-    async def alveary_shutdown(self, orchestrator: alveary.Host) -> None:
-        """Leave the cluster, if the runtime joined it (not one this process had joined)."""
-        await self.runtime.close()

@@ -14,7 +14,7 @@ import importlib
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, NewType, TypeVar
 
 from ._actor import AgentActor
@@ -43,7 +43,7 @@ class Failed(Exception):
     value or argument, an unreachable object)."""
 
 
-def in_thread(fn: Callable[[], T], name: str) -> Awaitable[T]:
+def in_thread(fn: Callable[[], T], name: str) -> asyncio.Future[T]:
     """Run ``fn`` in a daemon thread; await its result without blocking the loop."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
@@ -64,12 +64,13 @@ def in_thread(fn: Callable[[], T], name: str) -> Awaitable[T]:
     return future
 
 
-def connect(address: str | None, namespace: str) -> bool:
+def connect(address: str | None, namespace: str) -> None:
     """Join the cluster at ``address`` (or start one in this process when it is None), unless
-    this process is connected already; True if this call connected (so it disconnects)."""
+    this process is connected already. Ray leaves it (and stops a cluster it started) when
+    the process exits."""
     ray = _ray()
     if ray.is_initialized():
-        return False
+        return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report over the network
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # do not ship the work tree
     ray.init(
@@ -79,11 +80,6 @@ def connect(address: str | None, namespace: str) -> bool:
         logging_level=logging.ERROR,
         log_to_driver=False,
     )
-    return True
-
-
-def disconnect() -> None:
-    _ray().shutdown()
 
 
 _remote: Any = None

@@ -19,7 +19,8 @@ class Config:
     address: str | None = None
     """``"auto"`` (the cluster this machine belongs to), ``"ray://HOST:10001"`` (a remote
     cluster through Ray Client), ``"HOST:6379"`` (a head node), or unset: a cluster of this
-    process's own, started on first use and stopped with the orchestrator."""
+    process's own, started on first use and stopped when the process exits. Not used when
+    the process is connected to Ray already."""
     namespace: str = attrs.field(default="alveary", validator=name)
     """The Ray namespace the actors are named in (``<agent name>-<agent id>``)."""
     stop_timeout: float = attrs.field(default=10.0, validator=positive)

@@ -43,8 +43,7 @@ class RayRuntime:
         self.config = config
         self.orchestrator: alveary.Host | None = None
         self.live: dict[str, Live] = {}
-        self._connecting: asyncio.Future[bool] | None = None
-        self._connected_here = False
+        self._connecting: asyncio.Future[None] | None = None
 
     def adopt(self, orchestrator: alveary.Host) -> None:
         """At ``alveary_startup``: keep the orchestrator, to report lost agents to it."""
@@ -58,10 +57,15 @@ class RayRuntime:
         options = parse(agent.spec.options)
         await self._connect()
         name = f"{agent.name}-{agent.id}"
-        actor = await cluster.in_thread(
+        spawning = cluster.in_thread(
             lambda: cluster.spawn(name, self.config.namespace, options, agent.spec.capacity),
             f"alveary-ray-spawn-{agent.name}",
         )
+        try:
+            actor = await asyncio.shield(spawning)
+        except asyncio.CancelledError:  # out of time: kill the actor once it exists
+            spawning.add_done_callback(self._kill_late)
+            raise
         live = Live(agent, actor)
         try:
             await cluster.result(cluster.call(actor, "ready"))
@@ -101,12 +105,6 @@ class RayRuntime:
             live.watcher.cancel()
         await self._kill(live)
 
-    async def close(self) -> None:
-        """At ``alveary_shutdown``: leave the cluster if this runtime joined it."""
-        if self._connected_here:
-            self._connected_here = False
-            await cluster.in_thread(cluster.disconnect, "alveary-ray-disconnect")
-
     def route_filter(self, candidates: Sequence[alveary.Agent]) -> Sequence[alveary.Agent] | None:
         """Leave out agents whose actor is known dead but not yet removed."""
         gone = [a for a in candidates if a.id in self.live and self.live[a.id].stopping]
@@ -119,13 +117,10 @@ class RayRuntime:
             self._connecting.done() and self._connecting.exception() is not None
         ):
             config = self.config
-            self._connecting = asyncio.ensure_future(
-                cluster.in_thread(
-                    lambda: cluster.connect(config.address, config.namespace),
-                    "alveary-ray-connect",
-                )
+            self._connecting = cluster.in_thread(
+                lambda: cluster.connect(config.address, config.namespace), "alveary-ray-connect"
             )
-        self._connected_here |= await asyncio.shield(self._connecting)
+        await asyncio.shield(self._connecting)
 
     async def _watch(self, live: Live) -> None:
         """Wait on the call that never returns: it ends only when the actor dies."""
@@ -146,6 +141,11 @@ class RayRuntime:
         if self.orchestrator is not None:
             with contextlib.suppress(alveary.NotFound):
                 self.orchestrator.set_health(live.agent.id, alveary.HealthStatus.FAILED, reason)
+
+    def _kill_late(self, spawning: asyncio.Future[cluster.Actor]) -> None:
+        if not spawning.cancelled() and spawning.exception() is None:
+            actor = spawning.result()
+            cluster.in_thread(lambda: cluster.kill(actor), "alveary-ray-kill")
 
     async def _kill(self, live: Live) -> None:
         """Kill the actor, waiting at most ``stop_timeout`` for the cluster to take it."""
