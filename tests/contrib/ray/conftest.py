@@ -20,13 +20,20 @@ def cluster() -> Iterator[None]:
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     import ray
 
+    # the cluster's processes inherit it: its workers import ray_handlers without a runtime_env
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), *filter(None, [before])])
+
     ray.init(
         num_cpus=2,
         include_dashboard=False,
         namespace="alveary",
         logging_level=logging.ERROR,
         log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(HERE)}},
     )
     yield
     ray.shutdown()
+    if before is None:
+        del os.environ["PYTHONPATH"]
+    else:
+        os.environ["PYTHONPATH"] = before
