@@ -93,10 +93,10 @@ processes, sockets and timers, so two overlap their waits even on 2 cores. The o
 serially, where starting workers would cost more than it saves."""
 
 WIDEST = (PYTHONS[0], PYTHONS[-1])
-EDGES = {"integration"}
+EDGES = {"integration", "contrib/ray"}
 """Targets whose tests run with the oldest and the newest Python only (``WIDEST``): the
-integration tests (every package together). Each other package's tests run with all of
-them."""
+integration tests (every package together), and the runtime on a Ray cluster, whose tests
+spend their time in Ray starting one. Each other package's tests run with all of them."""
 
 
 def _targets() -> dict[str, list[str]]:

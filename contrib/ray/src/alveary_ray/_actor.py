@@ -1,0 +1,75 @@
+"""What runs inside each Ray actor: the agent's handler, called once per task.
+
+This module is imported in Ray's worker processes, so it needs no more than the handler's
+own module and ``alveary.agent`` (which loads no kernel dependency). The handler is the same
+``module:function`` a ``subprocess`` agent serves with ``python -m alveary.agent``: a function
+decorated with ``@alveary.agent.agent`` or a plain one, sync or async, given an
+``alveary.agent.Job``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from typing import Any
+
+from alveary.agent import Job, ProtocolAgent
+
+
+def load(handler: str) -> ProtocolAgent:
+    """The agent that ``handler`` (``"package.module:function"``) names; ``ValueError`` says
+    why it cannot be imported."""
+    module, sep, attribute = handler.partition(":")
+    if not sep or not module or not attribute:
+        raise ValueError(f"handler {handler!r} should look like 'package.module:function'")
+    try:
+        target: Any = importlib.import_module(module)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot import handler {handler!r}: {exc}") from None
+    if isinstance(target, ProtocolAgent):
+        return target
+    if not callable(target):
+        raise ValueError(f"handler {handler!r} is not callable")
+    return ProtocolAgent(target)
+
+
+class AgentActor:
+    """The actor's class (made remote by ``_cluster``). Its methods are coroutines, so Ray
+    runs it as an async actor: several tasks at once (up to the agent's capacity), and
+    ``ray.cancel`` of a call cancels its coroutine. A plain handler runs in a thread: a
+    cancelled call returns at once and the thread finishes on its own."""
+
+    def __init__(self, handler: str) -> None:
+        # A failing constructor would only tell the orchestrator that the actor died: the
+        # reason is kept for ``ready`` to raise, as an exception that crosses intact.
+        self._agent: ProtocolAgent | ValueError
+        try:
+            self._agent = load(handler)
+        except ValueError as exc:
+            self._agent = exc
+        self._idle = asyncio.Event()
+
+    @property
+    def agent(self) -> ProtocolAgent:
+        if isinstance(self._agent, ValueError):
+            raise self._agent
+        return self._agent
+
+    async def ready(self) -> str:
+        """The agent's name (as in its ``hello``), once its handler is imported; the
+        ``ValueError`` saying why it could not be."""
+        return self.agent.name
+
+    async def watch(self) -> None:
+        """Never returns: the orchestrator keeps one call open to learn of the actor's death
+        the moment it happens, whether it is busy or not."""
+        await self._idle.wait()
+
+    async def run(self, task_id: str, kind: str, payload: Any, attempt: int, timeout: float) -> Any:
+        """One attempt of a task: the handler's value, or its exception."""
+        job = Job(task_id, kind, payload, attempt, timeout)
+        if self.agent.is_async:
+            return await self.agent(job)
+        return await asyncio.to_thread(self.agent, job)
