@@ -8,9 +8,10 @@
 
 There is one ``tests`` session per Python version and package: the kernel (``core``), every
 package under ``plugins/`` and ``contrib/``, and the integration tests. A package's tests live
-in ``tests/<package>`` (``tests/core``, ``tests/plugins/<name>``, ...). The integration tests
-run with the oldest and newest Python, and a few version-independent tests with large
-dependencies (a browser) with the newest only: the default run fits 25 minutes on 2 cores.
+in ``tests/<package>`` (``tests/core``, ``tests/plugins/<name>``, ...). The kernel's tests run
+with every Python, the others with the oldest and newest, and a few version-independent tests
+with large dependencies (a browser) with the newest only: the default run fits 25 minutes on
+2 cores (``EVERY_PYTHON``).
 """
 
 from __future__ import annotations
@@ -93,10 +94,12 @@ processes, sockets and timers, so two overlap their waits even on 2 cores. The o
 serially, where starting workers would cost more than it saves."""
 
 WIDEST = (PYTHONS[0], PYTHONS[-1])
-EDGES = {"integration", "contrib/ray"}
-"""Targets whose tests run with the oldest and the newest Python only (``WIDEST``): the
-integration tests (every package together), and the runtime on a Ray cluster, whose tests
-spend their time in Ray starting one. Each other package's tests run with all of them."""
+EVERY_PYTHON = {"core"}
+"""Targets tested with every Python; the others (each plugin and contrib package, and the
+integration tests) with the oldest and the newest (``WIDEST``), where what a version changes
+shows first: the whole matrix would not fit 25 minutes on 2 cores. ``ALVEARY_EVERY_PYTHON=1``
+tests every target with every Python (about twice as long)."""
+EVERYTHING = os.environ.get("ALVEARY_EVERY_PYTHON", "").strip().lower() in {"1", "true", "yes"}
 
 
 def _targets() -> dict[str, list[str]]:
@@ -139,8 +142,11 @@ def tests(session: nox.Session, target: str) -> None:
             session.skip(f"{tests_dir} has no tests yet")
     elif not tests_dir.is_dir():
         session.error(f"{tests_dir} does not exist: every package needs tests")
-    if target in EDGES and session.python not in WIDEST:
-        session.skip(f"the tests of {target} run with Python {' and '.join(WIDEST)}")
+    if target not in EVERY_PYTHON and session.python not in WIDEST and not EVERYTHING:
+        session.skip(
+            f"the tests of {target} run with Python {' and '.join(WIDEST)} "
+            "(ALVEARY_EVERY_PYTHON=1 runs them with every Python)"
+        )
     newest = session.python == PYTHONS[-1]
     groups = ["test", *(TEST_GROUPS.get(target, []) if newest else [])]
     session.install(*_editable(TARGETS[target]), *nox.project.dependency_groups(PYPROJECT, *groups))
