@@ -85,3 +85,28 @@ async def test_a_container_is_labelled_limited_and_mounted(
     client = _client(engine)
     assert client.containers.list(all=True, filters={"label": f"{AGENT}={agent.name}"}) == []
     client.close()
+
+
+async def test_heartbeats_carry_the_containers_cpu_and_memory(config, pool, options, until) -> None:
+    cfg = config(pool("hb", ["echo"], options("boxed:echo", heartbeat=0.2)))
+    async with orchestrator(cfg) as orch:
+        agent = orch.agents()[0]
+        await until(lambda: "container_memory_bytes" in agent.metrics, timeout=60)
+        assert agent.metrics["container_memory_bytes"] > 0
+        assert agent.metrics["container_cpu_percent"] >= 0
+
+
+async def test_stop_is_graceful_then_the_container_is_removed(
+    config, pool, options, engine, tmp_path
+) -> None:
+    cfg = config(pool("g", ["echo"], options("boxed:echo")), container={"owner": "graceful"})
+    async with orchestrator(cfg) as orch:
+        agent = orch.agents()[0]
+        await orch.deregister(agent.id)
+        client = _client(engine)
+        left = client.containers.list(all=True, filters={"label": f"{AGENT}={agent.name}"})
+        client.close()
+    assert left == []
+    log = (tmp_path / "logs" / f"{agent.name}.log").read_text()
+    assert "stopped" in log
+    assert "killing" not in log  # it left on shutdown, within the grace

@@ -5,7 +5,9 @@ the engine's own threads, so a slow engine never holds up the event loop or othe
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -17,6 +19,9 @@ import docker.types
 import requests.exceptions
 
 T = TypeVar("T")
+
+_DEFAULT = "unix:///var/run/docker.sock"
+"""Where the engine listens when neither the config nor ``DOCKER_HOST`` says."""
 
 
 class EngineError(Exception):
@@ -73,23 +78,28 @@ class Engine:
         self._timeout = timeout
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="alveary-container")
         self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
 
     def client(self) -> docker.DockerClient:
-        if self._client is None:
-            if self._address:
+        """The SDK's client, made by the first call (which asks the engine its version)."""
+        with self._lock:
+            if self._client is None:
+                address = self._address or os.environ.get("DOCKER_HOST", _DEFAULT)
+                if address.startswith("unix://"):
+                    _probe(address.removeprefix("unix://"), self._timeout)
                 self._client = docker.DockerClient(
-                    base_url=self._address, timeout=int(self._timeout), max_pool_size=64
+                    base_url=address, timeout=int(self._timeout), max_pool_size=64
                 )
-            else:
-                self._client = docker.from_env(timeout=int(self._timeout), max_pool_size=64)
-        return self._client
+            return self._client
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the engine's threads; engine failures become ``EngineError``."""
         return await asyncio.get_running_loop().run_in_executor(self._threads, _guarded, fn, args)
 
-    def close(self) -> None:
-        self._threads.shutdown(wait=False, cancel_futures=True)
+    async def close(self) -> None:
+        """Let the calls under way end (each within the API timeout), then close the
+        client's connections."""
+        await asyncio.to_thread(self._threads.shutdown, True, cancel_futures=True)
         if self._client is not None:
             self._client.close()
 
@@ -136,6 +146,7 @@ class Engine:
         if not isinstance(sock, socket.socket):
             raise EngineError(f"cannot attach over this engine address ({type(sock).__name__})")
         mine = sock.dup()
+        sock.close()
         raw.close()
         return mine
 
@@ -197,6 +208,19 @@ def _number(data: Mapping[str, Any], *path: str) -> float:
     for key in path:
         value = value.get(key) if isinstance(value, Mapping) else None
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _probe(path: str, timeout: float) -> None:
+    """Connect to the engine's socket once: a missing one is one clear line (the SDK would
+    raise from deep inside, and leave its socket open)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(timeout)
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            raise EngineError(
+                f"cannot reach the container engine at unix://{path}: {exc.strerror or exc}"
+            ) from None
 
 
 def _guarded(fn: Callable[..., T], args: tuple[Any, ...]) -> T:

@@ -218,4 +218,4 @@ class ContainerRuntime(Supervisor):
         agent), then let go of the engine."""
         for box in list(self.boxes.values()):
             await self._cleanup(box)
-        self.engine.close()
+        await self.engine.close()

@@ -47,3 +47,11 @@ def inside(job: Job) -> object:
 async def slow(job: Job) -> object:
     await asyncio.sleep(float(job.payload))
     return job.payload
+
+
+@agent(capabilities={"work"})
+async def stuck_first(job: Job) -> object:
+    """Works on its first attempt forever (until its container is killed)."""
+    if job.attempt == 1:
+        await asyncio.Event().wait()
+    return {"payload": job.payload, "attempt": job.attempt}
