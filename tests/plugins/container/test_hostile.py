@@ -5,8 +5,6 @@ retried elsewhere; a dead run's containers are removed."""
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
 import sys
 import textwrap
 
@@ -143,17 +141,16 @@ async def test_a_restart_removes_the_containers_a_dead_run_left(
         asyncio.run(main())
         """
     )
-    dead = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    dead = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE
+    )
     try:
         assert dead.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(dead.stdout.readline), 120)
-        assert line == b"ready\n"
+        assert await asyncio.wait_for(dead.stdout.readline(), 120) == b"ready\n"
         assert len(containers(engine, **{OWNER: "dead"})) == 2
     finally:
-        dead.send_signal(signal.SIGKILL)
-        dead.wait()
-        if dead.stdout is not None:
-            dead.stdout.close()
+        dead.kill()  # SIGKILL: no shutdown hook runs
+        await dead.wait()
     left = {labels[AGENT] for _, labels in containers(engine, **{OWNER: "dead"})}
     assert left == {"w-1", "w-2"}  # killed at once: its containers run on
     recorder = EventRecorder()
