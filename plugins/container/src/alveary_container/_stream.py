@@ -52,10 +52,13 @@ async def pump(
     err: Callable[[bytes], None],
 ) -> None:
     """Send what the container writes to ``out`` (its standard output) and ``err`` (its
-    standard error), until the stream ends; then ``out(b"")``."""
+    standard error), until the stream ends or breaks; then ``out(b"")``."""
     demux = Demux()
     while True:
-        chunk = await reader.read(65536)
+        try:
+            chunk = await reader.read(65536)
+        except OSError:  # the engine dropped the connection: the same end
+            chunk = b""
         if not chunk:
             out(b"")
             return
