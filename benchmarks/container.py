@@ -41,13 +41,13 @@ from alveary import TaskSpec
 from alveary.testing import EventRecorder
 
 ROOT = Path(__file__).resolve().parents[1]
-AGENT = '''
+AGENT = """
 from alveary.agent import agent
 
 @agent(capabilities=["echo"], version="bench")
 def echo(job):
     return job.payload
-'''
+"""
 
 
 def engine(root: Path) -> tuple[subprocess.Popen[bytes], str]:
