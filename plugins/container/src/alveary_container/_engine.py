@@ -146,6 +146,9 @@ class Engine:
         if not isinstance(sock, socket.socket):
             raise EngineError(f"cannot attach over this engine address ({type(sock).__name__})")
         mine = sock.dup()
+        response = getattr(raw, "_response", None)  # the SDK keeps it alive there
+        if response is not None:
+            response.close()
         sock.close()
         raw.close()
         return mine
