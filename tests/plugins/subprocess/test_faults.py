@@ -167,7 +167,7 @@ async def test_the_health_check_answers_from_the_process_state(tmp_path, agent_c
     agent = alveary.Agent("id-1", AgentSpec("w", {"echo"}, options={"command": agent_cmd("sh")}))
     await runtime.start(agent)
     try:
-        assert runtime.health(agent) is None
+        assert await runtime.check(agent) is None
         pid = runtime.pid(agent)
         assert pid is not None
         os.kill(pid, signal.SIGKILL)

@@ -51,6 +51,8 @@ class Box:
 class ContainerRuntime(Supervisor):
     """Runs each agent in a container of its pool's ``options.image``."""
 
+    name = "container"
+
     def __init__(self, config: Config) -> None:
         super().__init__(config, Path(config.log_dir).expanduser().resolve(), "container")
         self.engine = Engine(config.engine, config.api_timeout)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ._config import Config
 from ._oneshot import ToolFailed
-from ._plugin import Subprocess
+from ._plugin import Subprocess, SupervisedPlugin
 from ._runtime import SubprocessRuntime
 from ._supervisor import Live, Supervisor
 from .consensus import Consensus, consensus
@@ -38,6 +38,7 @@ __all__ = [
     "Subprocess",
     "SubprocessOptions",
     "SubprocessRuntime",
+    "SupervisedPlugin",
     "Supervisor",
     "ToolFailed",
     "ToolProfile",

@@ -30,6 +30,8 @@ class SubprocessRuntime(Supervisor):
     output (``options.command``), or a tool started once per task (``options.template`` or
     ``options.shell``)."""
 
+    name = "subprocess"
+
     def __init__(self, config: Config) -> None:
         super().__init__(config, Path(config.log_dir).expanduser().resolve(), "subprocess")
 
@@ -170,7 +172,7 @@ class SubprocessRuntime(Supervisor):
             log.warning("workspace kept", agent=live.agent.name, note=note)
         live.log.close()
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """At shutdown: kill whatever is still running (the kernel stopped every agent
         before, so normally nothing)."""
         for live in list(self.live.values()):

@@ -63,6 +63,9 @@ class Supervisor:
     start-up pacing, and wiring a ``Connection`` to the orchestrator. (Restarting a pool's
     failed agents, with backoff, is the kernel's.)"""
 
+    name = ""
+    """The runtime's name: what a pool's ``runtime`` says."""
+
     def __init__(self, config: Any, log_dir: Path, namespace: str) -> None:
         self.config = config
         self.log_dir = log_dir
@@ -256,6 +259,16 @@ class Supervisor:
         if live is not None and live.ended is not None:
             return alveary.HealthReport(alveary.HealthStatus.FAILED, live.ended)
         return None
+
+    async def check(self, agent: alveary.Agent) -> alveary.HealthReport | None:
+        """The plugin's health check of one of its agents: ``health``, unless the runtime
+        has more to look at (tmux asks tmux)."""
+        return self.health(agent)
+
+    async def close(self) -> None:
+        """At shutdown: end whatever is still running (the kernel stopped every agent
+        before, so normally nothing)."""
+        raise NotImplementedError
 
     def emit(self, kind: str, agent: alveary.Agent, data: dict[str, Any]) -> None:
         if self.orchestrator is not None:

@@ -34,6 +34,8 @@ from .server import OWNER, Fifo, TmuxServer, owner_id, session_name
 class TmuxRuntime(Supervisor):
     """Runs each agent's ``options.command`` in a tmux session named after the agent."""
 
+    name = "tmux"
+
     def __init__(self, config: Config) -> None:
         super().__init__(config, Path(config.log_dir).expanduser().resolve(), "tmux")
         self.server = TmuxServer(config.tmux, config.socket)
