@@ -4,6 +4,7 @@ with local agents that simulate work (``alveary_loadtest.agents:work``)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -29,7 +30,8 @@ class InProcess:
     """Runs the orchestrator of ``config`` (or the embedded one) on this event loop."""
 
     def __init__(self, config: Path | None) -> None:
-        self.name = f"in-process ({config})" if config else "in-process (embedded)"
+        shown = os.path.relpath(config) if config else "embedded"  # the report names no home
+        self.name = f"in-process ({shown})"
         self.orch = Orchestrator.from_file(config) if config else Orchestrator.from_config(DEFAULTS)
         self.embedded = config is None
         self._cancelling: set[asyncio.Future[bool]] = set()
