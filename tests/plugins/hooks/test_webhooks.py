@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alveary import AgentSpec, StartFailed, TaskSpec, TaskState
+from alveary import AgentSpec, Orchestrator, PluginError, StartFailed, TaskSpec, TaskState
 from alveary.testing import EventRecorder, orchestrator, until
 from alveary_hooks import SIGNATURE, sign
 
@@ -201,6 +201,39 @@ async def test_random_sampling_keeps_a_share(receiver: Any) -> None:
         stats = orch.plugins["hooks"].stats()["webhooks"]["127.0.0.1"]
         await until(lambda: len(receiver.events()) == 1000 - stats["sampled_out"], timeout=60)
     assert 0 < stats["sampled_out"] < 1000  # 1,000 coin tosses: never all heads or tails
+
+
+async def test_adaptive_sampling_thins_events_as_a_slow_receiver_falls_behind(
+    receiver: Any,
+) -> None:
+    receiver.mode = "hang"  # nothing is delivered: the queue only grows
+    hook = {
+        "url": receiver.url,
+        "on": ["task.succeeded"],
+        "sample": "adaptive",
+        "sample_rate": 0.05,
+        "queue": 100,
+        "timeout": 60,
+        **FAST,
+    }
+    async with orchestrator(hooks(hook)) as orch:
+        await orch.register(echo(capacity=16))
+        await run_tasks(orch, 1000)
+        stats = orch.plugins["hooks"].stats()["webhooks"]["127.0.0.1"]
+    # the first 50 are kept (half the queue), then ever fewer: far fewer than 1,000 - 100
+    # are dropped for a full queue, and most of the rest were sampled out instead
+    assert stats["sampled_out"] > 500
+    assert stats["dropped"] < 1000 - 100 - 500
+    assert stats["sampled_out"] + stats["dropped"] <= 1000 - 50
+
+
+def test_adaptive_sampling_needs_a_share_below_one() -> None:
+    with pytest.raises(
+        PluginError, match=r"webhooks\[0\]\.sample_rate: with sample = \"adaptive\""
+    ):
+        Orchestrator.from_config(
+            hooks({"url": "http://127.0.0.1:9/", "on": ["*"], "sample": "adaptive"})
+        )
 
 
 async def test_rate_sampling_keeps_at_most_the_rate(receiver: Any) -> None:

@@ -21,7 +21,7 @@ from alveary_subprocess.options import DEFAULT_ENV_ALLOW
 MODES = ("background", "blocking", "critical")
 POINTS = ("task.before", "task.after")
 """Where blocking and critical hooks run: before an attempt, and after it ran to an end."""
-SAMPLING = ("none", "random", "rate")
+SAMPLING = ("none", "random", "rate", "adaptive")
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCALAR = (str, int, float, bool)
@@ -172,11 +172,19 @@ class Webhook:
     """How long a partial batch waits for more events."""
     sample: str = attrs.field(default="none", validator=_one_of(SAMPLING))
     sample_rate: float = attrs.field(default=1.0, validator=rate)
-    """With ``sample = "random"``: the share of events kept."""
+    """With ``sample = "random"``: the share of events kept; with ``"adaptive"``, the share
+    kept once the queue is full (below 1)."""
     max_rate: float = attrs.field(default=100.0, validator=positive)
     """With ``sample = "rate"``: events per second kept at most (bursts of as many)."""
     dead_letter: str | None = None
     """A JSON-lines file for the events that could not be delivered."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.sample == "adaptive" and self.sample_rate >= 1:
+            raise FieldError(
+                "sample_rate",
+                'with sample = "adaptive", expected the share kept at a full queue, below 1',
+            )
 
 
 def _unique(instance: object, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:

@@ -53,8 +53,8 @@ class Sender:
         self.counters = Counters()
         self._key: bytes | None = None
         self._user_agent = f"alveary-hooks/{version}"
-        self._sample = sampler(config)
         self._queue: collections.deque[Document] = collections.deque()
+        self._sample = sampler(config, lambda: len(self._queue) + len(self._inflight))
         self._wake = asyncio.Event()
         self._inflight: list[Document] = []
         self._task: asyncio.Future[None] | None = None
