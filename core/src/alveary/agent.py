@@ -44,7 +44,7 @@ from typing import Any, overload
 from . import wire
 from ._serve import Channel, Job, Server
 
-__all__ = ["PROTOCOL", "Job", "ProtocolAgent", "agent", "main", "serve"]
+__all__ = ["PROTOCOL", "Job", "ProtocolAgent", "agent", "find", "load", "main", "serve"]
 
 PROTOCOL = wire.PROTOCOL
 """The protocol version this library speaks (``hello.protocol``)."""
@@ -177,6 +177,32 @@ def _is_async(fn: Any) -> bool:
 _CO_COROUTINE = 0x80
 
 
+def find(name: str) -> Any:
+    """The object ``"package.module:attribute"`` names (the attribute may be dotted);
+    ``ValueError`` says why it cannot be imported."""
+    module, sep, attribute = name.partition(":")
+    if not sep or not module or not attribute:
+        raise ValueError(f"handler {name!r} should look like 'package.module:function'")
+    try:
+        target: Any = importlib.import_module(module)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot import handler {name!r}: {exc}") from None
+    return target
+
+
+def load(name: str) -> ProtocolAgent:
+    """The agent ``name`` (``"package.module:function"``) names: a decorated function as it
+    is, a plain one as an agent with default settings; ``ValueError`` says why not."""
+    target = find(name)
+    if isinstance(target, ProtocolAgent):
+        return target
+    if not callable(target):
+        raise ValueError(f"handler {name!r} is not callable")
+    return ProtocolAgent(target)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m alveary.agent module:attribute [--connect URL]``: serve a decorated
     function (or a plain function, as an agent with default settings) on this process's
@@ -189,21 +215,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    name = args["target"]
-    module, _, attribute = name.partition(":")
     sys.path.insert(0, os.getcwd())
     try:
-        target: Any = importlib.import_module(module)
-        for part in attribute.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
-        print(f"alveary.agent: cannot import {name!r}: {exc}", file=sys.stderr)
+        target = load(args["target"])
+    except ValueError as exc:
+        print(f"alveary.agent: {exc}", file=sys.stderr)
         return 2
-    if not isinstance(target, ProtocolAgent):
-        if not callable(target):
-            print(f"alveary.agent: {name!r} is not callable", file=sys.stderr)
-            return 2
-        target = ProtocolAgent(target)
     if "connect" not in args:
         return serve(target)
     from ._connect import connect

@@ -10,29 +10,9 @@ decorated with ``@alveary.agent.agent`` or a plain one, sync or async, given an
 from __future__ import annotations
 
 import asyncio
-import importlib
 from typing import Any
 
-from alveary.agent import Job, ProtocolAgent
-
-
-def load(handler: str) -> ProtocolAgent:
-    """The agent that ``handler`` (``"package.module:function"``) names; ``ValueError`` says
-    why it cannot be imported."""
-    module, sep, attribute = handler.partition(":")
-    if not sep or not module or not attribute:
-        raise ValueError(f"handler {handler!r} should look like 'package.module:function'")
-    try:
-        target: Any = importlib.import_module(module)
-        for part in attribute.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot import handler {handler!r}: {exc}") from None
-    if isinstance(target, ProtocolAgent):
-        return target
-    if not callable(target):
-        raise ValueError(f"handler {handler!r} is not callable")
-    return ProtocolAgent(target)
+from alveary.agent import Job, ProtocolAgent, load
 
 
 class AgentActor:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import inspect
 import queue
 import threading
@@ -12,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._records import Agent, AgentSpec, Task
+from ..agent import find
 from ..hookspecs import hookimpl
 
 Handler = Callable[[Task], Any]
@@ -73,16 +73,7 @@ def resolve(handler: object) -> Any:
     if handler is None:
         raise ValueError("options.handler is required by the local runtime")
     if isinstance(handler, str):
-        module, sep, attr = handler.partition(":")
-        if not sep or not module or not attr:
-            raise ValueError(f"handler {handler!r} should look like 'package.module:function'")
-        try:
-            target: Any = importlib.import_module(module)
-            for part in attr.split("."):
-                target = getattr(target, part)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"cannot import handler {handler!r}: {exc}") from None
-        handler = target
+        handler = find(handler)
     if not callable(handler) and not callable(getattr(handler, "execute", None)):
         raise ValueError(f"handler {handler!r} is neither callable nor has an execute() method")
     return handler
