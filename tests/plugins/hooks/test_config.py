@@ -102,8 +102,15 @@ def test_a_bad_command_is_one_line_with_its_key(tmp_path: Path, body: str, expec
         ),
         (
             "webhooks",
+            'url = "https://example.org"\non = ["task.*"]\nsample = "sometimes"',
+            "plugins.hooks.webhooks[0].sample: 'sometimes' is not one of none, random, rate, "
+            "adaptive",
+        ),
+        (
+            "webhooks",
             'url = "https://example.org"\non = ["task.*"]\nsample = "adaptive"',
-            "plugins.hooks.webhooks[0].sample: 'adaptive' is not one of none, random, rate",
+            'plugins.hooks.webhooks[0].sample_rate: with sample = "adaptive", expected the share '
+            "kept at a full queue, below 1",
         ),
         (
             "webhooks",
