@@ -135,8 +135,10 @@ class World:
         return self.folder / "audit.jsonl"
 
     def entries(self) -> list[dict[str, Any]]:
+        """The audit log's entries written so far: complete lines only, since the log is
+        written from a thread while the test reads it."""
         text = self.audit.read_text(encoding="utf-8") if self.audit.exists() else ""
-        return [json.loads(line) for line in text.splitlines()]
+        return [json.loads(line) for line in text.split("\n")[:-1]]
 
     def _name(self, prefix: str) -> str:
         self._made += 1

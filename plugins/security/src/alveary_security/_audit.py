@@ -65,8 +65,8 @@ class AuditLog:
                 lines.append(f'{body[:-1]},"hash":"{self._prev}"}}\n')
             if lines:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as out:
-                    out.writelines(lines)
+                with self.path.open("ab") as out:
+                    out.write("".join(lines).encode())  # one write: whole lines appear at once
                     out.flush()
                     os.fsync(out.fileno())
             return len(lines)
