@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,15 @@ async def direct(ray: Any, count: int, burst: int) -> dict[str, Any]:
     async def call(i: int) -> Any:
         return await actor.run.remote(f"t{i}", "echo", i, 1, 300.0)
 
+    try:
+        return await measure(call, count, burst)
+    finally:
+        ray.kill(actor)
+
+
+async def measure(call: Callable[[int], Awaitable[Any]], count: int, burst: int) -> dict[str, Any]:
+    """``count`` round trips one at a time (after a tenth as many to warm up), then
+    ``burst`` calls at once: the round trip's latency and the burst's rate."""
     samples = []
     for i in range(count + count // 10):
         start = time.perf_counter_ns()
@@ -57,7 +67,6 @@ async def direct(ray: Any, count: int, burst: int) -> dict[str, Any]:
     start_s = time.perf_counter()
     await asyncio.gather(*(call(i) for i in range(burst)))
     elapsed = time.perf_counter() - start_s
-    ray.kill(actor)
     return {"round_trip": latency(samples), "per_s": burst / elapsed}
 
 
@@ -82,16 +91,7 @@ async def through_alveary(count: int, burst: int) -> dict[str, Any]:
             handle = await orch.submit(TaskSpec("echo", i, requires={"echo"}))
             return (await handle.result()).value
 
-        samples = []
-        for i in range(count + count // 10):
-            start = time.perf_counter_ns()
-            await call(i)
-            if i >= count // 10:
-                samples.append(time.perf_counter_ns() - start)
-        start_s = time.perf_counter()
-        await asyncio.gather(*(call(i) for i in range(burst)))
-        elapsed = time.perf_counter() - start_s
-    return {"round_trip": latency(samples), "per_s": burst / elapsed}
+        return await measure(call, count, burst)
 
 
 def main() -> int:
