@@ -8,6 +8,7 @@ import asyncio
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -22,6 +23,8 @@ T = TypeVar("T")
 
 _DEFAULT = "unix:///var/run/docker.sock"
 """Where the engine listens when neither the config nor ``DOCKER_HOST`` says."""
+
+_REMOVE_TRIES = 4
 
 
 class EngineError(Exception):
@@ -169,11 +172,22 @@ class Engine:
         self.client().api.kill(container)
 
     def remove(self, container: str) -> None:
-        """Remove the container, killing it if it runs; gone already is fine."""
-        try:
-            self.client().api.remove_container(container, force=True)
-        except docker.errors.NotFound:
-            return
+        """Remove the container, killing it if it runs; gone already is fine.
+
+        A container that stops on its own while it is being removed can make the engine refuse
+        the kill ("container state improper"); it is stopped by then, so the call is tried
+        again after a moment, a few times, before the refusal is reported."""
+        for attempt in range(_REMOVE_TRIES):
+            try:
+                self.client().api.remove_container(container, force=True)
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError:
+                if attempt == _REMOVE_TRIES - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+            else:
+                return
 
     def find(self, labels: Mapping[str, str]) -> list[Found]:
         """Every container (running or not) carrying all of ``labels``."""
