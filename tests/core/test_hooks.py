@@ -89,6 +89,81 @@ async def test_a_raising_event_hook_is_counted_and_the_others_see_every_event() 
     assert not failures(recorder, "fragile")
 
 
+class Picky:
+    """Takes only the events of ``event_types``."""
+
+    def __init__(self, name: str, event_types: Any) -> None:
+        self.name = name
+        self.event_types = event_types
+        self.seen: list[str] = []
+
+    @hookimpl
+    def alveary_event(self, event: Event) -> None:
+        self.seen.append(event.type)
+
+
+class Suffix:
+    """A container of its own: types ending in ``suffix``."""
+
+    def __init__(self, suffix: str) -> None:
+        self.suffix = suffix
+
+    def __contains__(self, event_type: object) -> bool:
+        return isinstance(event_type, str) and event_type.endswith(self.suffix)
+
+
+async def test_a_plugin_gets_only_the_event_types_it_asked_for() -> None:
+    finals = Picky("finals", frozenset({"task.succeeded", "task.failed"}))
+    ready = Picky("ready", Suffix(".ready"))
+    recorder = EventRecorder()
+    async with orchestrator({}, finals, ready, recorder) as orch:
+        await orch.register(spec("a1"))
+        for n in range(3):
+            await (await orch.submit(TaskSpec("echo", payload=n))).result(5)
+        counts = orch.metrics().events
+        everything = [e.type for e in recorder.events]
+    assert finals.seen == ["task.succeeded"] * 3
+    assert ready.seen
+    assert ready.seen == [t for t in everything if t == "agent.ready"]
+    # The kernel counts every type it emitted, whoever took it.
+    assert counts == {t: everything.count(t) for t in set(everything)}
+    assert counts["task.pending"] == 3
+
+
+async def test_an_event_nobody_asked_for_is_not_built() -> None:
+    finals = Picky("finals", {"task.succeeded"})
+    async with orchestrator({}, finals) as orch:
+        await orch.register(spec("a1"))
+        before = orch._events._seq
+        await (await orch.submit(TaskSpec("echo", payload=1))).result(5)
+        assert orch._events._seq == before + 1  # task.pending, assigned, running...: unbuilt
+        assert orch.metrics().events["task.running"] == 1
+
+
+@pytest.mark.parametrize("bad", ["task.succeeded", b"task", 42, object()])
+def test_event_types_that_cannot_answer_in_refuse_the_plugin(bad: object) -> None:
+    from alveary import PluginError
+
+    with pytest.raises(PluginError, match="plugin 'picky': event_types must be a collection"):
+        Orchestrator.from_config({}, plugins=[Picky("picky", bad)])
+
+
+async def test_event_types_that_raise_fail_the_plugin_not_the_orchestrator() -> None:
+    class Raising:
+        def __contains__(self, event_type: object) -> bool:
+            raise RuntimeError(f"cannot tell {event_type}")
+
+    broken = Picky("broken", Raising())
+    recorder = EventRecorder()
+    async with orchestrator({"orchestrator": {"max_failures": 2}}, broken, recorder) as orch:
+        await orch.register(spec("a1"))
+        outcome = await (await orch.submit(TaskSpec("echo", payload=7))).result(5)
+        assert outcome.value == 7
+        assert broken.seen == []
+        assert orch.metrics().disabled_plugins == ("broken",)
+    assert any(e.type == "task.succeeded" for e in recorder.events)
+
+
 async def test_a_plugin_is_disabled_after_max_failures_in_a_row() -> None:
     journal: list[str] = []
     recorder = EventRecorder()

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from ._hooks import Hooks
+from ._isolation import Impl
 from ._records import Agent, Event, Task
 
 
@@ -46,26 +47,44 @@ def _event_builder() -> Callable[
 _build_event = _event_builder()
 
 
+_MAX_TYPES = 4096
+"""Event types whose listeners are remembered: plugins may invent types without end."""
+
+
 class EventBus:
     """Numbers events and hands them to ``alveary_event`` and to ``events()`` subscribers.
 
     Callers check ``live`` before building an event's data: with no listener an event costs
-    one attribute read.
+    one attribute read. A plugin with ``event_types`` gets only those; an event that no
+    plugin and no subscriber wants is not built.
     """
 
-    __slots__ = ("_hooks", "_now", "_seq", "_subscribers", "live")
+    __slots__ = ("_hooks", "_listeners", "_now", "_seq", "_subscribers", "counts", "live")
 
     def __init__(self, hooks: Hooks, now: Callable[[], float]) -> None:
         self._hooks = hooks
         self._now = now
         self._seq = 0
         self._subscribers: list[asyncio.Queue[Event | None]] = []
+        self._listeners: dict[str, tuple[Impl, ...]] = {}
+        """Event type -> the ``alveary_event`` implementations that want it."""
+        self.counts: dict[str, int] = {}
+        """Events emitted while anyone listened, by type (at most ``_MAX_TYPES`` types, the
+        rest under ``other``)."""
         self.live = hooks.has_events
         """True when someone listens: a plugin's ``alveary_event`` or a subscriber."""
 
     def refresh(self) -> None:
-        """Recompute ``live`` (a subscriber came or went, a plugin was disabled)."""
+        """Recompute ``live`` and who wants what (a subscriber came or went, a plugin was
+        disabled)."""
         self.live = bool(self._subscribers) or self._hooks.has_events
+        self._listeners.clear()
+
+    def _find(self, type: str) -> tuple[Impl, ...]:
+        found = self._hooks.listeners(type)
+        if len(self._listeners) < _MAX_TYPES:
+            self._listeners[type] = found
+        return found
 
     def emit(
         self,
@@ -77,6 +96,21 @@ class EventBus:
     ) -> None:
         if not self.live:
             return
+        counts = self.counts
+        seen = counts.get(type)
+        if seen is not None:
+            counts[type] = seen + 1
+        elif len(counts) < _MAX_TYPES:
+            counts[type] = 1
+        else:
+            counts["other"] = counts.get("other", 0) + 1
+        listeners = self._listeners.get(type)
+        if listeners is None:
+            listeners = self._find(type)
+        if not to_hooks:
+            listeners = ()
+        if not listeners and not self._subscribers:
+            return
         self._seq += 1
         event = _build_event(
             type,
@@ -86,8 +120,8 @@ class EventBus:
             agent.id if agent is not None else (task.agent_id if task is not None else None),
             data or {},
         )
-        if to_hooks and self._hooks.has_events:
-            self._hooks.event(event)
+        if listeners:
+            self._hooks.notify("alveary_event", (event,), listeners)
         for queue in self._subscribers:
             queue.put_nowait(event)
 

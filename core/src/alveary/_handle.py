@@ -27,6 +27,9 @@ class Metrics:
     plugin_failures: Mapping[str, int]
     disabled_plugins: tuple[str, ...]
     uptime: float
+    events: Mapping[str, int] = attrs.field(factory=dict)
+    """Events emitted by type, counted while any plugin or subscriber listens (from the
+    start, when a plugin implements ``alveary_event``)."""
 
 
 class TaskHandle:

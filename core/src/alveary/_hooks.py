@@ -21,7 +21,6 @@ from ._isolation import FAILED, Isolation, describe
 from ._records import (
     Agent,
     AgentSpec,
-    Event,
     HealthReport,
     Outcome,
     Pool,
@@ -279,11 +278,6 @@ class Hooks(Isolation):
         if result is FAILED:
             raise Rejected(f"could not validate the {what} (the plugin failed)", plugin=impl.plugin)
         return result
-
-    # -- events -----------------------------------------------------------------------------
-
-    def event(self, event: Event) -> None:
-        self.notify("alveary_event", (event,))
 
     # -- configuration ----------------------------------------------------------------------
 

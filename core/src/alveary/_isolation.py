@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -21,7 +21,7 @@ import pluggy
 import structlog
 
 from . import hookspecs
-from ._errors import Denied, Rejected
+from ._errors import Denied, PluginError, Rejected
 from ._guard import Overrun, bounded
 from .hookspecs import GATES, HOOK_NAMES, SPEC_ARGS
 
@@ -34,6 +34,7 @@ Check = Callable[[Any], "str | None"]
 """A return-value check: None when the value is acceptable, else what is wrong with it."""
 
 _AUTH = frozenset({"alveary_authenticate", "alveary_authorize"})
+_EVENT = "alveary_event"
 _IN_ATTEMPT = frozenset({"alveary_task_before", "alveary_task_after"})
 """Hooks inside an attempt's timeout: a plugin with ``attempt_budget = True`` gets that
 timeout as their budget (gates that run commands), instead of ``hook_timeout``."""
@@ -51,6 +52,9 @@ class Impl:
     key: tuple[str, str]
     patient: bool = False
     """Its plugin asked for the attempt's timeout as its budget (``attempt_budget``)."""
+    wants: Container[str] | None = None
+    """For ``alveary_event``: the event types its plugin asked for (``event_types``); None
+    for every event."""
 
 
 class Isolation:
@@ -70,6 +74,9 @@ class Isolation:
     ) -> None:
         self.pm = pluggy.PluginManager("alveary")
         self.pm.add_hookspecs(hookspecs)
+        problems = [p for name, plugin in plugins if (p := _bad_event_types(name, plugin))]
+        if problems:
+            raise PluginError(problems)
         for name, plugin in plugins:
             self.pm.register(plugin, name=name)
         self._order = {name: i for i, (name, _) in enumerate(plugins)}
@@ -101,7 +108,10 @@ class Isolation:
                 args = tuple(impl.argnames)
                 patient = hook in _IN_ATTEMPT and getattr(impl.plugin, "attempt_budget", 0) is True
                 positional = args == SPEC_ARGS[hook]
-                entry = Impl(name, hook, impl.function, args, positional, (name, hook), patient)
+                wants = getattr(impl.plugin, "event_types", None) if hook == _EVENT else None
+                entry = Impl(
+                    name, hook, impl.function, args, positional, (name, hook), patient, wants
+                )
                 found.append((rank, self._order.get(name, len(self._order)), entry))
             found.sort(key=lambda t: (t[0], t[1]))
             self.impls[hook] = tuple(i for _, _, i in found)
@@ -232,15 +242,33 @@ class Isolation:
         self.succeed(impl.plugin, impl.hook)
         return value
 
-    def notify(self, hook: str, args: tuple[Any, ...]) -> None:
-        """Call a notification hook; async implementations finish in the background.
+    def listeners(self, event_type: str) -> tuple[Impl, ...]:
+        """The ``alveary_event`` implementations that want events of ``event_type``. A
+        plugin whose ``event_types`` fails the ``in`` test has failed, and misses the event."""
+        found = []
+        for impl in self.impls[_EVENT]:
+            if impl.wants is not None:
+                try:
+                    if event_type not in impl.wants:
+                        continue
+                except Exception as exc:
+                    self.fail(impl.plugin, _EVENT, f"event_types: {describe(exc)}")
+                    continue
+            found.append(impl)
+        return tuple(found)
+
+    def notify(
+        self, hook: str, args: tuple[Any, ...], impls: tuple[Impl, ...] | None = None
+    ) -> None:
+        """Call a notification hook (``impls`` of it, else all); async implementations
+        finish in the background.
 
         ``call`` inlined, because events take this path several times per task: one clock
         reading per implementation (each one's time runs from the end of the one before),
         and no result to check."""
         clock = time.perf_counter
         start = clock()
-        for impl in self.impls[hook]:
+        for impl in self.impls[hook] if impls is None else impls:
             try:
                 result = impl.fn(*args) if impl.positional else self._named(impl, args)
             except (Exception, asyncio.CancelledError) as exc:
@@ -265,6 +293,18 @@ class Isolation:
             # Awaiting futures that are all done may not yield to the loop (3.12+), so their
             # own discard callbacks would never run: drop the finished ones here.
             self._background.difference_update([f for f in self._background if f.done()])
+
+
+def _bad_event_types(name: str, plugin: object) -> str | None:
+    """What is wrong with a plugin's ``event_types``, if it has one: it must answer ``in``,
+    and a string would answer it for any part of a type."""
+    wants = getattr(plugin, "event_types", None)
+    if wants is None or (not isinstance(wants, (str, bytes)) and isinstance(wants, Container)):
+        return None
+    return (
+        f"plugin {name!r}: event_types must be a collection of event types "
+        f"(a set, or an object with __contains__), not {type(wants).__name__}"
+    )
 
 
 def describe(exc: BaseException) -> str:

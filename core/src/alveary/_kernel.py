@@ -179,6 +179,7 @@ class Kernel:
             plugin_failures=dict(self.hooks.failures),
             disabled_plugins=tuple(sorted(self.hooks.disabled)),
             uptime=self.now() - self._started if self._started else 0.0,
+            events=dict(self._events.counts),
         )
 
     # -- lifecycle ----------------------------------------------------------------------------

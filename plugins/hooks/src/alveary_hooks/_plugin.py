@@ -57,6 +57,9 @@ class Hooks:
         sinks += [(Types(s.config.on), (Fields(s.config.match), s.offer)) for s in self.webhooks]
         self._router = Router(sinks)
         self._routes = self._router.cache
+        ons = [h.config.on for h in self.shell.background] + [w.config.on for w in self.webhooks]
+        self.event_types = Types(pattern for on in ons for pattern in on)
+        """What the kernel hands ``alveary_event``: the types some hook or webhook is on."""
         self._client: httpx.AsyncClient | None = None
         self._stats_at = 0.0
         self.overhead = 0.0

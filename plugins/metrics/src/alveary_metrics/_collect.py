@@ -8,7 +8,7 @@ what only events tell (tasks by kind, durations, retries) comes from the tally.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from alveary import Host, Priority
 from prometheus_client.core import (
@@ -20,7 +20,7 @@ from prometheus_client.core import (
 
 from ._alerts import Alerts
 from ._slo import Slos
-from ._tally import Histogram, Tally
+from ._tally import OTHER, Histogram, Tally
 
 NO_POOL = ""
 """The ``pool`` label of agents registered outside any pool."""
@@ -87,8 +87,9 @@ class Collector:
         events = CounterMetricFamily(
             "alveary_events", "Events the orchestrator emitted, by type.", labels=["type"]
         )
-        for type_, n in list(tally.events.items()):
-            events.add_metric([type_], n)
+        if tally.host is not None:
+            for type_, n in _bounded(tally.host.metrics().events, tally.config.max_event_types):
+                events.add_metric([type_], n)
         scaled = CounterMetricFamily(
             "alveary_pool_scaled",
             "Scaling decisions that changed a pool's desired size, by direction and deciding "
@@ -253,3 +254,12 @@ def _observed(family: HistogramMetricFamily, kind: str, histogram: Histogram) ->
         total += n
         buckets.append(("+Inf" if bound == INF else repr(float(bound)), float(total)))
     family.add_metric([kind], buckets, histogram.sum)
+
+
+def _bounded(counts: Mapping[str, int], limit: int) -> list[tuple[str, int]]:
+    """The first ``limit`` types emitted, with their counts; the rest summed as ``other``."""
+    kept: dict[str, int] = {}
+    for type_, n in counts.items():
+        key = type_ if len(kept) < limit or type_ in kept else OTHER
+        kept[key] = kept.get(key, 0) + n
+    return list(kept.items())

@@ -70,8 +70,11 @@ class Metrics:
         """``GET /v1/metrics/slo`` on the gateway, when there are objectives."""
         self.tracer: Tracer | None = None
         """The spans of each task, when ``[plugins.metrics.traces] enabled``."""
+        self.event_types: frozenset[str] | None = self.tally.types
+        """The events the kernel hands this plugin: the tally's, or all of them for traces."""
         if self.config.traces.enabled:
             self.tracer = _tracer(self.config.traces)
+            self.event_types = None
         self.server: Server | None = None
         """The server of its own port, when it serves one."""
 

@@ -102,7 +102,6 @@ class Tally:
         self.config = config
         self.host: Host | None = None
         self.kinds: dict[str, Kind] = {}
-        self.events: dict[str, int] = {}
         self.live: dict[str | None, Live] = {}
         """Tasks not finished, by id (events without one find nothing)."""
         self.queues: dict[int, dict[str | None, float]] = {}
@@ -122,15 +121,13 @@ class Tally:
             **{f"task.{state}": self._ender(state) for state in FINAL},
         }
 
+    @property
+    def types(self) -> frozenset[str]:
+        """The event types the tally reads: what the plugin asks the kernel for."""
+        return frozenset(self._on)
+
     def event(self, event: Event) -> None:
-        """Count ``event`` by type and apply it."""
-        events, kind = self.events, event.type
-        seen = events.get(kind)
-        if seen is None:
-            if len(events) >= self.config.max_event_types:
-                kind = OTHER
-            seen = events.get(kind, 0)
-        events[kind] = seen + 1
+        """Apply ``event`` (of the ``types``; others are ignored)."""
         on = self._on.get(event.type)
         if on is not None:
             on(event)
