@@ -1,6 +1,7 @@
-"""The server side of ``gateway.py``, in a process of its own: an orchestrator with the gateway
-and four no-op agents. It prints ``{"url", "pid"}`` once serving, then answers one JSON
-command per line of standard input, one JSON line each:
+"""The server side of ``gateway.py``, in a process of its own (``_gateway_server.py BURST``):
+an orchestrator with the gateway and four no-op agents, collecting garbage as ``alveary run``
+does (``ALVEARY_BENCH_GC=default``: as CPython does). It prints ``{"url", "pid"}`` once
+serving, then answers one JSON command per line of standard input, one JSON line each:
 
 - ``{"do": "burst", "tasks": N}``: N tasks submitted in-process at once, every result awaited;
   tasks/s, and the ``/v1/events`` subscribers connected and dropped;
@@ -24,6 +25,7 @@ from typing import Any
 import alveary
 import structlog
 from alveary import AgentSpec, Orchestrator, TaskSpec
+from alveary._runcmd import collect_less
 
 SPEC = TaskSpec("noop", None, requires={"noop"})
 
@@ -32,10 +34,18 @@ async def noop(task: alveary.Task) -> None:
     """The agents' handler: returns at once."""
 
 
-def config() -> dict[str, Any]:
-    # A buffer no burst fills: every subscriber gets every event, so the fan-out is paid in
-    # full rather than cut short by dropping the subscriber.
-    gateway = {"listen": "127.0.0.1:0", "sse_buffer": 1_000_000, "replay": 1_000}
+EVENTS_PER_TASK = 8
+"""At most, in a burst of no-op tasks: pending, queued, assigned, running, succeeded, and the
+agent's busy and ready."""
+
+
+def config(burst: int) -> dict[str, Any]:
+    # A buffer one burst cannot fill: every subscriber gets every event, so the fan-out is
+    # paid in full rather than cut short by dropping the subscriber. No larger: the ring
+    # keeps that many events alive, and a ring of a million would be the garbage collector's
+    # work in every measure here, not the gateway's.
+    buffer = burst * EVENTS_PER_TASK
+    gateway = {"listen": "127.0.0.1:0", "sse_buffer": buffer, "replay": 1_000}
     return {"plugins": {"enabled": ["gateway"], "gateway": gateway}}
 
 
@@ -60,7 +70,7 @@ async def main() -> None:
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     profiler: cProfile.Profile | None = None
-    async with Orchestrator.from_config(config()) as orch:
+    async with Orchestrator.from_config(config(int(sys.argv[1]))) as orch:
         for i in range(4):
             spec = AgentSpec(f"a{i}", {"noop"}, capacity=256, options={"handler": noop})
             await orch.register(spec)
@@ -90,4 +100,6 @@ async def main() -> None:
 if __name__ == "__main__":
     # Standard output carries the answers; the log goes to standard error.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    if os.environ.get("ALVEARY_BENCH_GC") != "default":
+        collect_less()  # as `alveary run` does
     asyncio.run(main())

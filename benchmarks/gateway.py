@@ -53,8 +53,8 @@ def _line(stream: IO[str] | None) -> dict[str, Any]:
 class Server:
     """The server process, steered one JSON line at a time."""
 
-    def __init__(self) -> None:
-        command = [sys.executable, str(HERE / "_gateway_server.py")]
+    def __init__(self, burst: int) -> None:
+        command = [sys.executable, str(HERE / "_gateway_server.py"), str(burst)]
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -166,7 +166,7 @@ def celery(round_trips: int) -> dict[str, Any]:
 def run(settings: dict[str, Any], with_celery: bool, profile: str | None) -> dict[str, Any]:
     say = Progress()
     results: dict[str, Any] = {}
-    server = Server()
+    server = Server(settings["burst"])
     try:
         say(f"HTTP round trips ({settings['round_trips']:,})")
         results["http_round_trip"] = http_round_trips(server.url, settings["round_trips"])

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import weakref
 
+from alveary import AgentSpec, TaskSpec
 from alveary._timers import Deadlines
+from alveary.testing import orchestrator
 
 
 def live_timers(loop: asyncio.AbstractEventLoop) -> int:
@@ -37,3 +41,30 @@ async def test_due_deadlines_fire_once_in_order_and_cancelled_ones_never() -> No
     deadlines.sweep()
     assert fired == ["a", "b"]
     assert len(deadlines) == 0
+
+
+async def test_a_cancelled_deadline_keeps_nothing_alive_until_it_would_have_fired() -> None:
+    """A finished attempt cancels its timeout; the entry stays in the heap until it would
+    have fired, and must not hold the attempt (its task, coroutine and frame) until then."""
+
+    class Attempt:
+        pass
+
+    deadlines = Deadlines(time.time)
+    attempt = Attempt()
+    gone = weakref.ref(attempt)
+    entry = deadlines.at(time.time() + 3600, print, attempt)
+    deadlines.cancel(entry)
+    del attempt
+    assert gone() is None
+    deadlines.close()
+
+
+async def test_an_orchestrator_keeps_no_finished_attempt() -> None:
+    async with orchestrator({}) as orch:
+        await orch.register(AgentSpec("a", options={"handler": "alveary.testing:echo"}))
+        for n in range(50):
+            assert (await (await orch.submit(TaskSpec("echo", payload=n))).result(5)).ok
+        gc.collect()
+        kept = [o for o in gc.get_objects() if type(o).__name__ == "Attempt"]
+        assert kept == []

@@ -81,8 +81,10 @@ class EventBus:
         self._listeners.clear()
 
     def _find(self, type: str) -> tuple[Impl, ...]:
+        before = self._hooks.impls["alveary_event"]
         found = self._hooks.listeners(type)
-        if len(self._listeners) < _MAX_TYPES:
+        # A plugin disabled meanwhile (its event_types raised) is not remembered as a listener.
+        if self._hooks.impls["alveary_event"] is before and len(self._listeners) < _MAX_TYPES:
             self._listeners[type] = found
         return found
 
@@ -104,11 +106,11 @@ class EventBus:
             counts[type] = 1
         else:
             counts["other"] = counts.get("other", 0) + 1
-        listeners = self._listeners.get(type)
-        if listeners is None:
-            listeners = self._find(type)
-        if not to_hooks:
-            listeners = ()
+        listeners: tuple[Impl, ...] | None = ()
+        if to_hooks:
+            listeners = self._listeners.get(type)
+            if listeners is None:
+                listeners = self._find(type)
         if not listeners and not self._subscribers:
             return
         self._seq += 1

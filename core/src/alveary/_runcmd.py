@@ -4,17 +4,36 @@ until another replica takes the store's lease."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 
 from . import _config
 from ._orchestrator import Orchestrator
 
+YOUNG_GC_THRESHOLD = 10_000
+"""Allocations between two collections of CPython's youngest generation in ``alveary run``
+(CPython's default: 700)."""
+
 
 def run(path: str | None) -> int:
     """Load the config at ``path`` and serve it; returns the exit status."""
     orch = Orchestrator(_config.load(path))
+    collect_less()
     return asyncio.run(serve(orch))
+
+
+def collect_less() -> None:
+    """Run the cyclic garbage collector's youngest generation every ``YOUNG_GC_THRESHOLD``
+    allocations instead of every 700.
+
+    A busy orchestrator has thousands of tasks in flight; collected every 700 allocations,
+    their records survive into the oldest generation, and full collections, which walk every
+    object the process keeps (finished tasks, the event ring), come often: with the gateway
+    on, half of the time of a burst of 50,000 tasks. This is process-wide, so only the
+    command that owns the process (``alveary run``) does it; a program embedding an
+    ``Orchestrator`` decides for itself."""
+    gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 async def serve(orch: Orchestrator) -> int:

@@ -49,7 +49,7 @@ class Deadlines:
 
     def cancel(self, entry: Entry) -> None:
         if entry[2] is not None:
-            entry[2] = None
+            entry[2] = entry[3] = None  # a dead entry keeps nothing alive (an attempt's task)
             self._dead += 1
             if self._dead > 1024 and self._dead * 2 > len(self._heap):
                 self._heap = [e for e in self._heap if e[2] is not None]
