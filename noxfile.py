@@ -63,11 +63,12 @@ _find_interpreters()
 TEST_PACKAGES = {
     "plugins/subprocess": ["plugins/state"],
     "plugins/tmux": ["plugins/state"],
-    "plugins/metrics": ["plugins/gateway"],
+    "plugins/metrics": ["plugins/gateway", "plugins/health", "plugins/state"],
     "plugins/workflows": ["plugins/state", "plugins/gateway"],
 }
 """Workspace packages a package's tests need beyond its own dependencies (a durable store to
-restart on; the gateway that serves ``/metrics``), installed for its tests only."""
+restart on; the gateway that serves ``/metrics``; the plugins whose numbers the metrics plugin
+exports), installed for its tests only."""
 
 TEST_GROUPS = {"plugins/gateway": ["test-gateway"]}
 """Dependency groups of the root pyproject a package's tests need beyond the ``test`` group,

@@ -1,13 +1,31 @@
-"""Small helpers shared by the benchmark modules: percentiles, latency summaries, progress."""
+"""Small helpers shared by the benchmark modules: percentiles, latency summaries, progress,
+and how this process collects garbage."""
 
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
+
+
+def collect_as_alveary_run() -> str:
+    """Collect garbage in this process as ``alveary run`` does (its young generation every
+    10,000 allocations), unless ``ALVEARY_BENCH_GC=default``; says which, for the results.
+
+    How often CPython collects decides much of a busy orchestrator's speed (up to half of its
+    time at CPython's default): the numbers are measured as the orchestrator runs in
+    production, and ``ALVEARY_BENCH_GC=default`` shows them as an embedding program that
+    leaves the collector alone gets them."""
+    if os.environ.get("ALVEARY_BENCH_GC") == "default":
+        return "CPython's default (young generation every 700 allocations)"
+    from alveary._runcmd import YOUNG_GC_THRESHOLD, collect_less
+
+    collect_less()
+    return f"as alveary run (young generation every {YOUNG_GC_THRESHOLD:,} allocations)"
 
 
 def percentile(values: Sequence[float], q: float) -> float:

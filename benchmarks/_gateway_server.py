@@ -24,8 +24,8 @@ from typing import Any
 
 import alveary
 import structlog
+from _common import collect_as_alveary_run
 from alveary import AgentSpec, Orchestrator, TaskSpec
-from alveary._runcmd import collect_less
 
 SPEC = TaskSpec("noop", None, requires={"noop"})
 
@@ -100,6 +100,5 @@ async def main() -> None:
 if __name__ == "__main__":
     # Standard output carries the answers; the log goes to standard error.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    if os.environ.get("ALVEARY_BENCH_GC") != "default":
-        collect_less()  # as `alveary run` does
+    collect_as_alveary_run()
     asyncio.run(main())

@@ -131,6 +131,7 @@ def render(results: dict[str, Any]) -> str:
         f"{m['cpus']} CPUs",
         f"{s['round_trips']:,} sequential round trips and {s['tasks']:,} concurrent tasks "
         "per fleet size; agents have capacity 1 and an async no-op handler",
+        f"garbage collection: {s.get('collector', 'not recorded')}",
         "",
     ]
     head = ["measure", "agents", *(LABELS[v] for v in VARIANTS), "asyncio floor"]

@@ -30,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import _kernel  # noqa: E402
+from _common import collect_as_alveary_run  # noqa: E402
 from alveary import Event, Orchestrator, TaskSpec, hookimpl  # noqa: E402
 from alveary_metrics import Config, Metrics  # noqa: E402
 
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smaller run")
     args = parser.parse_args(argv)
     tasks, repeats = (5_000, 3) if args.quick else (20_000, 5)
+    collector = collect_as_alveary_run()
 
     asyncio.run(_kernel.warmup("builtins"))
     own = asyncio.run(own_work(tasks))
@@ -153,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{per_task['metrics'] - per_task['noop-event']:+6.2f} µs/task"
     )
     print(f"a scrape (render) with 100 kinds, 50 agents:     {scrape_ms:6.2f} ms")
+    print(f"garbage collection: {collector}")
 
     out = HERE / "results" / "metrics.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -162,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "tasks_per_s": rates,
         "median_tasks_per_s": median,
         "scrape_ms": scrape_ms,
+        "collector": collector,
     }
     out.write_text(json.dumps(results, indent=2) + "\n")
     return 0

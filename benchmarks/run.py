@@ -26,7 +26,7 @@ import _kernel
 import _memory
 import _peers
 import alveary
-from _common import Progress, latency
+from _common import Progress, collect_as_alveary_run, latency
 from _report import evaluate, ratios, render
 
 FULL: dict[str, Any] = {
@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.sizes:
         settings["sizes"] = sorted(int(s) for s in args.sizes.split(","))
     settings["quick"] = args.quick
+    settings["collector"] = collect_as_alveary_run()
 
     say = Progress(not args.no_progress)
     started = time.perf_counter()

@@ -1,13 +1,15 @@
 """The stores side by side: what durability costs a submit, on the same no-op local pool.
 
-    uv run python benchmarks/stores.py            # about a minute
+    uv run python benchmarks/stores.py            # about three minutes
     uv run python benchmarks/stores.py --quick    # about 15 seconds
     uv run --with 'celery[redis]>=5,<6' python benchmarks/stores.py --celery
 
 For ``memory``, ``sqlite`` (``synchronous`` full and normal) and ``redis`` (a redis-server
 started here with ``appendfsync`` everysec and always): throughput, N tasks submitted at
 once (their commits shared) from the first submit to the last result; and the delegation
-round trip, ``await (await submit()).result()`` one at a time, p50/p99. With ``--celery``,
+round trip, ``await (await submit()).result()`` one at a time, p50/p99; each the median of
+three rounds that take the stores in turn (one round with ``--quick``), collecting garbage as
+``alveary run`` does (``ALVEARY_BENCH_GC=default``: as CPython does). With ``--celery``,
 the same two on Celery with a Redis broker (2 prefork workers, ``acks_late``, a no-op task).
 Prints a table and writes ``benchmarks/results/stores.json``. Numbers only, never pass/fail.
 """
@@ -21,6 +23,7 @@ import os
 import platform
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
@@ -28,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import alveary
-from _common import Progress, latency
+from _common import Progress, collect_as_alveary_run, latency
 from alveary import AgentSpec, TaskSpec
 
 HERE = Path(__file__).resolve().parent
-FULL = {"tasks": 20_000, "round_trips": 2_000}
-QUICK = {"tasks": 3_000, "round_trips": 300}
+FULL = {"tasks": 20_000, "round_trips": 2_000, "repeats": 3}
+QUICK = {"tasks": 3_000, "round_trips": 300, "repeats": 1}
 
 
 async def noop(task: alveary.Task) -> None:
@@ -105,35 +108,46 @@ def main() -> None:
     parser.add_argument("--output", default=str(HERE / "results" / "stores.json"))
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
+    collector = collect_as_alveary_run()
     results = asyncio.run(run_all(size, celery=args.celery))
     render(results, size)
+    print(f"garbage collection: {collector}")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     meta = {"python": platform.python_version(), "cpus": os.cpu_count(), **size}
+    meta["collector"] = collector
     Path(args.output).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
 
 
 async def run_all(size: dict[str, int], *, celery: bool) -> dict[str, Any]:
-    """Every store in turn, each on a fresh orchestrator (and server); then Celery."""
+    """Every store in turn, each on a fresh orchestrator, file and server, ``repeats`` rounds
+    (so that a slower minute of a shared machine falls on every store alike); the median of
+    each measure over the rounds. Then Celery."""
     progress = Progress()
-    results: dict[str, Any] = {}
+    runs: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(size["repeats"]):
+            folder = Path(tmp) / str(round_)
+            folder.mkdir()
+            for name, (setting, fsync) in configs(folder).items():
+                progress(f"{name}, round {round_ + 1} of {size['repeats']}")
+                config: dict[str, Any] = {"orchestrator": {}}
+                server = None
+                if setting:
+                    config["orchestrator"]["store"] = setting["store"]
+                    config["plugins"] = {"enabled": ["state"], "state": dict(setting["state"])}
+                if fsync is not None:
+                    (folder / fsync).mkdir()
+                    server, url = redis_server(folder / fsync, fsync)
+                    config["plugins"]["state"]["url"] = url
+                try:
+                    run = await measure(config, size["tasks"], size["round_trips"])
+                finally:
+                    if server is not None:
+                        server.terminate()
+                        server.wait()
+                runs.setdefault(name, []).append(run)
+        results: dict[str, Any] = {name: _median(each) for name, each in runs.items()}
         folder = Path(tmp)
-        for name, (setting, fsync) in configs(folder).items():
-            progress(name)
-            config: dict[str, Any] = {"orchestrator": {}}
-            server = None
-            if setting:
-                config["orchestrator"]["store"] = setting["store"]
-                config["plugins"] = {"enabled": ["state"], "state": dict(setting["state"])}
-            if fsync is not None:
-                (folder / fsync).mkdir()
-                server, config["plugins"]["state"]["url"] = redis_server(folder / fsync, fsync)
-            try:
-                results[name] = await measure(config, size["tasks"], size["round_trips"])
-            finally:
-                if server is not None:
-                    server.terminate()
-                    server.wait()
         if celery:
             import _celery
 
@@ -144,8 +158,23 @@ async def run_all(size: dict[str, int], *, celery: bool) -> dict[str, Any]:
     return results
 
 
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median throughput and round-trip percentiles of a store's rounds, and each round's
+    throughput."""
+    rates = [r["throughput_per_s"] for r in runs]
+    trips = [r["round_trip"] for r in runs]
+    return {
+        "throughput_per_s": statistics.median(rates),
+        "rounds_per_s": rates,
+        "round_trip": {key: statistics.median(t[key] for t in trips) for key in trips[0]},
+    }
+
+
 def render(results: dict[str, Any], size: dict[str, int]) -> None:
-    print(f"\n{size['tasks']} tasks at once; {size['round_trips']} sequential round trips")
+    print(
+        f"\n{size['tasks']} tasks at once; {size['round_trips']} sequential round trips; "
+        f"median of {size['repeats']} rounds"
+    )
     print(f"{'store':<28} {'tasks/s':>10} {'rt p50 us':>10} {'rt p99 us':>10}")
     for name, r in results.items():
         rt = r["round_trip"]

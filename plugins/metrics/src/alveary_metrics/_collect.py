@@ -47,6 +47,8 @@ class Collector:
             yield from self._kernel(host)
             yield from self._agents(host)
             yield from self._pools(host)
+            yield from self._breakers(host)
+            yield from self._store(host)
 
     # -- from the tally --------------------------------------------------------------------------
 
@@ -246,14 +248,43 @@ class Collector:
             oldest.add_metric([name], seen.oldest_wait)
         yield from (desired, low, high, agents, queued, oldest)
 
+    def _breakers(self, host: Host) -> Iterator[Metric]:
+        """Agents whose breaker (health plugin) is not closed; those gone are forgotten."""
+        breakers, alive = self._tally.breakers, {agent.id for agent in host.agents()}
+        for agent in [a for a in breakers if a not in alive]:
+            del breakers[agent]
+        family = GaugeMetricFamily(
+            "alveary_breakers",
+            "Agents whose circuit breaker (health plugin) is open or half-open, now.",
+            labels=["state"],
+        )
+        for state in ("open", "half-open"):
+            family.add_metric([state], sum(1 for s in breakers.values() if s == state))
+        yield family
 
-def _observed(family: HistogramMetricFamily, kind: str, histogram: Histogram) -> None:
+    def _store(self, host: Host) -> Iterator[Metric]:
+        """How long the durable store's batch writes took, if it says (``write_latency``)."""
+        latency = getattr(host.store, "write_latency", None)
+        if latency is None:
+            return
+        family = HistogramMetricFamily(
+            "alveary_store_write_seconds",
+            "Seconds each batch write of the durable store took (one batch: many saves).",
+        )
+        try:
+            _observed(family, None, latency)
+        except (AttributeError, TypeError, ValueError):  # not the shape documented: left out
+            return
+        yield family
+
+
+def _observed(family: HistogramMetricFamily, kind: str | None, histogram: Histogram) -> None:
     """Add one kind's histogram: cumulative bucket counts, as Prometheus wants them."""
     buckets, total = [], 0
     for bound, n in zip((*histogram.bounds, INF), histogram.counts, strict=True):
         total += n
         buckets.append(("+Inf" if bound == INF else repr(float(bound)), float(total)))
-    family.add_metric([kind], buckets, histogram.sum)
+    family.add_metric([] if kind is None else [kind], buckets, histogram.sum)
 
 
 def _bounded(counts: Mapping[str, int], limit: int) -> list[tuple[str, int]]:

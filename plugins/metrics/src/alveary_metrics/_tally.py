@@ -112,12 +112,15 @@ class Tally:
         """The latest ended tasks: when, their kind, seconds since submission, final state."""
         self.unauthenticated: deque[float] = deque(maxlen=RECENT)
         """When the latest callers were refused as not authenticated."""
+        self.breakers: dict[str, str] = {}
+        """Agent id -> its circuit breaker's state (health plugin), unless closed."""
         self._on: Mapping[str, Callable[[Event], None]] = {
             "task.pending": self._pending,
             "task.queued": self._queued,
             "task.assigned": self._assigned,
             "pool.scaled": self._scaled,
             "security.denied": self._denied,
+            "health.breaker": self._breaker,
             **{f"task.{state}": self._ender(state) for state in FINAL},
         }
 
@@ -249,6 +252,18 @@ class Tally:
             return
         key = (str(pool), direction, str(data.get("by")))
         self.scaled[key] = self.scaled.get(key, 0) + 1
+
+    # -- health events -------------------------------------------------------------------------
+
+    def _breaker(self, event: Event) -> None:
+        agent = event.agent_id or event.data.get("agent")
+        state = event.data.get("state")
+        if not isinstance(agent, str):
+            return
+        if state in ("open", "half-open"):
+            self.breakers[agent] = state
+        else:
+            self.breakers.pop(agent, None)
 
     # -- security events -----------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from alveary import StoreError, Task
 
-from ._writebehind import Batch, WriteBehind
+from ._writebehind import Batch, Latency, WriteBehind
 
 Report = Callable[[str, dict[str, Any]], None]
 """Receives what a store reports: an event type and its data."""
@@ -34,6 +34,9 @@ class Mirrored(abc.ABC):
         self._flush_interval = flush_interval
         self.report: Report = report or (lambda type, data: None)
         """Where the store says what happens to it (``store.failing``, ...), as events."""
+        self.write_latency = Latency()
+        """How long each batch write took (``alveary_store_write_seconds`` of the metrics
+        plugin): the wait of a durable submit, less the loop's turn."""
 
     # -- what a subclass provides ---------------------------------------------------------------
 
@@ -59,7 +62,12 @@ class Mirrored(abc.ABC):
 
     def _start_writing(self) -> None:
         """Start the write-behind buffer: the last step of a successful ``open``."""
-        self._buffer = WriteBehind(self._write, interval=self._flush_interval, report=self._say)
+        self._buffer = WriteBehind(
+            self._write,
+            interval=self._flush_interval,
+            report=self._say,
+            latency=self.write_latency,
+        )
         self._buffer.start()
 
     # -- the Store protocol ---------------------------------------------------------------------

@@ -12,7 +12,9 @@ backoff, merged with what was saved meanwhile; nothing taken is dropped.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -50,6 +52,26 @@ class Batch:
         self.values.update(newer.values)
 
 
+WRITE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+"""Upper bounds, in seconds, of the write latency's buckets (the last one is ``+Inf``)."""
+
+
+class Latency:
+    """How long each batch write took: counts per bucket (``bounds``, then ``+Inf``) and
+    the sum, in seconds. A store's ``write_latency``; the metrics plugin exports it."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...] = WRITE_BUCKETS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
+        self.sum += seconds
+
+
 def finished_at(data: dict[str, Any]) -> float | None:
     """When a task (as data) reached its terminal state, or None while it is unfinished."""
     state = data["state"]
@@ -67,9 +89,11 @@ class WriteBehind:
         *,
         interval: float,
         report: Callable[[str, dict[str, Any]], None],
+        latency: Latency,
         max_retry: float = 5.0,
     ) -> None:
         self._write = write
+        self._latency = latency
         self._interval = interval
         self._report = report
         self._max_retry = max_retry
@@ -165,6 +189,7 @@ class WriteBehind:
     async def _write_until_done(self, batch: Batch, waiters: list[asyncio.Future[None]]) -> None:
         delay = 0.05
         while True:
+            started = time.perf_counter()
             try:
                 await self._write(batch)
             except Fenced:
@@ -181,6 +206,7 @@ class WriteBehind:
                 batch.merge(newer)
                 waiters.extend(more)
                 continue
+            self._latency.observe(time.perf_counter() - started)
             if self.failing is not None:
                 log.info("store writes recovered")
                 self._report("store.recovered", {"after": self.failing})
