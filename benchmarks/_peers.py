@@ -1,9 +1,10 @@
-"""Peers, measured in the same run as the kernel: dask.distributed and Ray, when importable.
+"""Peers, measured in the same run as the kernel: dask.distributed, Ray and Celery, when
+importable (Celery also needs ``redis-server`` on PATH, for its broker).
 
-Neither is a dependency of anything; bring one in for a run with
-``uv run --with distributed python benchmarks/run.py --peers`` (or ``--with ray``).
-Each runs a no-op function: the round trip is submit -> result awaited, one at a time;
-throughput submits ``count`` calls and awaits them all.
+None is a dependency of anything; bring one in for a run with
+``uv run --with distributed python benchmarks/run.py --peers`` (or ``--with ray``,
+``--with 'celery[redis]>=5,<6'``). Each runs a no-op function: the round trip is submit ->
+result awaited, one at a time; throughput submits ``count`` calls and awaits them all.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import asyncio
 import importlib.util
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from _common import latency
@@ -26,9 +30,15 @@ def noop(x: Any) -> None:
 def available() -> dict[str, str | None]:
     """Peer name -> None if importable, else why it is skipped."""
     found: dict[str, str | None] = {}
-    for name, module, extra in (("dask", "distributed", "distributed"), ("ray", "ray", "ray")):
+    for name, module, extra in (
+        ("dask", "distributed", "distributed"),
+        ("ray", "ray", "ray"),
+        ("celery", "celery", "'celery[redis]>=5,<6'"),
+    ):
         if importlib.util.find_spec(module) is None:
             found[name] = f"{module} is not installed (uv run --with {extra} ... --peers)"
+        elif name == "celery" and shutil.which("redis-server") is None:
+            found[name] = "redis-server, its broker, is not on PATH (apt-get install redis-server)"
         else:
             found[name] = None
     return found
@@ -106,7 +116,27 @@ async def ray(round_trips: int, warmup: int, tasks: int) -> dict[str, Any]:
     }
 
 
+async def celery(round_trips: int, warmup: int, tasks: int) -> dict[str, Any]:
+    """Celery with a Redis broker and result backend (a redis-server started for the run,
+    appendfsync everysec), two prefork workers, ``acks_late``: ``_celery.py``, as
+    ``stores.py --celery`` measures it."""
+    import _celery
+    from stores import redis_server
+
+    with tempfile.TemporaryDirectory() as folder:
+        measured = await asyncio.to_thread(
+            _celery.measure, Path(folder), redis_server, tasks, round_trips
+        )
+    rate = measured["throughput_per_s"]
+    return {
+        "setup": "Redis broker and backend, 2 prefork workers, acks_late",
+        "delegation": measured["round_trip"],
+        "throughput": {"tasks": tasks, "seconds": tasks / rate, "tasks_per_s": rate},
+    }
+
+
 PEERS: dict[str, Callable[[int, int, int], Awaitable[dict[str, Any]]]] = {
     "dask": dask,
     "ray": ray,
+    "celery": celery,
 }
