@@ -83,3 +83,24 @@ async def test_a_write_latency_of_the_wrong_shape_is_left_out_of_a_working_scrap
             got = await scrape(metrics_of(orch).url)
             assert "alveary_store_write_seconds_count" not in got.samples
             assert got.value("alveary_in_flight") == 0
+
+
+async def test_breaker_events_another_plugin_made_up_break_nothing() -> None:
+    """``health.breaker`` is an event type any plugin may emit: data of any shape is ignored
+    or counted, never a failed scrape or a failed plugin."""
+    async with Orchestrator.from_config(config()) as orch:
+        agent = await orch.register(AgentSpec("a", {"w"}, options={"handler": echo}))
+        for data in (
+            {},
+            {"state": None},
+            {"state": ["open"]},
+            {"agent": 42, "state": "open"},
+            {"agent": "ghost", "state": "open"},
+            {"state": "open\n$(id)"},
+        ):
+            orch.emit("health.breaker", data=data)
+        orch.emit("health.breaker", agent_id=agent.id, data={"state": "half-open"})
+        got = await scrape(metrics_of(orch).url)
+        assert got.value("alveary_breakers", state="open") == 0  # "ghost" is no agent
+        assert got.value("alveary_breakers", state="half-open") == 1
+        assert orch.metrics().plugin_failures == {}
