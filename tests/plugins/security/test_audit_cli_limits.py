@@ -241,3 +241,43 @@ async def _ticks() -> None:
     import asyncio
 
     await asyncio.sleep(0.2)
+
+
+def test_a_line_cut_short_by_a_crash_is_named_and_the_next_run_goes_on_from_before_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    lines = written(path, 3)
+    cut = lines[-1][: len(lines[-1]) // 2]  # as if the process died in the middle of the write
+    path.write_text("".join(lines[:-1]) + cut)
+    assert verify(path)[1] == (
+        "line 3: the last entry is incomplete (cut short while it was written: a crash, or "
+        "the log is being written now); the 2 before it hold"
+    )
+    assert main(["audit", "verify", str(path)]) == 1
+    assert "incomplete" in capsys.readouterr().out
+    log = AuditLog(str(path))  # the next run
+    log.record("modification", "allowed", principal="p9", action="task.submit")
+    log.flush()
+    assert verify(path) == (4, "")
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert entries[2]["event"] == "audit.torn"
+    assert entries[2]["text"] == cut
+    assert entries[2]["bytes"] == len(cut.encode())
+    assert [e["seq"] for e in entries] == [0, 1, 2, 3]
+
+
+def test_a_log_that_is_one_torn_line_starts_over(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b'{"seq": 0, "ti')
+    log = AuditLog(str(path))
+    log.flush()
+    assert verify(path) == (1, "")
+
+
+def test_a_last_line_that_is_no_entry_refuses_to_go_on(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    lines = written(path, 2)
+    path.write_text("".join(lines) + '["not", "an entry"]\n')
+    with pytest.raises(ValueError, match="its last line is not an audit entry"):
+        AuditLog(str(path))

@@ -5,6 +5,10 @@ thread writes the buffer out, computing the chain as it goes. An edited entry no
 matches its own ``hash``; a removed or reordered one breaks the ``seq`` run and the ``prev``
 link of the entry after it. Only the last entries cannot be checked against anything after
 them: keep the head hash that ``alveary audit verify`` prints somewhere else to cover them.
+
+A process killed while it wrote leaves a last line cut short. The next run cuts it off and
+continues the chain from the last whole entry, with a first entry (``audit.torn``) that keeps
+what was cut; ``verify`` names such a line as incomplete, not as altered.
 """
 
 from __future__ import annotations
@@ -39,7 +43,11 @@ class AuditLog:
         self._buffer: collections.deque[tuple[float, str, str, dict[str, Any]]]
         self._buffer = collections.deque()
         self._lock = threading.Lock()
+        torn = _cut_torn_tail(self.path)
         self._seq, self._prev = _head(self.path)
+        if torn:
+            text = torn.decode("utf-8", "replace")
+            self.record("administration", "audit.torn", bytes=len(torn), text=text[:4096])
 
     def record(self, category: str, event: str, **fields: Any) -> None:
         """Buffer one entry. Cheap and non-blocking: call it anywhere."""
@@ -85,6 +93,11 @@ def verify(path: Path) -> tuple[int, str]:
     seqs = {entry.get("seq") for _, entry in seen if isinstance(entry, dict)}
     expected, prev = 0, GENESIS
     for line, entry in seen:
+        if entry is _TORN:
+            return line, (
+                f"line {line}: the last entry is incomplete (cut short while it was written: "
+                f"a crash, or the log is being written now); the {line - 1} before it hold"
+            )
         if not isinstance(entry, dict) or entry.get("hash") != entry_hash(entry):
             return line, f"line {line}: entry {expected} was altered"
         seq = entry["seq"]
@@ -98,17 +111,49 @@ def verify(path: Path) -> tuple[int, str]:
     return len(seen), ""
 
 
+_TORN: Any = object()
+"""What ``_entries`` yields for a last line without its newline that is no JSON."""
+
+
 def _entries(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8") as lines:
+    with path.open(encoding="utf-8", errors="replace") as lines:
         for number, text in enumerate(lines, 1):
             try:
                 yield number, json.loads(text)
             except ValueError:
-                yield number, None
+                yield number, (None if text.endswith("\n") else _TORN)
+
+
+def _cut_torn_tail(path: Path) -> bytes:
+    """Cut a last line that has no newline (a write cut short) off the file; what was cut."""
+    try:
+        with path.open("r+b") as log:
+            end = log.seek(0, os.SEEK_END)
+            if end == 0:
+                return b""
+            log.seek(end - 1)
+            if log.read(1) == b"\n":
+                return b""
+            start = end
+            while start > 0:  # back to the newline before the torn line, a block at a time
+                block = min(65536, start)
+                log.seek(start - block)
+                found = log.read(block).rfind(b"\n")
+                if found >= 0:
+                    start = start - block + found + 1
+                    break
+                start -= block
+            log.seek(start)
+            torn = log.read()
+            log.truncate(start)
+            return torn
+    except FileNotFoundError:
+        return b""
 
 
 def _head(path: Path) -> tuple[int, str]:
-    """The next ``seq`` and the last hash of an existing log, to continue its chain."""
+    """The next ``seq`` and the last hash of an existing log, to continue its chain; a
+    ``ValueError`` naming the file when its last line is no entry."""
     try:
         with path.open("rb") as log:
             log.seek(0, os.SEEK_END)
@@ -116,8 +161,14 @@ def _head(path: Path) -> tuple[int, str]:
             last = log.read().splitlines()[-1]
     except (FileNotFoundError, IndexError):
         return 0, GENESIS
-    entry = json.loads(last)
-    return int(entry["seq"]) + 1, str(entry["hash"])
+    try:
+        entry = json.loads(last)
+        return int(entry["seq"]) + 1, str(entry["hash"])
+    except (ValueError, TypeError, KeyError):
+        raise ValueError(
+            f"{path}: its last line is not an audit entry, so the chain cannot go on from it "
+            "(check it with 'alveary audit verify', or start a new file)"
+        ) from None
 
 
 def _dumps(data: dict[str, Any]) -> str:
