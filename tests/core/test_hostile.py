@@ -85,11 +85,13 @@ class RaisingAuthz:
 async def test_a_security_plugin_that_fails_until_disabled_still_denies(plugin: Any) -> None:
     async with orchestrator(FAST, plugin()) as orch:
         for _ in range(6):  # past max_failures: the plugin is disabled on the way
-            with pytest.raises(Denied):
+            with pytest.raises(Denied) as failing:
                 await orch.submit(TaskSpec("echo"), credentials={"token": "x"})
+            assert failing.value.unavailable  # no decision was made about the caller
         assert orch.metrics().disabled_plugins == (plugin.name,)
-        with pytest.raises(Denied, match="is disabled"):
+        with pytest.raises(Denied, match="is disabled") as disabled:
             await orch.register(spec("a1"))
+        assert disabled.value.unavailable
         with pytest.raises(Denied, match="is disabled"):
             await orch.submit(TaskSpec("echo"))
         assert orch.agents() == []
@@ -116,10 +118,12 @@ class RefusingWithReasons:
 async def test_a_gate_raising_denied_refuses_with_its_reason_and_is_not_failing() -> None:
     async with orchestrator(FAST, RefusingWithReasons()) as orch:
         for _ in range(6):  # more than max_failures: answers, not failures
-            with pytest.raises(Denied, match="refuser: invalid token: signature"):
+            with pytest.raises(Denied, match="refuser: invalid token: signature") as forged:
                 await orch.submit(TaskSpec("echo"), credentials={"token": "forged"})
-        with pytest.raises(Denied, match=r"no role allows task\.submit"):
+            assert (forged.value.unauthenticated, forged.value.unavailable) == (True, False)
+        with pytest.raises(Denied, match=r"no role allows task\.submit") as refused:
             await orch.submit(TaskSpec("echo"), credentials={"token": "good"})
+        assert (refused.value.unauthenticated, refused.value.unavailable) == (False, False)
         await orch.register(spec("a1"), credentials={"token": "good"})
         assert orch.metrics().disabled_plugins == ()
 

@@ -182,20 +182,22 @@ async def test_a_failing_plugin_refuses_everything_until_and_after_it_is_disable
         owner, _, attribute = target.rpartition(".")
         monkeypatch.setattr(getattr(security, owner) if owner else security, attribute, replacement)
         operator = bearer(token("jo", ["operator"]))
-        messages = await all_refused(world, calls, operator)
-        messages += await all_refused(world, calls, world.operator)
+        messages = await all_refused(world, calls, operator, {503})
+        messages += await all_refused(world, calls, world.operator, {503})
         assert world.orch.metrics().disabled_plugins == ("security",)
         assert messages[-1] == "security: authentication refused: plugin 'security' is disabled"
         monkeypatch.undo()  # the plugin would answer again: it stays disabled all the same
         monkeypatch.setenv(SECRET_ENV, SECRET)
-        await all_refused(world, calls, operator, {401})
+        # Nothing was decided about the caller: 503, not a 401 that blames its credentials.
+        await all_refused(world, calls, operator, {503})
         unchanged(world, calls, agents)
         url = str(world.http.base_url).replace("http", "ws", 1) + "/v1/agents/connect"
         async with connect(url, open_timeout=30, additional_headers=operator) as socket:
             with pytest.raises(ConnectionClosed):
                 await socket.recv()
-        assert socket.close_code == 4401
+        assert socket.close_code == 1013  # try again later: the agent keeps trying
         for public in ("/v1/health", "/v1/ready"):
             assert (await world.http.get(public)).status_code == 200
         denied = [e for e in world.recorder.events if e.type == "security.denied"]
         assert len(denied) == 3 * len(calls) + 1
+        assert all(e.data["unavailable"] is True for e in denied)

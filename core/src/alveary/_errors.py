@@ -58,9 +58,12 @@ class Rejected(AlvearyError):
 class Denied(Rejected):
     """Authentication or authorization failed. ``unauthenticated`` is True when no plugin
     accepted the credentials (an HTTP front answers 401), False when the caller is known but
-    may not act (403)."""
+    may not act (403). ``unavailable`` is True when no decision could be made: a security
+    plugin raised, overran, answered wrongly or is disabled, so the refusal says nothing
+    about the caller (503)."""
 
     unauthenticated: bool = False
+    unavailable: bool = False
 
 
 class NotFound(AlvearyError, KeyError):

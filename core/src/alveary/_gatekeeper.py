@@ -85,9 +85,16 @@ class Gatekeeper:
             if authorize and hooks.has_authz:
                 await hooks.authorize(principal, action, resource)
         except Denied as exc:
-            data = {"action": action, "resource": resource, "reason": step, "detail": str(exc)}
+            data: dict[str, Any] = {
+                "action": action,
+                "resource": resource,
+                "reason": step,
+                "detail": str(exc),
+            }
             if principal is not ANONYMOUS:
                 data["principal"] = principal.id
+            if exc.unavailable:
+                data["unavailable"] = True
             self._events.emit("security.denied", data=data)
             exc.unauthenticated = step == "not authenticated"
             raise

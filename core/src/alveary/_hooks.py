@@ -226,7 +226,7 @@ class Hooks(Isolation):
         for impl in self.gate("alveary_authenticate", "authentication"):
             principal = await self._refusing(impl, (credentials,), checks.principal)
             if principal is FAILED:
-                raise Denied("not authenticated (the plugin failed)", plugin=impl.plugin)
+                raise _unavailable("not authenticated (the plugin failed)", impl.plugin)
             if principal is not None:
                 return principal  # type: ignore[no-any-return]
         raise Denied("not authenticated")
@@ -237,7 +237,7 @@ class Hooks(Isolation):
         for impl in self.gate("alveary_authorize", "authorization"):
             allowed = await self._refusing(impl, (principal, action, resource), checks.boolean)
             if allowed is FAILED:
-                raise Denied(f"{action} {resource}: the plugin failed", plugin=impl.plugin)
+                raise _unavailable(f"{action} {resource}: the plugin failed", impl.plugin)
             if allowed is False:
                 raise Denied(f"{principal.id} may not {action} {resource}", plugin=impl.plugin)
 
@@ -302,6 +302,13 @@ class Hooks(Isolation):
                 else:
                     problems.extend(lines)
         return problems
+
+
+def _unavailable(reason: str, plugin: str) -> Denied:
+    """A refusal because a security plugin failed: no decision was made."""
+    denied = Denied(reason, plugin=plugin)
+    denied.unavailable = True
+    return denied
 
 
 _FALLBACK = LeastLoaded()

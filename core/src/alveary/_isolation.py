@@ -152,8 +152,12 @@ class Isolation:
         """The implementations of a gate hook; raises if a disabled plugin implements it."""
         plugin = self.closed.get(hook)
         if plugin is not None:
-            error = Denied if hook in _AUTH else Rejected
-            raise error(f"{what} refused: plugin {plugin!r} is disabled", plugin=plugin)
+            reason = f"{what} refused: plugin {plugin!r} is disabled"
+            if hook not in _AUTH:
+                raise Rejected(reason, plugin=plugin)
+            denied = Denied(reason, plugin=plugin)
+            denied.unavailable = True
+            raise denied
         return self.impls[hook]
 
     # -- calling ----------------------------------------------------------------------------

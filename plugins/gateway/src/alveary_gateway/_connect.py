@@ -6,7 +6,8 @@ hello offers.
 A refused agent is told why in the close frame: ``4400`` a bad hello, ``4401``
 unauthenticated, ``4403`` not allowed, ``4409`` no place for it (a full pool, a config it
 does not match); ``1013`` asks it to try again later (a standby replica, a stopping
-orchestrator). ``alveary.agent --connect`` gives up on the 44xx codes and retries the rest.
+orchestrator, a security plugin that failed). ``alveary.agent --connect`` gives up on the
+44xx codes and retries the rest.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ async def _admissible(host: alveary.Host, creds: dict[str, str]) -> None:
     try:
         await host.authorize(creds, "agent.register", "*")
     except alveary.Denied as exc:
+        if exc.unavailable:
+            raise Refused(1013, str(exc)) from None
         if exc.unauthenticated:
             raise Refused(4401, str(exc)) from None
         # a known caller: checked again by name once its hello names it
@@ -134,7 +137,8 @@ async def _join(
     try:
         await host.register(spec, credentials=creds, pool=pool)
     except alveary.Denied as exc:
-        raise Refused(4401 if exc.unauthenticated else 4403, str(exc)) from None
+        code = 1013 if exc.unavailable else 4401 if exc.unauthenticated else 4403
+        raise Refused(code, str(exc)) from None
     except (alveary.AlvearyError, ValueError) as exc:
         raise Refused(4409, str(exc)) from None
     finally:

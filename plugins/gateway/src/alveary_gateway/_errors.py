@@ -83,6 +83,8 @@ def _kernel(request: Request[Any, Any, Any], exc: AlvearyError) -> Response[Any]
             response = answer(429, "too_many", str(exc))
             response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
             return response
+        if exc.unavailable:  # a security plugin failed: nothing was decided about the caller
+            return answer(503, "unavailable", str(exc))
         if exc.unauthenticated:
             return answer(401, "unauthenticated", str(exc))
         return answer(403, "forbidden", str(exc))
