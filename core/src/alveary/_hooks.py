@@ -17,7 +17,7 @@ from . import _checks as checks
 from ._builtins.least_loaded import LeastLoaded
 from ._components import Runtime, Store, Strategy
 from ._errors import Denied, PluginError, Rejected, StartFailed
-from ._isolation import FAILED, Isolation, describe
+from ._isolation import FAILED, Isolation, describe, unavailable
 from ._records import (
     Agent,
     AgentSpec,
@@ -226,7 +226,7 @@ class Hooks(Isolation):
         for impl in self.gate("alveary_authenticate", "authentication"):
             principal = await self._refusing(impl, (credentials,), checks.principal)
             if principal is FAILED:
-                raise _unavailable("not authenticated (the plugin failed)", impl.plugin)
+                raise unavailable("not authenticated (the plugin failed)", impl.plugin)
             if principal is not None:
                 return principal  # type: ignore[no-any-return]
         raise Denied("not authenticated")
@@ -237,7 +237,7 @@ class Hooks(Isolation):
         for impl in self.gate("alveary_authorize", "authorization"):
             allowed = await self._refusing(impl, (principal, action, resource), checks.boolean)
             if allowed is FAILED:
-                raise _unavailable(f"{action} {resource}: the plugin failed", impl.plugin)
+                raise unavailable(f"{action} {resource}: the plugin failed", impl.plugin)
             if allowed is False:
                 raise Denied(f"{principal.id} may not {action} {resource}", plugin=impl.plugin)
 
@@ -302,13 +302,6 @@ class Hooks(Isolation):
                 else:
                     problems.extend(lines)
         return problems
-
-
-def _unavailable(reason: str, plugin: str) -> Denied:
-    """A refusal because a security plugin failed: no decision was made."""
-    denied = Denied(reason, plugin=plugin)
-    denied.unavailable = True
-    return denied
 
 
 _FALLBACK = LeastLoaded()

@@ -153,11 +153,7 @@ class Isolation:
         plugin = self.closed.get(hook)
         if plugin is not None:
             reason = f"{what} refused: plugin {plugin!r} is disabled"
-            if hook not in _AUTH:
-                raise Rejected(reason, plugin=plugin)
-            denied = Denied(reason, plugin=plugin)
-            denied.unavailable = True
-            raise denied
+            raise unavailable(reason, plugin) if hook in _AUTH else Rejected(reason, plugin=plugin)
         return self.impls[hook]
 
     # -- calling ----------------------------------------------------------------------------
@@ -297,6 +293,13 @@ class Isolation:
             # Awaiting futures that are all done may not yield to the loop (3.12+), so their
             # own discard callbacks would never run: drop the finished ones here.
             self._background.difference_update([f for f in self._background if f.done()])
+
+
+def unavailable(reason: str, plugin: str) -> Denied:
+    """A refusal because a security plugin failed or is disabled: no decision was made."""
+    denied = Denied(reason, plugin=plugin)
+    denied.unavailable = True
+    return denied
 
 
 def _bad_event_types(name: str, plugin: object) -> str | None:

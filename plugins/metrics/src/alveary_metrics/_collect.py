@@ -1,8 +1,8 @@
 """The collector: metric families made at scrape time, from the tally and from the host.
 
-What the orchestrator knows at any moment (agents, pools, queue, counts by state, plugin
-failures) is read from ``Host`` when Prometheus asks, so it costs nothing between scrapes;
-what only events tell (tasks by kind, durations, retries) comes from the tally.
+What the orchestrator knows at any moment (agents, pools, queue, counts by state, events by
+type, plugin failures) is read from ``Host`` when Prometheus asks, so it costs nothing between
+scrapes; what only events tell (tasks by kind, durations, retries) comes from the tally.
 """
 
 from __future__ import annotations
@@ -86,12 +86,6 @@ class Collector:
             timed_out.add_metric([name], kind.timed_out)
             _observed(duration, name, kind.duration)
             _observed(wait, name, kind.wait)
-        events = CounterMetricFamily(
-            "alveary_events", "Events the orchestrator emitted, by type.", labels=["type"]
-        )
-        if tally.host is not None:
-            for type_, n in _bounded(tally.host.metrics().events, tally.config.max_event_types):
-                events.add_metric([type_], n)
         scaled = CounterMetricFamily(
             "alveary_pool_scaled",
             "Scaling decisions that changed a pool's desired size, by direction and deciding "
@@ -100,7 +94,7 @@ class Collector:
         )
         for (pool, direction, by), n in list(tally.scaled.items()):
             scaled.add_metric([pool, direction, by], n)
-        yield from (submitted, finished, retried, timed_out, duration, wait, events, scaled)
+        yield from (submitted, finished, retried, timed_out, duration, wait, scaled)
 
     def _queue(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
@@ -179,7 +173,12 @@ class Collector:
         )
         for plugin in snapshot.disabled_plugins:
             disabled.add_metric([plugin], 1)
-        yield from (tasks, failures, disabled)
+        events = CounterMetricFamily(
+            "alveary_events", "Events the orchestrator emitted, by type.", labels=["type"]
+        )
+        for type_, n in _bounded(snapshot.events, self._tally.config.max_event_types):
+            events.add_metric([type_], n)
+        yield from (tasks, failures, disabled, events)
         yield GaugeMetricFamily(
             "alveary_in_flight", "Attempts running now.", value=snapshot.in_flight
         )
