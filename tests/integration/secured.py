@@ -89,8 +89,11 @@ def config(folder: Path, jwt_keys: dict[str, Any] | None, **orchestrator: Any) -
         "roles": ROLES,
         "limits": {"rate": 1e6, "burst": 10**6, "failures": 10**6},  # not what is tested here
     }
+    # A budget a loaded machine keeps: these tests check who may do what. A hook that overruns
+    # is refused as unavailable (503); test_security_faults sets a tight budget on purpose.
+    settings = {"shutdown_timeout": 2, "tick_interval": 0.05, "hook_timeout": 2.0}
     return {
-        "orchestrator": {"shutdown_timeout": 2, "tick_interval": 0.05, **orchestrator},
+        "orchestrator": {**settings, **orchestrator},
         "plugins": {
             "enabled": ["gateway", "security", "subprocess"],
             "gateway": {"listen": "127.0.0.1:0", "remote": {"log_dir": str(folder / "remote")}},

@@ -14,9 +14,8 @@ import alveary
 import attrs
 import structlog
 from alveary_subprocess import Live, Supervisor
-from alveary_subprocess import workspace as ws
 from alveary_subprocess.options import parse
-from alveary_subprocess.process import build_env, describe_exit
+from alveary_subprocess.process import describe_exit
 
 from ._config import Config, ContainerOptions
 from ._engine import Engine, EngineError, Usage
@@ -74,17 +73,15 @@ class ContainerRuntime(Supervisor):
         await self.leftovers.cleared()
         box: Box | None = None
         try:
-            env = build_env(options, agent, heartbeat=self.heartbeat_interval())
-            place = await ws.prepare(options, agent.name)
-            live = Live(agent, options, place, env, self.open_log(agent, options))
+            live = await self.prepare(agent, options)
             box = Box(live, asyncio.get_running_loop().create_future())
             self.boxes[agent.id] = box
             self.live[agent.id] = live
             spec = container_spec(
                 options,
                 agent,
-                env,
-                place.path,
+                live.env,
+                live.workspace.path,
                 owner=self.config.owner,
                 instance=self.instance,
             )
@@ -196,12 +193,7 @@ class ContainerRuntime(Supervisor):
             chore.cancel()
         await asyncio.gather(*live.chores, return_exceptions=True)
         self.gone.pop(live.agent.id, None)
-        if live.conn is not None:
-            live.conn.close(live.ended or "the agent stopped")
-        note = await ws.release(live.workspace)
-        if note:
-            live.log.note(note)
-        live.log.close()
+        await self.release(live)
 
     def kill(self, live: Live) -> None:
         box = self.boxes.get(live.agent.id)

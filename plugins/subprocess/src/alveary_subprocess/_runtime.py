@@ -12,14 +12,13 @@ from typing import Any
 import alveary
 import structlog
 
-from . import workspace as ws
 from ._config import Config
 from ._oneshot import command_for, run_once
 from ._supervisor import Live, Supervisor
 from .logs import AgentLog
 from .options import SubprocessOptions, parse
 from .orphans import process_record
-from .process import Child, build_env, describe_exit, signal_group, spawn, stop_group, write_to
+from .process import Child, describe_exit, signal_group, spawn, stop_group, write_to
 from .protocol import read_into
 
 log = structlog.get_logger("alveary.subprocess")
@@ -45,9 +44,7 @@ class SubprocessRuntime(Supervisor):
         await self.orphans.cleared()
         live: Live | None = None
         try:
-            env = build_env(options, agent, heartbeat=self.heartbeat_interval())
-            place = await ws.prepare(options, agent.name)
-            live = Live(agent, options, place, env, self.open_log(agent, options))
+            live = await self.prepare(agent, options)
             live.log.note(f"starting ({'one-shot' if options.one_shot else 'protocol'})")
             self.live[agent.id] = live
             if not options.one_shot:
@@ -164,13 +161,7 @@ class SubprocessRuntime(Supervisor):
             live.child.close()
             self.orphans.remove(live.agent.name)
         self.gone.pop(live.agent.id, None)  # after its exit, which marks it
-        if live.conn is not None:
-            live.conn.close(live.ended or "the agent stopped")
-        note = await ws.release(live.workspace)
-        if note:
-            live.log.note(note)
-            log.warning("workspace kept", agent=live.agent.name, note=note)
-        live.log.close()
+        await self.release(live)
 
     async def close(self) -> None:
         """At shutdown: kill whatever is still running (the kernel stopped every agent

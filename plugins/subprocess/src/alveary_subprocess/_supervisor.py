@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from ._oneshot import ToolFailed
 from .logs import AgentLog, log_name
 from .options import ProcessOptions
 from .orphans import Entry, Orphans, stop_recorded
-from .process import Child, secret_values
+from .process import Child, build_env, secret_values
 from .protocol import AgentLost, Connection
 
 log = structlog.get_logger("alveary.subprocess")
@@ -111,6 +111,29 @@ class Supervisor:
             if isinstance(interval, (int, float)) and not isinstance(interval, bool):
                 return float(interval)
         return 5.0
+
+    async def prepare(
+        self,
+        agent: alveary.Agent,
+        options: ProcessOptions,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> Live:
+        """What every ``start`` begins with: the agent's environment (``extra_env`` added),
+        its workspace and its log."""
+        env = build_env(options, agent, extra_env, heartbeat=self.heartbeat_interval())
+        place = await ws.prepare(options, agent.name)
+        return Live(agent, options, place, env, self.open_log(agent, options))
+
+    async def release(self, live: Live) -> None:
+        """What every clean-up ends with: the connection closed (its tasks told why), the
+        workspace released (a kept one noted in the log), the log closed."""
+        if live.conn is not None:
+            live.conn.close(live.ended or "the agent stopped")
+        note = await ws.release(live.workspace)
+        if note:
+            live.log.note(note)
+            log.warning("workspace kept", agent=live.agent.name, note=note)
+        live.log.close()
 
     def open_log(self, agent: alveary.Agent, options: ProcessOptions) -> AgentLog:
         return AgentLog(

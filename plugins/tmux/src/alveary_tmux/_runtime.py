@@ -20,10 +20,9 @@ from alveary_subprocess import (
     read_into,
     stop_recorded,
 )
-from alveary_subprocess import workspace as ws
 from alveary_subprocess.options import parse
 from alveary_subprocess.orphans import Entry
-from alveary_subprocess.process import build_env, signal_group
+from alveary_subprocess.process import signal_group
 
 from ._config import Config, TmuxOptions
 from ._session import Session, start_script
@@ -62,9 +61,7 @@ class TmuxRuntime(Supervisor):
             extra = {}
             if options.transport == "fifo":
                 extra = {"ALVEARY_IN": str(paths["in"]), "ALVEARY_OUT": str(paths["out"])}
-            env = build_env(options, agent, extra, heartbeat=self.heartbeat_interval())
-            place = await ws.prepare(options, agent.name)
-            live = Live(agent, options, place, env, self.open_log(agent, options))
+            live = await self.prepare(agent, options, extra)
             session = Session(live, name, folder)
             self.watch.sessions[name] = session
             self._by_agent[agent.id] = session
@@ -160,14 +157,9 @@ class TmuxRuntime(Supervisor):
         await asyncio.gather(*live.chores, return_exceptions=True)
         for fifo in session.fifos:
             fifo.close()
-        if live.conn is not None:
-            live.conn.close(live.ended or "the agent stopped")
         shutil.rmtree(session.folder, ignore_errors=True)
         self.orphans.remove(live.agent.name)
-        note = await ws.release(live.workspace)
-        if note:
-            live.log.note(note)
-        live.log.close()
+        await self.release(live)
 
     async def stop_orphan(self, name: str, entry: Entry) -> dict[str, Any] | None:
         """Stop an agent a dead run left: its program's process group, if that is still the
