@@ -8,11 +8,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import latency
+from _common import latency, redis_server
 
 APP = """
 from celery import Celery
@@ -29,7 +28,6 @@ def noop(x):
 
 def measure(
     folder: Path,
-    redis_server: Callable[[Path, str], tuple[subprocess.Popen[bytes], str]],
     tasks: int,
     round_trips: int,
 ) -> dict[str, Any]:

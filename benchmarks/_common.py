@@ -1,14 +1,17 @@
 """Small helpers shared by the benchmark modules: percentiles, latency summaries, progress,
-and how this process collects garbage."""
+how this process collects garbage, and a redis-server to measure against."""
 
 from __future__ import annotations
 
 import gc
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -84,3 +87,28 @@ class GcTimer:
 
     def __exit__(self, *exc: object) -> None:
         gc.callbacks.remove(self._callback)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_server(folder: Path, fsync: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server with an append-only file fsynced ``fsync``; its process and URL."""
+    port = free_port()
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    args += ["--appendonly", "yes", "--appendfsync", fsync, "--dir", str(folder)]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return process, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.02)
+    process.kill()
+    raise RuntimeError("redis-server did not start")

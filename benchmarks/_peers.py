@@ -121,12 +121,9 @@ async def celery(round_trips: int, warmup: int, tasks: int) -> dict[str, Any]:
     appendfsync everysec), two prefork workers, ``acks_late``: ``_celery.py``, as
     ``stores.py --celery`` measures it."""
     import _celery
-    from stores import redis_server
 
     with tempfile.TemporaryDirectory() as folder:
-        measured = await asyncio.to_thread(
-            _celery.measure, Path(folder), redis_server, tasks, round_trips
-        )
+        measured = await asyncio.to_thread(_celery.measure, Path(folder), tasks, round_trips)
     rate = measured["throughput_per_s"]
     return {
         "setup": "Redis broker and backend, 2 prefork workers, acks_late",

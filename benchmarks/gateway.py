@@ -154,13 +154,11 @@ def fan_out(server: Server, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def celery(round_trips: int) -> dict[str, Any]:
-    """Celery's ``delay().get()`` round trip (``_celery.py``, a redis-server from
-    ``stores.py``)."""
+    """Celery's ``delay().get()`` round trip (``_celery.py``, on a redis-server of its own)."""
     import _celery
-    from stores import redis_server
 
     with tempfile.TemporaryDirectory() as tmp:
-        return _celery.measure(Path(tmp), redis_server, 1_000, round_trips)
+        return _celery.measure(Path(tmp), 1_000, round_trips)
 
 
 def run(settings: dict[str, Any], with_celery: bool, profile: str | None) -> dict[str, Any]:

@@ -22,16 +22,14 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import alveary
-from _common import Progress, collect_as_alveary_run, latency
+from _common import Progress, collect_as_alveary_run, latency, redis_server
 from alveary import AgentSpec, TaskSpec
 
 HERE = Path(__file__).resolve().parent
@@ -41,31 +39,6 @@ QUICK = {"tasks": 3_000, "round_trips": 300, "repeats": 1}
 
 async def noop(task: alveary.Task) -> None:
     """The pool's handler: returns at once."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def redis_server(folder: Path, fsync: str) -> tuple[subprocess.Popen[bytes], str]:
-    """A redis-server with an append-only file fsynced ``fsync``; its process and URL."""
-    port = free_port()
-    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    args += ["--appendonly", "yes", "--appendfsync", fsync, "--dir", str(folder)]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return process, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.02)
-    process.kill()
-    raise RuntimeError("redis-server did not start")
 
 
 async def measure(config: dict[str, Any], tasks: int, round_trips: int) -> dict[str, Any]:
@@ -153,7 +126,7 @@ async def run_all(size: dict[str, int], *, celery: bool) -> dict[str, Any]:
 
             progress("celery (redis broker)")
             results["celery (redis broker)"] = _celery.measure(
-                folder, redis_server, size["tasks"], size["round_trips"]
+                folder, size["tasks"], size["round_trips"]
             )
     return results
 
