@@ -140,6 +140,33 @@ async def test_an_event_nobody_asked_for_is_not_built() -> None:
         assert orch.metrics().events["task.running"] == 1
 
 
+async def test_events_are_counted_with_nobody_listening_and_sent_once_someone_does() -> None:
+    async with orchestrator({}) as orch:
+        await orch.register(spec("a1"))
+        await (await orch.submit(TaskSpec("echo", payload=1))).result(5)
+        assert orch._events._seq == 0  # nothing built
+        counts = orch.metrics().events
+        assert counts["task.pending"] == counts["task.succeeded"] == 1
+        assert counts["agent.busy"] == 1
+        # A subscriber arriving later gets the types that nobody wanted a moment ago.
+        seen: list[str] = []
+
+        async def follow() -> None:
+            async for event in orch.events():
+                seen.append(event.type)
+                if event.type == "task.succeeded":
+                    return
+
+        follower = asyncio.create_task(follow())
+        await asyncio.sleep(0)
+        await (await orch.submit(TaskSpec("echo", payload=2))).result(5)
+        await asyncio.wait_for(follower, 5)
+    assert seen[0] == "task.pending"
+    assert "agent.busy" in seen
+    assert seen[-1] == "task.succeeded"
+    assert orch.metrics().events["task.succeeded"] == 2
+
+
 @pytest.mark.parametrize("bad", ["task.succeeded", b"task", 42, object()])
 def test_event_types_that_cannot_answer_in_refuse_the_plugin(bad: object) -> None:
     from alveary import PluginError

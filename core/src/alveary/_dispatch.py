@@ -89,7 +89,7 @@ class Dispatcher:
         if limit is not None:
             self._deadlines.at(self._now() + limit, self._expire, task)
         reason = self.unplaceable(requires)
-        if reason is not None and self._events.live:
+        if reason is not None:
             self._events.emit(
                 "routing.unplaceable",
                 task=task,

@@ -48,18 +48,47 @@ _build_event = _event_builder()
 
 
 _MAX_TYPES = 4096
-"""Event types whose listeners are remembered: plugins may invent types without end."""
+"""Event types counted, and whose listeners are remembered, one by one: plugins may invent
+types without end (the rest are counted under ``other``)."""
+
+
+class _Counts(dict[str, int]):
+    """Events by type; a type not seen yet counts 0, so ``counts[type] += 1`` needs no check."""
+
+    __slots__ = ()
+
+    def __missing__(self, type: str) -> int:
+        return 0
+
+
+class _Wants(dict[str, bool]):
+    """Event type -> whether anyone wants it, worked out on the first ask."""
+
+    __slots__ = ("_bus",)
+
+    def __init__(self, bus: EventBus) -> None:
+        super().__init__()
+        self._bus = bus
+
+    def __missing__(self, type: str) -> bool:
+        bus = self._bus
+        wanted = bool(bus._subscribers) or bool(bus._find(type))
+        if type in bus._listeners:  # remembered there, so stable until the next refresh
+            self[type] = wanted
+        return wanted
 
 
 class EventBus:
-    """Numbers events and hands them to ``alveary_event`` and to ``events()`` subscribers.
+    """Counts events, numbers them and hands them to ``alveary_event`` and to ``events()``
+    subscribers.
 
-    Callers check ``live`` before building an event's data: with no listener an event costs
-    one attribute read. A plugin with ``event_types`` gets only those; an event that no
-    plugin and no subscriber wants is not built.
+    ``emit`` is the whole of it. The hot paths (task and agent transitions) do its two steps
+    inline, so that an event nobody wants costs two dictionary lookups and no data is built
+    for it: ``counts[type] += 1``, then ``send`` only if ``wants[type]``. A plugin with
+    ``event_types`` gets only those.
     """
 
-    __slots__ = ("_hooks", "_listeners", "_now", "_seq", "_subscribers", "counts", "live")
+    __slots__ = ("_hooks", "_listeners", "_now", "_seq", "_subscribers", "counts", "wants")
 
     def __init__(self, hooks: Hooks, now: Callable[[], float]) -> None:
         self._hooks = hooks
@@ -68,17 +97,16 @@ class EventBus:
         self._subscribers: list[asyncio.Queue[Event | None]] = []
         self._listeners: dict[str, tuple[Impl, ...]] = {}
         """Event type -> the ``alveary_event`` implementations that want it."""
-        self.counts: dict[str, int] = {}
-        """Events emitted while anyone listened, by type (at most ``_MAX_TYPES`` types, the
-        rest under ``other``)."""
-        self.live = hooks.has_events
-        """True when someone listens: a plugin's ``alveary_event`` or a subscriber."""
+        self.counts: dict[str, int] = _Counts()
+        """Events by type since the orchestrator was made, whether or not anyone wanted them
+        (at most ``_MAX_TYPES`` types through ``emit``, the rest under ``other``)."""
+        self.wants: dict[str, bool] = _Wants(self)
+        """Event type -> True when a plugin or a subscriber wants it."""
 
     def refresh(self) -> None:
-        """Recompute ``live`` and who wants what (a subscriber came or went, a plugin was
-        disabled)."""
-        self.live = bool(self._subscribers) or self._hooks.has_events
+        """Forget who wants what (a subscriber came or went, a plugin was disabled)."""
         self._listeners.clear()
+        self.wants.clear()
 
     def _find(self, type: str) -> tuple[Impl, ...]:
         before = self._hooks.impls["alveary_event"]
@@ -96,23 +124,31 @@ class EventBus:
         data: Mapping[str, Any] | None = None,
         to_hooks: bool = True,
     ) -> None:
-        if not self.live:
-            return
+        """Count the event, and send it to whoever wants it (only to subscribers when not
+        ``to_hooks``)."""
         counts = self.counts
-        seen = counts.get(type)
-        if seen is not None:
-            counts[type] = seen + 1
-        elif len(counts) < _MAX_TYPES:
-            counts[type] = 1
+        if type in counts or len(counts) < _MAX_TYPES:
+            counts[type] += 1
         else:
-            counts["other"] = counts.get("other", 0) + 1
+            counts["other"] += 1
+        if self.wants[type] if to_hooks else self._subscribers:
+            self.send(type, task, agent, data, to_hooks)
+
+    def send(
+        self,
+        type: str,
+        task: Task | None = None,
+        agent: Agent | None = None,
+        data: Mapping[str, Any] | None = None,
+        to_hooks: bool = True,
+    ) -> None:
+        """Build the event and deliver it, without counting it: the caller counted it and
+        found it wanted."""
         listeners: tuple[Impl, ...] | None = ()
         if to_hooks:
             listeners = self._listeners.get(type)
             if listeners is None:
                 listeners = self._find(type)
-        if not listeners and not self._subscribers:
-            return
         self._seq += 1
         event = _build_event(
             type,

@@ -28,8 +28,8 @@ class Metrics:
     disabled_plugins: tuple[str, ...]
     uptime: float
     events: Mapping[str, int] = attrs.field(factory=dict)
-    """Events emitted by type, counted while any plugin or subscriber listens (from the
-    start, when a plugin implements ``alveary_event``)."""
+    """Events by type since the orchestrator was made, counted whether or not anyone wanted
+    them."""
 
 
 class TaskHandle:

@@ -74,6 +74,10 @@ class Host(Protocol):
     def tasks(self, state: TaskState | None = None) -> list[Task]:
         """Tasks the store retains, optionally only those in ``state``."""
 
+    def waiting(self) -> list[Task]:
+        """The tasks waiting in the queue for an agent now, in no particular order; each one's
+        ``times["queued"]`` says since when."""
+
     @property
     def stopping(self) -> bool:
         """True once the orchestrator began to stop (see ``Orchestrator.stopping``)."""

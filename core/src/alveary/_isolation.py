@@ -120,7 +120,6 @@ class Isolation:
         self.has_scorers = "alveary_route_score" in on
         self.has_authn = "alveary_authenticate" in on
         self.has_authz = "alveary_authorize" in on
-        self.has_events = "alveary_event" in on
         self.has_health = "alveary_health_check" in on
         self.has_scale = "alveary_scale" in on
         self.has_task_before = "alveary_task_before" in on

@@ -211,7 +211,7 @@ class Kernel:
             self._book.add(task, how="recovered")
             self._dispatch.place(task)
         self._pools.declare(self.config.pools)
-        self._pools.reconcile(self._waiting)
+        self._pools.reconcile(self.waiting)
         if self._chores:  # the first agents of each pool (each start is bounded)
             await asyncio.wait(set(self._chores))
         self._tick_task = asyncio.get_running_loop().create_task(self._tick_loop())
@@ -270,13 +270,14 @@ class Kernel:
                 self._deadlines.sweep()
                 await self.hooks.tick(self._host, now)
                 await self._health.sweep(now, settings.health_interval)
-                self._pools.reconcile(self._waiting)
+                self._pools.reconcile(self.waiting)
                 self._dispatch.pump(None)
             except Exception:  # the loop must outlive a bug in any one step
                 log.exception("tick failed")
 
-    def _waiting(self) -> list[Task]:
-        """The tasks waiting in the queue, for the pools' metrics."""
+    def waiting(self) -> list[Task]:
+        """The tasks waiting in the queue for an agent now, in no particular order (each
+        one's ``times["queued"]`` says since when)."""
         return list(self._dispatch.queue.tasks())
 
     def _background(self, work: Coroutine[Any, Any, None]) -> asyncio.Future[None]:

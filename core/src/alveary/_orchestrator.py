@@ -291,7 +291,7 @@ class Orchestrator(Kernel):
 
     def pool_metrics(self, pool: str) -> PoolMetrics:
         """What a scaling plugin would see of the pool now; raises ``NotFound``."""
-        return self._pools.metrics(self._pool(pool), self._waiting())
+        return self._pools.metrics(self._pool(pool), self.waiting())
 
     def _pool(self, name: str) -> Pool:
         found = self._pools.by_name.get(name)

@@ -72,9 +72,11 @@ class Registry:
             self.index.discard(agent)
         if self._hooks.has_state_hooks:
             self._hooks.agent_state_changed(agent, old, state, reason)
-        if self._events.live:
+        events, type = self._events, _EVENTS[state]
+        events.counts[type] += 1
+        if events.wants[type]:
             data = {"from": _NAMES[old], "reason": reason} if reason else {"from": _NAMES[old]}
-            self._events.emit(_EVENTS[state], agent=agent, data=data)
+            events.send(type, None, agent, data)
 
     def released(self, agent: Agent) -> None:
         """An attempt on ``agent`` ended: wake whoever waits for it to be idle."""

@@ -87,8 +87,10 @@ class TaskBook:
         task.state = state
         task.times[_NAMES[state]] = self._now()
         self.store.save_task(task)
-        if self._events.live:
-            self._events.emit(_EVENTS[state], task=task, data=data)
+        events, type = self._events, _EVENTS[state]
+        events.counts[type] += 1
+        if events.wants[type]:
+            events.send(type, task, None, data)
 
     def settle(self, task: Task, outcome: Outcome) -> None:
         """Apply how an attempt ended: finish the task, or retry it while attempts remain."""
@@ -124,7 +126,7 @@ class TaskBook:
         task.outcome = outcome
         self.active.pop(task.id, None)
         data: dict[str, Any] | None = None
-        if self._events.live:
+        if self._events.wants[_EVENTS[outcome.state]]:
             data = {"attempts": outcome.attempts}
             if outcome.error is not None:
                 data["error"] = outcome.error

@@ -16,7 +16,7 @@ from typing import Any
 from alveary import AgentState, Host
 
 from ._rules import BY_KIND, WINDOWED, Rule
-from ._tally import Tally
+from ._tally import Tally, queues
 
 
 class Measure:
@@ -40,9 +40,9 @@ class Measure:
                 )
             )
         if metric == "queue_depth":
-            return float(sum(len(q) for q in self._tally.queues.values()))
+            return float(len(host.waiting()))
         if metric == "queue_wait":
-            oldest = [next(iter(q.values())) for q in self._tally.queues.values() if q]
+            oldest = [since for _, since in queues(host).values()]
             return max(0.0, now - min(oldest)) if oldest else 0.0
         if metric == "auth_failures":
             start = now - rule.window

@@ -20,7 +20,7 @@ from prometheus_client.core import (
 
 from ._alerts import Alerts
 from ._slo import Slos
-from ._tally import OTHER, Histogram, Tally
+from ._tally import OTHER, Histogram, Tally, queues
 
 NO_POOL = ""
 """The ``pool`` label of agents registered outside any pool."""
@@ -107,10 +107,10 @@ class Collector:
         )
         host = self._tally.host
         now = host.now() if host is not None else 0.0
+        waiting = queues(host)
         for value, name in _PRIORITIES.items():
-            queue = self._tally.queues.get(value, {})
-            depth.add_metric([name], len(queue))
-            since = next(iter(queue.values()), now)
+            count, since = waiting.get(value, (0, now))
+            depth.add_metric([name], count)
             oldest.add_metric([name], max(0.0, now - since))
         yield from (depth, oldest)
 

@@ -1,9 +1,11 @@
 """The tally: what events say, counted as they come, in plain numbers.
 
-``alveary_event`` is on the hot path, so nothing here formats a string or takes a lock: each
-event costs a dictionary lookup or two and a few integer additions. Label values are only
-made at scrape time (``_collect``). Everything runs in the orchestrator's event loop, scrapes
-included, so no two of these run at once.
+``alveary_event`` is on the hot path, so nothing here formats a string or takes a lock, and
+only two events per task are asked for: ``task.pending`` (submitted, or back for a retry)
+and the task's final one. How long an attempt waited in the queue is read off the task's
+record (``times``) at the next of those; what waits now is read from the host at a scrape.
+Label values are only made at scrape time (``_collect``). Everything runs in the
+orchestrator's event loop, scrapes included, so no two of these run at once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from alveary import Event, Host, NotFound
+from alveary import Event, Host, NotFound, Task
 
 if TYPE_CHECKING:  # _config reads RECENT from here for the objectives
     from ._config import Config
@@ -58,17 +60,16 @@ class Kind:
 
 
 class Live:
-    """A task between its submission and its end: its kind, its priority, when it was
-    submitted, and the queue it waits in (if it does) since when."""
+    """A task between its submission and its end: its kind, its record, and when it last
+    became pending (its current attempt's wait is counted from the record's times after
+    that)."""
 
-    __slots__ = ("kind", "priority", "queue", "queued_at", "submitted")
+    __slots__ = ("kind", "pending", "task")
 
-    def __init__(self, kind: Kind, priority: int, submitted: float) -> None:
+    def __init__(self, kind: Kind, task: Task) -> None:
         self.kind = kind
-        self.priority = priority
-        self.submitted = submitted
-        self.queue: dict[str | None, float] | None = None
-        self.queued_at = 0.0
+        self.task = task
+        self.pending = task.times.get("pending", 0.0)
 
 
 class Ended:
@@ -104,8 +105,6 @@ class Tally:
         self.kinds: dict[str, Kind] = {}
         self.live: dict[str | None, Live] = {}
         """Tasks not finished, by id (events without one find nothing)."""
-        self.queues: dict[int, dict[str | None, float]] = {}
-        """Queued tasks by priority: task id -> when it was queued, oldest first."""
         self.scaled: dict[tuple[str, str, str], int] = {}
         """Scaling decisions by (pool, up or down, by whom)."""
         self.recent: deque[tuple[float, Kind, float, str]] = deque(maxlen=RECENT)
@@ -116,8 +115,6 @@ class Tally:
         """Agent id -> its circuit breaker's state (health plugin), unless closed."""
         self._on: Mapping[str, Callable[[Event], None]] = {
             "task.pending": self._pending,
-            "task.queued": self._queued,
-            "task.assigned": self._assigned,
             "pool.scaled": self._scaled,
             "security.denied": self._denied,
             "health.breaker": self._breaker,
@@ -166,7 +163,8 @@ class Tally:
         task_id = event.task_id
         live = self.live.get(task_id)
         if live is not None:  # back from a failed attempt, or requeued
-            self._left_queue(event)
+            self._waited(live)
+            live.pending = live.task.times.get("pending", event.time)
             data = event.data
             if "retry_in" in data:
                 live.kind.retried += 1
@@ -182,52 +180,33 @@ class Tally:
         kind = self.kind(task.spec.kind)
         if not event.data:  # new, not recovered from a durable store or requeued
             kind.submitted += 1
-        self.live[task_id] = Live(kind, int(task.spec.priority), task.submitted or event.time)
+        self.live[task_id] = Live(kind, task)
 
-    def _queued(self, event: Event) -> None:
-        live = self.live.get(event.task_id)
-        if live is None:
+    def _waited(self, live: Live) -> None:
+        """Count the queue wait of the attempt that began after ``live.pending``, if one
+        was assigned since: from queued to assigned, or 0 s when placed at once."""
+        times = live.task.times
+        assigned = times.get("assigned")
+        if assigned is None or assigned < live.pending:
             return
-        queue = self.queues.get(live.priority)
-        if queue is None:
-            queue = self.queues[live.priority] = {}
-        queue[event.task_id] = live.queued_at = event.time
-        live.queue = queue
-
-    def _assigned(self, event: Event) -> None:
-        live = self.live.get(event.task_id)
-        if live is None:
-            return
+        queued = times.get("queued")
         wait = live.kind.wait
-        queue = live.queue
-        if queue is None:  # placed at once: 0 s, the first bucket
-            wait.counts[0] += 1
-            return
-        waited = event.time - live.queued_at
+        waited = assigned - queued if queued is not None and queued >= live.pending else 0.0
         if waited > 0.0:
             wait.counts[bisect_left(wait.bounds, waited)] += 1
             wait.sum += waited
         else:
             wait.counts[0] += 1
-        del queue[event.task_id]
-        live.queue = None
-
-    def _left_queue(self, event: Event) -> None:
-        live = self.live.get(event.task_id)
-        if live is not None and live.queue is not None:
-            live.queue.pop(event.task_id, None)
-            live.queue = None
 
     def _ender(self, state: str) -> Callable[[Event], None]:
         def end(event: Event) -> None:
             live = self.live.pop(event.task_id, None)
             if live is None:
                 return
-            if live.queue is not None:
-                live.queue.pop(event.task_id, None)
+            self._waited(live)
             kind = live.kind
             kind.finished[state] += 1
-            took = event.time - live.submitted
+            took = event.time - (live.task.submitted or live.pending)
             self.recent.append((event.time, kind, took, state))
             duration = kind.duration
             if took > 0.0:
@@ -270,3 +249,17 @@ class Tally:
     def _denied(self, event: Event) -> None:
         if event.data.get("reason") == "not authenticated":
             self.unauthenticated.append(event.time)
+
+
+def queues(host: Host | None) -> dict[int, tuple[int, float]]:
+    """What waits in the queue now, by priority: how many tasks, and since when the oldest
+    has waited (the host's clock)."""
+    found: dict[int, tuple[int, float]] = {}
+    if host is None:
+        return found
+    for task in host.waiting():
+        priority = int(task.spec.priority)
+        since = task.times.get("queued", task.submitted)
+        seen = found.get(priority)
+        found[priority] = (1, since) if seen is None else (seen[0] + 1, min(seen[1], since))
+    return found
