@@ -1,5 +1,11 @@
 """alveary-gateway: reach a running orchestrator over HTTP: submit and follow tasks, see and
-steer agents and pools, stream live events, check health and readiness."""
+steer agents and pools, stream live events, check health and readiness.
+
+``Gateway`` is the plugin. ``alveary_gateway.client`` and ``alveary_gateway.command`` are the
+command-line client's kit (an HTTP client that turns every failure into one line and an exit
+status, the shared options and argument types), for commands of other plugins that talk to a
+running gateway.
+"""
 
 from __future__ import annotations
 

@@ -15,9 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import _command as command
-from . import _show
-from ._client import Client, Failed, dump
+from . import _show, command
+from .client import Client, Failed, dump
 
 POLL = 5.0
 """Seconds of one long-poll while ``--wait`` waits: well under the gateway's ``max_wait``."""

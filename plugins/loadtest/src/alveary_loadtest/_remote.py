@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from alveary_gateway._client import Client, Failed
-from alveary_gateway._command import task_path
+from alveary_gateway.client import Client, Failed
+from alveary_gateway.command import task_path
 
 from ._inprocess import NO_RESULT
 from ._plan import Mix, Spawn

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Sequence
 
 from alveary import AlvearyError, ConfigError, PluginError
-from alveary_gateway._client import Failed
-from alveary_gateway._command import seconds
+from alveary_gateway.client import Failed
+from alveary_gateway.command import seconds
 
 from . import _plots, _report, _targets
 from ._measure import Recorder

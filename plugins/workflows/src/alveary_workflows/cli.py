@@ -25,9 +25,9 @@ INTERVAL = 0.5
 
 def main(argv: Sequence[str]) -> int:
     try:
-        from alveary_gateway import _command as command
-        from alveary_gateway._client import Client, Failed, connection_options
-        from alveary_gateway._client import dump as show_json
+        from alveary_gateway import command
+        from alveary_gateway.client import Client, Failed, connection_options
+        from alveary_gateway.client import dump as show_json
     except ImportError:
         print(
             "alveary workflow: needs alveary-gateway (pip install alveary-gateway)", file=sys.stderr

@@ -1,5 +1,7 @@
 """What every command of the command-line client shares: its parser with the connection
-options, the checked argument types, and the one place failures become a line and a status."""
+options, the checked argument types, and the one place failures become a line and a status.
+
+Public, like :mod:`alveary_gateway.client`, for other plugins' commands."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from ._client import Client, Failed, connection_options
+from .client import Client, Failed, connection_options
 
 
 def parser(prog: str, description: str) -> argparse.ArgumentParser:

@@ -1,5 +1,10 @@
 """The HTTP side of the command-line client: one place that sends a request to the gateway
-and turns every way it can go wrong into one line and an exit status."""
+and turns every way it can go wrong into one line and an exit status.
+
+Public for other plugins' commands that talk to a running gateway (``alveary workflow``,
+``alveary loadtest --url``): ``Client``, ``Failed``, ``connection_options``, ``refusal`` and
+``dump``, with the argument types and ``run`` of :mod:`alveary_gateway.command`.
+"""
 
 from __future__ import annotations
 
