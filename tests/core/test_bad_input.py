@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import alveary
 import pytest
 from alveary import AgentSpec, ConfigError, Orchestrator, PluginError, TaskSpec
-from alveary._config import MAX_BYTES, load
+from alveary._config import load
+from alveary._source import MAX_BYTES
 
 if TYPE_CHECKING:
     from conftest import Dists
@@ -44,7 +45,7 @@ def lines_of(config: dict[str, Any], *plugins: object) -> list[str]:
 def test_a_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load(tmp_path)
-    assert info.value.lines == [f"{tmp_path}: is a directory, not a config file"]
+    assert info.value.lines == [f"{tmp_path}: is a directory, not a TOML file"]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
@@ -70,7 +71,7 @@ def test_a_file_over_the_size_cap_is_refused(tmp_path: Path) -> None:
     big.write_bytes(b"# padding\n" * (MAX_BYTES // 10 + 1))
     with pytest.raises(ConfigError) as info:
         load(big)
-    assert info.value.lines == [f"{big}: larger than 1 MiB; not a config file?"]
+    assert info.value.lines == [f"{big}: larger than 1 MiB; not a TOML file?"]
     big.write_bytes(b"#" * (MAX_BYTES - 1) + b"\n")  # at the cap: fine
     assert load(big).pools == ()
 

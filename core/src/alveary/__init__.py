@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         TaskSpec,
     )
     from ._routing import Candidates
+    from ._source import Source, read_toml
     from ._states import AgentState, HealthStatus, Priority, TaskState
     from ._verdicts import Approval, CommandVerdict
     from .hookspecs import hookimpl, hookspec
@@ -55,6 +56,7 @@ _MODULES = {
     "._components": ("Runtime", "Store", "Strategy"),
     "._config": ("Config",),
     "._converter": ("FieldError", "error_lines", "structure", "unstructure"),
+    "._source": ("Source", "read_toml"),
     "._errors": (
         "AlvearyError",
         "ConfigError",
@@ -136,6 +138,7 @@ __all__ = [
     "Priority",
     "Rejected",
     "Runtime",
+    "Source",
     "StandingBy",
     "StartFailed",
     "Store",
@@ -149,6 +152,7 @@ __all__ = [
     "error_lines",
     "hookimpl",
     "hookspec",
+    "read_toml",
     "structure",
     "unstructure",
 ]

@@ -13,10 +13,11 @@ import attrs
 from . import _plugins
 from ._catalog import installed
 from ._components import Runtime, Store, Strategy, validate_spec
-from ._config import Config, Source
+from ._config import Config
 from ._converter import structure
 from ._errors import ConfigError, PluginError
 from ._hooks import Hooks
+from ._source import Source
 
 
 @attrs.frozen

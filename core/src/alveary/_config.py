@@ -3,10 +3,6 @@ each on one line with the file, the line, the dotted key and what was expected."
 
 from __future__ import annotations
 
-import os
-import re
-import stat
-import sys
 from collections.abc import Mapping
 from pathlib import Path as FsPath
 from typing import Any
@@ -16,15 +12,10 @@ import attrs
 from . import validators
 from ._converter import Path, dotted, iter_errors, structure, unknown_key
 from ._errors import ConfigError
-from ._locate import locate
 from ._records import AgentSpec, PoolSize
+from ._source import MAX_DEPTH, Source, read_toml
 from ._values import shown
 from .validators import non_negative, positive
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 
 @attrs.frozen
@@ -92,27 +83,6 @@ class _Sections:
     orchestrator: OrchestratorConfig = attrs.field(factory=OrchestratorConfig)
     routing: RoutingConfig = attrs.field(factory=RoutingConfig)
     pools: list[PoolConfig] = attrs.field(factory=list)
-
-
-@attrs.frozen
-class Source:
-    """Where a config came from, to put file and line in front of an error."""
-
-    file: str = "<config>"
-    text: str | None = None
-    prefix: Path = ()
-
-    def line(self, path: Path) -> str:
-        """``file:line: key: message`` prefix for the dotted ``path``."""
-        where = self.file
-        if self.text is not None:
-            number = locate(self.text, (*self.prefix, *path))
-            if number:
-                where += f":{number}"
-        return f"{where}: {dotted(path)}" if path else where
-
-    def error(self, path: Path, message: str) -> str:
-        return f"{self.line(path)}: {message}"
 
 
 @attrs.frozen
@@ -223,13 +193,6 @@ def load(path: str | FsPath | None = None) -> Config:
     )
 
 
-MAX_BYTES = 1 << 20
-"""The largest config file read (1 MiB): ``--config /dev/zero`` must not eat the memory."""
-
-MAX_DEPTH = 32
-"""The deepest nesting of tables and lists a config may have."""
-
-
 def _too_deep(data: Mapping[str, Any]) -> Path | None:
     """The key (its first levels) under which ``data`` nests deeper than ``MAX_DEPTH``."""
     stack: list[tuple[Path, Any]] = [((), data)]
@@ -244,60 +207,14 @@ def _too_deep(data: Mapping[str, Any]) -> Path | None:
     return None
 
 
-def _read(path: FsPath) -> str:
-    """The text of a regular file of at most ``MAX_BYTES`` in UTF-8; anything else (a
-    directory, a FIFO that would block, a device that never ends) is refused in one line."""
-    name = str(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO: no wait
-    except FileNotFoundError:
-        raise ConfigError(f"{name}: no such file") from None
-    except OSError as exc:
-        raise ConfigError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise ConfigError(f"{name}: is a directory, not a config file")
-        if not stat.S_ISREG(mode):
-            raise ConfigError(f"{name}: not a regular file (a FIFO, a device, a socket?)")
-        data = b""
-        while len(data) <= MAX_BYTES:
-            chunk = os.read(fd, MAX_BYTES + 1 - len(data))
-            if not chunk:
-                break
-            data += chunk
-    except OSError as exc:
-        raise ConfigError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_BYTES:
-        raise ConfigError(f"{name}: larger than {MAX_BYTES >> 20} MiB; not a config file?")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(
-            f"{name}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
-        ) from None
-
-
 def _load_file(path: FsPath, prefix: Path) -> Config:
-    name = str(path)
-    text = _read(path)
-    try:
-        data: Any = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-        where = f"{name}:{match.group(1)}" if match else name
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise ConfigError(f"{where}: invalid TOML: {message}") from None
-    except RecursionError:  # the parser recurses per level of arrays and inline tables
-        raise ConfigError(f"{name}: nested more than {MAX_DEPTH} levels deep") from None
+    data: Any
+    data, source = read_toml(path)
     for step in prefix:
         data = data.get(step) if isinstance(data, Mapping) else None
         if data is None:
-            raise _NoTable(f"{name}: no [{'.'.join(map(str, prefix))}] table")
-    return parse(data, Source(name, text, prefix))
+            raise _NoTable(f"{path}: no [{'.'.join(map(str, prefix))}] table")
+    return parse(data, attrs.evolve(source, prefix=prefix))
 
 
 class _NoTable(ConfigError):

@@ -14,7 +14,7 @@ import json
 import re
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import cattrs
@@ -36,6 +36,9 @@ from cattrs.errors import (
 from ._errors import FieldError as FieldError  # re-exported: alveary.FieldError
 from ._states import AgentState, HealthStatus, Priority, TaskState, parse_priority
 from ._values import finite, shown
+
+if TYPE_CHECKING:  # _source imports this module
+    from ._source import Source
 
 Path = tuple["str | int", ...]
 
@@ -177,9 +180,12 @@ def iter_errors(exc: BaseException, path: Path = ()) -> Iterator[tuple[Path, str
         yield path, str(exc)
 
 
-def error_lines(exc: BaseException) -> list[str]:
+def error_lines(exc: BaseException, source: Source | None = None) -> list[str]:
     """A cattrs error from ``structure`` as ``dotted.key: what was expected`` lines, one per
-    problem: for plugins that structure data of their own (agent options, profiles)."""
+    problem: for plugins that structure data of their own (agent options, profiles, files).
+    With the data's ``source`` (``read_toml``), each line starts with its file and line."""
+    if source is not None:
+        return [source.error(path, message) for path, message in iter_errors(exc)]
     return [f"{dotted(path)}: {message}" if path else message for path, message in iter_errors(exc)]
 
 

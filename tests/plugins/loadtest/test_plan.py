@@ -71,8 +71,9 @@ def test_a_bad_value_names_its_key(text: str, says: str) -> None:
     ("content", "says"),
     [
         (b"[concurrent]\nrate = nan\n", "bad.toml: concurrent.rate: expected a number > 0"),
-        (b"[spawn\n", "bad.toml: not TOML:"),
-        (b"\xff\xfe", "bad.toml: not TOML:"),
+        (b"[spawn\n", "bad.toml:1: invalid TOML:"),
+        (b"\xff\xfe", "bad.toml:1: not UTF-8 text"),
+        (b"a = " + b"[" * 5000 + b"]" * 5000, "bad.toml: nested more than 32 levels deep"),
     ],
 )
 async def test_the_command_says_one_line_and_exits_2(
@@ -88,7 +89,10 @@ async def test_the_command_says_one_line_and_exits_2(
 async def test_a_missing_plan_and_a_bad_baseline_are_one_line(tmp_path: Path) -> None:
     status, _, err = await loadtest("--", "-missing.toml", cwd=tmp_path)
     assert status == 2
-    assert err.startswith("alveary loadtest: -missing.toml: cannot read")
+    assert err == "alveary loadtest: -missing.toml: no such file\n"
+    status, _, err = await loadtest("/dev/zero", cwd=tmp_path)  # never read to its end
+    assert status == 2
+    assert err == "alveary loadtest: /dev/zero: not a regular file (a FIFO, a device, a socket?)\n"
     (tmp_path / "base.json").write_text('{"metrics": 3}')
     status, _, err = await loadtest(str(SMOKE), "--baseline", "base.json", cwd=tmp_path)
     assert status == 2

@@ -106,6 +106,18 @@ def test_a_broken_tool_profile_is_one_line(tmp_path) -> None:
     )
 
 
+def test_a_config_that_is_no_toml_file_is_one_line(tmp_path) -> None:
+    path = os.environ["PATH"]
+    (tmp_path / "deep.toml").write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    for config, says in (
+        ("deep.toml", "deep.toml: nested more than 32 levels deep"),
+        ("/dev/zero", "/dev/zero: not a regular file (a FIFO, a device, a socket?)"),
+        ("missing.toml", "missing.toml: no such file"),
+    ):
+        done = alveary_cli("agents", "detect", "--config", config, cwd=tmp_path, path=path)
+        assert (done.returncode, done.stderr) == (2, f"alveary: {says}\n")
+
+
 async def test_logs_prints_the_end_of_an_agent_log(tmp_path, config, pool) -> None:
     cfg = config(pool("noisy", ["n"], shell="echo to stderr >&2"))
     async with orchestrator(cfg) as orch:

@@ -137,15 +137,41 @@ pool = "reporters"
     assert parse(dump(workflow)) == workflow
 
 
-def test_nan_in_toml_is_refused_with_the_file(tmp_path: Path) -> None:
+def test_nan_in_toml_is_refused_with_the_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "w.toml"
     path.write_text('name = "w"\n[[steps]]\nname = "a"\nkind = "k"\ntimeout = nan\n')
     with pytest.raises(WorkflowError) as error:
         load(path)
-    assert error.value.lines == [f"{path}: steps[0].timeout: expected a finite number, got nan"]
+    assert error.value.lines == [f"{path}:5: steps[0].timeout: expected a finite number, got nan"]
     path.write_text('name = "w"\n[[steps]]\nname = "a"\nkind = "k"\npayload = {x = nan}\n')
     with pytest.raises(WorkflowError, match=r"payload\.x: nan is not a JSON number"):
         load(path)
+
+
+def test_a_problem_of_a_step_names_the_line_of_its_table(tmp_path: Path) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text(
+        'name = "w"\n\n[[steps]]\nname = "a"\nkind = "k"\n\n'
+        '[[steps]]\nname = "b"\nkind = "k"\nafter = ["zz"]\n'
+    )
+    with pytest.raises(WorkflowError) as error:
+        load(path)
+    assert error.value.lines == [f"{path}:7: steps[1]: step 'b': waits for unknown step 'zz'"]
+    path.write_text('name = "w"\nsteps = []\n')
+    with pytest.raises(WorkflowError) as error:
+        load(path)
+    assert error.value.lines == [f"{path}: workflow 'w': has no steps"]
+
+
+def test_files_that_are_no_workflow_file_are_one_line(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(WorkflowError, match=r"deep\.toml: nested more than 32 levels deep"):
+        load(deep)
+    with pytest.raises(WorkflowError, match=r"/dev/zero: not a regular file"):
+        load("/dev/zero")  # would be read until memory ran out
+    with pytest.raises(WorkflowError, match=r": is a directory"):
+        load(tmp_path)
 
 
 def test_unreadable_files_are_one_line(tmp_path: Path) -> None:

@@ -117,7 +117,8 @@ async def test_the_command_runs_a_file_and_follows_its_steps(tmp_path: Path) -> 
         status, out, err = await cli(url, "run", str(bad))
         assert (status, out) == (2, "")
         assert (
-            err == f"alveary workflow: {bad}: steps[0].timeout: expected a finite number, got nan\n"
+            err
+            == f"alveary workflow: {bad}:5: steps[0].timeout: expected a finite number, got nan\n"
         )
         status, _, err = await cli(url, "run", str(tmp_path / "--missing.toml"))
         assert status == 2

@@ -4,17 +4,12 @@ mistake is one line naming the file, the key and what was expected."""
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import alveary
 import attrs
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 PHASES = ("spawn", "delegation", "concurrent", "stress")
 """The phases a plan may list, run in this order between preparation and cleanup."""
@@ -23,8 +18,6 @@ PATTERNS = ("constant", "ramp", "step", "poisson")
 
 CAPABILITY = "loadtest"
 """What the embedded agents can do, and what a mix entry requires unless it says."""
-
-MAX_BYTES = 1 << 20
 
 
 class PlanError(Exception):
@@ -119,16 +112,9 @@ class Plan:
 def read(path: str) -> Plan:
     """Read and check the plan at ``path``; ``PlanError`` says what is wrong."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BYTES:
-        raise PlanError(f"{path}: larger than {MAX_BYTES} bytes")
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PlanError(f"{path}: not TOML: {exc}") from None
+        data, _ = alveary.read_toml(path)  # a bounded regular file, whatever path names
+    except alveary.ConfigError as exc:
+        raise PlanError(str(exc)) from None
     return parse(data, path, Path(path).resolve().parent)
 
 

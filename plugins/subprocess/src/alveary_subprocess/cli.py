@@ -10,14 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import alveary
+
 from ._structure import structure
 from .logs import log_name
 from .profiles import ToolProfile, detect, merged, pool_toml
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    pass
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+    pass  # type: ignore[import-not-found,unused-ignore]
 
 
 class CommandError(Exception):
@@ -43,12 +45,9 @@ def plugin_table(config: str | None, plugin: str) -> dict[str, Any]:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CommandError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise CommandError(f"{path}: {exc}") from None
-    return data
+        return alveary.read_toml(path)[0]
+    except alveary.ConfigError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _tools(config: str | None) -> dict[str, ToolProfile]:
