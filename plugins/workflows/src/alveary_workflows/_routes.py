@@ -35,11 +35,13 @@ def record(result: RunResult) -> dict[str, Any]:
 
 @attrs.frozen
 class StartRun:
-    """``POST /v1/workflows``: 202 with the run's record and its ``location``."""
+    """``POST /v1/workflows``: start a run of the workflow in the body (the TOML file's shape);
+    202 with the run's record."""
 
     plugin: Workflows
     method = "POST"
     path = "/v1/workflows"
+    status = 202
 
     async def handle(
         self, credentials: Mapping[str, str], params: Mapping[str, str], body: Any
