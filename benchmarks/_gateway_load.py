@@ -78,7 +78,8 @@ async def submit(url: str, clients: int, seconds: float, raw: bool = False) -> N
 
 async def _subscriber(host: str, port: int, read: list[int], first: asyncio.Event) -> None:
     reader, writer = await asyncio.open_connection(host, port)
-    writer.write(b"GET /v1/events HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n\r\n")
+    head = f"GET /v1/events HTTP/1.1\r\nhost: {host}:{port}\r\naccept: text/event-stream\r\n\r\n"
+    writer.write(head.encode())
     while chunk := await reader.read(1 << 16):
         read[0] += len(chunk)
         first.set()

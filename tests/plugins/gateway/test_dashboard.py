@@ -4,6 +4,7 @@ browser (Playwright driving the system Chromium) against a real orchestrator and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -61,11 +62,10 @@ async def test_unknown_files_and_other_methods_are_refused(served: Served) -> No
     assert (await served.client.post("/")).status_code == 405
 
 
-@pytest.fixture
-async def page() -> AsyncIterator[Page]:
-    """A page of a headless system Chromium; fails the test if the page logs an error (a
-    script error, a blocked resource, a Content-Security-Policy violation) other than the
-    browser's line for a 401 that the page asks a token for."""
+@contextlib.asynccontextmanager
+async def browser_page(errors: list[str]) -> AsyncIterator[Page]:
+    """A page of a headless system Chromium; what it logs as an error (a script error, a
+    blocked resource, a Content-Security-Policy violation) goes to ``errors``."""
     if CHROMIUM is None:
         reason = "no chromium on PATH (Debian's package chromium): the browser tests need it"
         if CI:
@@ -80,7 +80,6 @@ async def page() -> AsyncIterator[Page]:
     ]
     if os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium refuses its sandbox to root
-    errors: list[str] = []
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=args
@@ -90,10 +89,19 @@ async def page() -> AsyncIterator[Page]:
             opened.on("pageerror", lambda exc: errors.append(str(exc)))
             opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             yield opened
-            assert [e for e in errors if "status of 401" not in e] == []
-            assert await opened.evaluate("window.pwned") is None
         finally:
             await browser.close()
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Page]:
+    """A browser page; fails the test if the page logs an error other than the browser's
+    line for a 401 that the page asks a token for."""
+    errors: list[str] = []
+    async with browser_page(errors) as opened:
+        yield opened
+        assert [e for e in errors if "status of 401" not in e] == []
+        assert await opened.evaluate("window.pwned") is None
 
 
 async def submit(served: Served, **body: Any) -> str:
@@ -240,3 +248,62 @@ async def test_with_security_the_page_asks_for_a_token_and_sends_it(page: Page) 
         await page.reload()  # the token stays with the tab
         await expect(status).to_have_text("Live.", timeout=WAIT)
         await page.goto("about:blank")
+
+
+@contextlib.asynccontextmanager
+async def site() -> AsyncIterator[str]:
+    """An HTTP server on another port of 127.0.0.1, answering every request with a blank
+    page: a page of another origin than the gateway's. Its origin is yielded."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        body = b"<!doctype html><title>another site</title>"
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: %d\r\n" % len(body)
+        writer.write(head + b"connection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+POST = """url => fetch(url + "/v1/tasks", {
+    method: "POST", mode: "no-cors", headers: {"content-type": "text/plain"},
+    body: JSON.stringify({kind: "echo", payload: "$(id)", requires: ["echo"]}),
+})"""
+"""What any page may send to any address without asking: its answer stays unreadable to the
+page, but without the gateway's check the task would run."""
+CONNECT = """url => new Promise(done => {
+    const socket = new WebSocket(url.replace("http", "ws") + "/v1/agents/connect");
+    socket.onopen = () => done("open");
+    socket.onerror = () => done("refused");
+})"""
+READ = """url => fetch(url + "/v1/tasks", {
+    method: "POST", headers: {"content-type": "application/json"},
+    body: JSON.stringify({kind: "echo", payload: 7, requires: ["echo"]}),
+}).then(answer => answer.json())"""
+
+
+async def test_a_page_of_another_site_cannot_act_through_the_browser() -> None:
+    errors: list[str] = []
+    async with site() as foreign, site() as trusted, browser_page(errors) as page:
+        settings = config(trusted_origins=[trusted])
+        async with Orchestrator.from_config(settings) as orch:
+            await orch.register(AgentSpec("echoer", {"echo"}, options={"handler": echo}))
+            url = gateway_of(orch).url
+            await page.goto(foreign)
+            await page.evaluate(POST, url)
+            assert await page.evaluate(CONNECT, url) == "refused"
+            with pytest.raises(Exception, match="Failed to fetch"):  # no CORS for it
+                await page.evaluate(READ, url)
+            assert orch.metrics().submitted == 0
+            assert orch.agents()[0].name == "echoer"
+            assert len(orch.agents()) == 1  # the page never became an agent
+
+            await page.goto(trusted)  # a page the operator trusts acts, and reads the answer
+            answer = await page.evaluate(READ, url)
+            assert answer["kind"] == "echo"
+            assert orch.metrics().submitted == 1
+    refused = [e for e in errors if "403" in e]
+    assert refused, errors  # the browser saw the gateway refuse: nothing blocked it earlier

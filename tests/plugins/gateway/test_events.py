@@ -80,7 +80,7 @@ async def test_a_slow_subscriber_is_dropped_and_dispatch_goes_on(served: Served)
     slow = socket.socket()
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.connect((address.hostname, address.port))
-    slow.sendall(b"GET /v1/events HTTP/1.1\r\nhost: x\r\n\r\n")
+    slow.sendall(b"GET /v1/events HTTP/1.1\r\nhost: %s\r\n\r\n" % address.netloc.encode())
     try:
         dropped = served.gateway.hub
         assert dropped is not None

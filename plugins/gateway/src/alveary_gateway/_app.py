@@ -7,7 +7,9 @@ from collections import defaultdict
 from typing import Any
 
 from alveary import Host
+from alveary.validators import is_loopback, split_listen
 from litestar import HttpMethod, Litestar, Request, Response, get, route
+from litestar.config.cors import CORSConfig
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -24,6 +26,7 @@ from ._connect import connect_route
 from ._dashboard import Dashboard, security_headers
 from ._errors import GUARDED, documented
 from ._fleet import fleet_routes
+from ._origin import guard
 from ._pages import page_routes
 from ._records import Status
 from ._remote import RemoteRuntime
@@ -106,7 +109,25 @@ def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: 
             render_plugins=[Dashboard(), SwaggerRenderPlugin(path="/docs")],
         ),
         before_send=[security_headers],
+        middleware=[guard(is_loopback(split_listen(config.listen)[0]), config.trusted_origins)],
+        cors_config=_cors(config.trusted_origins),
         logging_config=None,
+    )
+
+
+def _cors(origins: tuple[str, ...]) -> CORSConfig | None:
+    """CORS answers for the pages of ``trusted_origins``: they may send what a client of
+    the API sends (bearer tokens and API keys are headers, never cookies) and read
+    ``Retry-After``."""
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=["authorization", "content-type", "x-api-key", "last-event-id"],
+        expose_headers=["retry-after"],
+        allow_credentials=False,
+        max_age=600,
     )
 
 

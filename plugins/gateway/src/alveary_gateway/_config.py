@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 from alveary import FieldError
 from alveary.validators import listen, positive
+
+from ._origin import origin_of
+
+
+def _origins(value: Any) -> tuple[str, ...]:
+    """``trusted_origins`` as lower-case origins, each checked."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(i, str) for i in value):
+        raise FieldError("trusted_origins", f"expected a list of origins, got {value!r}")
+    try:
+        return tuple(origin_of(item) for item in value)
+    except ValueError as exc:
+        raise FieldError("trusted_origins", str(exc)) from None
 
 
 @attrs.frozen
@@ -52,6 +66,10 @@ class Config:
     """A PEM certificate (chain) file: with ``tls_key``, the gateway serves HTTPS and WSS."""
     tls_key: str | None = None
     """The PEM private key of ``tls_cert``."""
+    trusted_origins: tuple[str, ...] = attrs.field(default=(), converter=_origins)
+    """Origins (``https://host:port``) whose web pages may call the API from a browser, with
+    CORS answers. Pages of any other site are refused whatever they send (cross-site request
+    forgery); programs and the dashboard need nothing here."""
 
     def __attrs_post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
