@@ -8,7 +8,16 @@ from typing import Any
 import attrs
 import pytest
 from alveary import FieldError
-from alveary.validators import count, fraction, levels, name, non_negative, positive, rate
+from alveary.validators import (
+    count,
+    fraction,
+    levels,
+    name,
+    names_loopback,
+    non_negative,
+    positive,
+    rate,
+)
 
 Validator = Callable[[object, "attrs.Attribute[Any]", float], None]
 
@@ -97,3 +106,26 @@ def test_levels_take_numbers_in_0_1_by_name() -> None:
             levels(None, _FIELD, value)
     with pytest.raises(FieldError, match="expected a table"):
         levels(None, _FIELD, ["review"])
+
+
+@pytest.mark.parametrize(
+    ("host", "names"),
+    [
+        ("127.0.0.1:8787", True),
+        ("127.9.9.9", True),
+        ("localhost:8787", True),
+        ("LocalHost", True),
+        ("[::1]:8787", True),
+        ("[::1]", True),
+        ("::1", True),
+        ("evil.example:8787", False),
+        ("127.0.0.1.nip.io:8787", False),
+        ("10.0.0.1:8787", False),
+        ("[::ffff:10.0.0.1]:80", False),
+        ("", False),
+        ("[", False),
+        ("-x", False),
+    ],
+)
+def test_names_loopback_tells_this_machine_from_a_rebound_name(host: str, names: bool) -> None:
+    assert names_loopback(host) is names

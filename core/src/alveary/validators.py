@@ -112,6 +112,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def names_loopback(host: str) -> bool:
+    """True when a ``Host`` header (``127.0.0.1:8787``, ``[::1]:8787``, ``localhost``) names
+    this machine. A server on a loopback address answers only to such names: any other is a
+    web page that made its own name resolve to 127.0.0.1 (DNS rebinding) to read the answers."""
+    text = host.strip().lower()
+    if text.startswith("["):
+        text = text[1 : text.find("]")]
+    elif text.count(":") == 1:
+        text = text.rsplit(":", 1)[0]
+    return is_loopback(text)
+
+
 def listen(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
     """Accept an address to listen on, ``"host:port"`` (port 0: any free port)."""
     if not isinstance(value, str):

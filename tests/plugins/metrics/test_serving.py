@@ -112,7 +112,12 @@ async def test_its_own_server_answers_bad_requests_with_one_line() -> None:
         assert head.endswith(b"\r\n\r\n")  # no body
         assert await raw(port, b"GET /metrics HTTP/1.1\r\nx: " + b"a" * 20_000) == b""
         assert await raw(port, b"GET /metr", close=True) == b""
-        got = await raw(port, b"GET /metrics?name[]=x HTTP/1.0\r\nHost: -x\r\n\r\n")
+        # A page that rebound its own name to 127.0.0.1 reads nothing (DNS rebinding).
+        for host in [b"-x", b"evil.example", b"evil.example:%d" % port, b"127.0.0.1.nip.io"]:
+            rebound = await raw(port, b"GET /metrics HTTP/1.1\r\nHost: %s\r\n\r\n" % host)
+            assert rebound.startswith(b"HTTP/1.1 403 "), host
+            assert b"alveary_" not in rebound
+        got = await raw(port, b"GET /metrics?name[]=x HTTP/1.0\r\nHost: [::1]:9\r\n\r\n")
     assert got.startswith(b"HTTP/1.1 200 ")
     Scrape(got.partition(b"\r\n\r\n")[2].decode())
 

@@ -25,7 +25,7 @@ import json
 from collections.abc import Callable, Collection
 from urllib.parse import urlsplit
 
-from alveary.validators import is_loopback
+from alveary.validators import names_loopback
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Receive, Scope, Send
 
@@ -83,7 +83,7 @@ def refusal(scope: Scope, loopback: bool, trusted: frozenset[str]) -> str | None
             origin = value
         elif name == b"sec-fetch-site":
             site = value
-    if loopback and host is not None and not is_loopback(_hostname(host)):
+    if loopback and host is not None and not names_loopback(_text(host)):
         return f"refused: Host {_text(host)!r} does not name this machine"
     if scope["type"] != ScopeType.WEBSOCKET and scope.get("method") not in _UNSAFE:
         return None
@@ -96,14 +96,6 @@ def refusal(scope: Scope, loopback: bool, trusted: frozenset[str]) -> str | None
         return None
     shown = _text(origin) if origin is not None else "another site"
     return f"refused: a request from a page of {shown!r} (not in trusted_origins)"
-
-
-def _hostname(host: bytes) -> str:
-    """``127.0.0.1:8787`` -> ``127.0.0.1``; ``[::1]:8787`` -> ``::1``."""
-    text = _text(host).lower()
-    if text.startswith("["):
-        return text[1 : text.find("]")]
-    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
 
 
 def _authority(origin: bytes) -> bytes:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+from alveary.validators import is_loopback, names_loopback
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
@@ -65,11 +66,12 @@ class Server:
                 return
             connections.add(current)
             try:
-                await _answer(reader, writer, render)
+                await _answer(reader, writer, render, loopback)
             finally:
                 connections.discard(current)
                 writer.close()
 
+        loopback = is_loopback(host)
         server = await asyncio.start_server(accept, host, port, limit=MAX_HEAD)
         return cls(server, connections)
 
@@ -92,7 +94,9 @@ async def _answer(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     render: Render,
+    loopback: bool,
 ) -> None:
+    """One answer; on a ``loopback`` address, only to a ``Host`` that names this machine."""
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError):
@@ -108,6 +112,8 @@ async def _answer(
             headers[name.strip().lower()] = value.strip()
     if len(parts) != 3 or not parts[2].startswith("HTTP/"):
         status, body, content_type = "400 Bad Request", b"bad request\n", "text/plain"
+    elif loopback and not names_loopback(headers.get("host", "localhost")):
+        status, body, content_type = "403 Forbidden", b"Host names another machine\n", "text/plain"
     elif parts[0] not in ("GET", "HEAD"):
         status, body, content_type = "405 Method Not Allowed", b"GET only\n", "text/plain"
     elif parts[1].partition("?")[0] != "/metrics":
