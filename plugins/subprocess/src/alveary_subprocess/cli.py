@@ -16,11 +16,6 @@ from ._structure import structure
 from .logs import log_name
 from .profiles import ToolProfile, detect, merged, pool_toml
 
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover - exercised on 3.10 only
-    pass  # type: ignore[import-not-found,unused-ignore]
-
 
 class CommandError(Exception):
     """A problem the user fixes; printed as one line, exit status 2."""
