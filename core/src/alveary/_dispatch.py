@@ -121,11 +121,11 @@ class Dispatcher:
     def pump(self, capabilities: frozenset[str] | None) -> None:
         """Capacity appeared for agents with ``capabilities`` (None: anywhere): route waiting
         tasks, best priority first, until no head can be placed."""
-        queue = self.queue
+        queue, ready = self.queue, self._registry.index
         if not queue.size or self._book.closing:
             return
         progress = True
-        while progress and queue.size:
+        while progress and queue.size and ready:  # no agent ready: nothing to route to
             progress = False
             for key, task in queue.heads(capabilities):
                 agent = self.route(task)

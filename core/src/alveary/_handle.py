@@ -58,6 +58,8 @@ class TaskHandle:
         book = self._orch._book
         waiter = book.waiter(self.task.id)
         try:
+            if timeout is None:  # no ``wait_for``: one coroutine less per wait
+                return await waiter
             return await asyncio.wait_for(waiter, timeout)
         except BaseException:
             book.unwait(self.task.id, waiter)

@@ -120,6 +120,8 @@ class Isolation:
         self.has_scorers = "alveary_route_score" in on
         self.has_authn = "alveary_authenticate" in on
         self.has_authz = "alveary_authorize" in on
+        self.has_security = self.has_authn or self.has_authz
+        self.has_task_validate = "alveary_task_validate" in on
         self.has_health = "alveary_health_check" in on
         self.has_scale = "alveary_scale" in on
         self.has_task_before = "alveary_task_before" in on
@@ -183,6 +185,10 @@ class Isolation:
         if elapsed > budget:
             self.fail(impl.plugin, impl.hook, _overrun(elapsed, budget))
             return FAILED
+        if result is None:  # the usual answer: nothing to check
+            if self.streak:
+                self.streak.pop(impl.key, None)
+            return None
         return self._accept(impl, result, check)
 
     async def acall(
@@ -265,7 +271,7 @@ class Isolation:
         ``call`` inlined, because events take this path several times per task: one clock
         reading per implementation (each one's time runs from the end of the one before),
         and no result to check."""
-        clock = time.perf_counter
+        clock, budget = time.perf_counter, self.budget
         start = clock()
         for impl in self.impls[hook] if impls is None else impls:
             try:
@@ -279,8 +285,8 @@ class Isolation:
                 future = asyncio.ensure_future(self.settle(impl, result))
                 self._background.add(future)
                 future.add_done_callback(self._background.discard)
-            elif end - start > self.budget:
-                self.fail(impl.plugin, impl.hook, _overrun(end - start, self.budget))
+            elif end - start > budget:
+                self.fail(impl.plugin, impl.hook, _overrun(end - start, budget))
             elif self.streak:
                 self.streak.pop((impl.plugin, impl.hook), None)
             start = end

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ._records import Task
 from ._states import TaskState
@@ -39,7 +39,7 @@ class WaitQueue:
         """Account for a queued task that left the queue other than by ``pop``."""
         self.size -= 1
 
-    def heads(self, capabilities: frozenset[str] | None) -> Iterator[tuple[frozenset[str], Task]]:
+    def heads(self, capabilities: frozenset[str] | None) -> Sequence[tuple[frozenset[str], Task]]:
         """The first live task of each heap an agent with ``capabilities`` could serve (every
         heap when None), best first."""
         heads = []
@@ -51,10 +51,10 @@ class WaitQueue:
             if not heap:
                 del self._heaps[key]
                 continue
-            heads.append((heap[0][0], heap[0][1], key))
-        heads.sort()
-        for _, _, key in heads:
-            yield key, self._heaps[key][0][2]
+            heads.append((heap[0][0], heap[0][1], key, heap[0][2]))
+        if len(heads) > 1:
+            heads.sort(key=_rank)
+        return [(key, task) for _, _, key, task in heads]
 
     def pop(self, key: frozenset[str]) -> Task:
         task = heapq.heappop(self._heaps[key])[2]
@@ -68,3 +68,8 @@ class WaitQueue:
             for _, _, task in heap:
                 if task.state is TaskState.QUEUED:
                     yield task
+
+
+def _rank(head: tuple[int, int, frozenset[str], Task]) -> tuple[int, int]:
+    """Priority (negated), then arrival: tasks never compare."""
+    return head[0], head[1]

@@ -39,6 +39,10 @@ class TaskState(str, enum.Enum):
     with attempts left goes back to ``pending`` until its backoff has passed.
     """
 
+    terminal: bool
+    """True for the four states a task never leaves. A plain attribute, not a property:
+    it is read several times per task."""
+
     PENDING = "pending"
     QUEUED = "queued"
     ASSIGNED = "assigned"
@@ -48,13 +52,8 @@ class TaskState(str, enum.Enum):
     CANCELLED = "cancelled"
     DEAD = "dead"
 
-    @property
-    def terminal(self) -> bool:
-        """True for the four states a task never leaves."""
-        return self in _TERMINAL
-
-
-_TERMINAL = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED, TaskState.DEAD})
+    def __init__(self, value: str) -> None:
+        self.terminal = value in ("succeeded", "failed", "cancelled", "dead")
 
 
 class HealthStatus(enum.IntEnum):
