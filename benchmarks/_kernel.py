@@ -7,7 +7,6 @@ measured is the kernel's own work: records, routing, queueing, dispatch, hooks a
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import statistics
 import time
@@ -15,7 +14,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from _common import GcTimer, latency
-from alveary import Agent, AgentSpec, Event, Orchestrator, Outcome, Task, TaskSpec, hookimpl
+from alveary import (
+    Agent,
+    AgentSpec,
+    Event,
+    Orchestrator,
+    Outcome,
+    Task,
+    TaskSpec,
+    hookimpl,
+    results,
+)
 
 CAPABILITY = "work"
 TASK = TaskSpec("noop", requires={CAPABILITY})
@@ -93,14 +102,16 @@ async def round_trips(orch: Orchestrator, count: int, warmup: int) -> dict[str, 
 
 
 async def throughput(orch: Orchestrator, count: int) -> dict[str, Any]:
-    """Submit ``count`` tasks without waiting, then await every result: tasks per second
-    from the first submit to the last result."""
+    """Submit ``count`` tasks without waiting, then await every result with
+    ``alveary.results`` (a future per task, as the floor awaits its futures, and as Ray's
+    ``ray.get`` and Dask's ``client.gather`` wait for a batch): tasks per second from the
+    first submit to the last result."""
     submit = orch.submit
     gc.collect()
     with GcTimer() as collector:
         start = time.perf_counter()
         handles = [await submit(TASK) for _ in range(count)]
-        outcomes = await asyncio.gather(*(h.result() for h in handles))
+        outcomes = await results(handles)
         elapsed = time.perf_counter() - start
     for outcome in outcomes:
         _check(outcome)

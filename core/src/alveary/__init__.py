@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         StoreError,
     )
     from ._gatekeeper import ACTIONS
+    from ._handle import results
     from ._host import Host
     from ._orchestrator import Metrics, Orchestrator, TaskHandle
     from ._records import (
@@ -69,6 +70,7 @@ _MODULES = {
         "StartFailed",
         "StoreError",
     ),
+    "._handle": ("results",),
     "._orchestrator": ("Metrics", "Orchestrator", "TaskHandle"),
     "._records": (
         "Agent",
@@ -153,6 +155,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "read_toml",
+    "results",
     "structure",
     "unstructure",
 ]

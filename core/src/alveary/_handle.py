@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import attrs
@@ -71,3 +71,33 @@ class TaskHandle:
 
     def __repr__(self) -> str:
         return f"<TaskHandle {self.task.id} {self.task.spec.kind} {self.task.state.value}>"
+
+
+async def results(handles: Iterable[TaskHandle], timeout: float | None = None) -> list[Outcome]:
+    """The final ``Outcome`` of every task in ``handles``, in their order, once all have
+    ended: what ``asyncio.gather(*(h.result() for h in handles))`` returns, without a
+    coroutine and an asyncio task per handle (one future per task still going).
+
+    Raises ``TimeoutError`` if ``timeout`` seconds pass first; the tasks go on.
+    """
+    handles = list(handles)
+    outcomes: list[Outcome | None] = []
+    waits: list[tuple[int, TaskHandle, asyncio.Future[Outcome]]] = []
+    for handle in handles:
+        task = handle.task
+        if task.outcome is not None and task.state.terminal:
+            outcomes.append(task.outcome)
+        else:
+            outcomes.append(None)
+            waits.append((len(outcomes) - 1, handle, handle._orch._book.waiter(task.id)))
+    if waits:
+        gathered = asyncio.gather(*(waiter for _, _, waiter in waits))
+        try:
+            await (gathered if timeout is None else asyncio.wait_for(gathered, timeout))
+        except BaseException:
+            for _, handle, waiter in waits:
+                handle._orch._book.unwait(handle.task.id, waiter)
+            raise
+        for i, _, waiter in waits:
+            outcomes[i] = waiter.result()
+    return outcomes  # type: ignore[return-value]  # every None was replaced

@@ -37,3 +37,19 @@ async def test_no_success_means_no_answer(config, pool) -> None:
     assert result.answer is None
     assert result.agreeing == ()
     assert result.agreement == 0.0
+
+
+async def test_a_tool_that_does_not_answer_in_time_is_cancelled_and_the_rest_decide(
+    config, pool
+) -> None:
+    cfg = config(
+        pool("sh", ["math", "tool:sh"], shell="expr {a} + {b}"),
+        pool("py", ["math", "tool:py"], template=[sys.executable, "-c", ADD, "{a}", "{b}"]),
+        pool("stuck", ["math", "tool:stuck"], shell="sleep 30"),
+    )
+    async with orchestrator(cfg) as orch:
+        spec = TaskSpec("math", {"a": 1, "b": 2}, requires={"math"}, max_attempts=1)
+        result = await consensus(orch, spec, ["sh", "py", "stuck"], timeout=5)
+    assert result.answer["stdout"] == "3\n"
+    assert result.agreeing == ("sh", "py")
+    assert result.outcomes["stuck"].state is TaskState.CANCELLED

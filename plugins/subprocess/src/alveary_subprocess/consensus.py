@@ -65,11 +65,11 @@ async def consensus(
         for tool in tools
     ]
     try:
-        outcomes = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), timeout)
+        outcomes = await alveary.results(handles, timeout)
     except asyncio.TimeoutError:
         for handle in handles:
             await handle.cancel()
-        outcomes = await asyncio.gather(*(h.result() for h in handles))
+        outcomes = await alveary.results(handles)
     by_tool = dict(zip(tools, outcomes, strict=True))
     groups: dict[Any, list[str]] = {}
     for tool, outcome in by_tool.items():
