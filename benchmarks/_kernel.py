@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import alveary
 from _common import GcTimer, latency
 from alveary import (
     Agent,
@@ -23,7 +24,6 @@ from alveary import (
     Task,
     TaskSpec,
     hookimpl,
-    results,
 )
 
 CAPABILITY = "work"
@@ -111,7 +111,7 @@ async def throughput(orch: Orchestrator, count: int) -> dict[str, Any]:
     with GcTimer() as collector:
         start = time.perf_counter()
         handles = [await submit(TASK) for _ in range(count)]
-        outcomes = await results(handles)
+        outcomes = await alveary.results(handles)
         elapsed = time.perf_counter() - start
     for outcome in outcomes:
         _check(outcome)
