@@ -4,8 +4,10 @@ reported and in the end disabled, the others go on, and security decisions fail 
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from alveary import (
     TaskSpec,
     hookimpl,
 )
+from alveary._pauses import watch
 from alveary.testing import EventRecorder, orchestrator
 
 ECHO = {"handler": "alveary.testing:echo"}
@@ -272,6 +275,45 @@ async def test_a_sync_impl_that_overruns_counts_as_a_failure() -> None:
         assert orch.metrics().plugin_failures == {"blocking": 1}
         [failed] = failures(recorder, "blocking")
         assert failed.data["error"].startswith("overran its budget")
+
+
+@pytest.fixture
+def slow_collections() -> Iterator[None]:
+    """Every collection of the cyclic garbage collector takes 50 ms longer, counted as the
+    collector's (the kernel's own callback is installed first, so it brackets the stall)."""
+
+    def stall(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            time.sleep(0.05)
+
+    watch()
+    gc.callbacks.append(stall)
+    yield
+    gc.callbacks.remove(stall)
+
+
+async def test_the_collectors_pauses_are_not_held_against_a_hook(slow_collections: None) -> None:
+    class Collecting:
+        """Hooks inside which a (slow) collection runs: a gate and a notification."""
+
+        name = "collecting"
+
+        @hookimpl
+        def alveary_authorize(self, principal: Principal, action: str, resource: str) -> bool:
+            gc.collect()
+            return True
+
+        @hookimpl
+        def alveary_agent_registered(self, agent: Agent) -> None:
+            gc.collect()
+
+    recorder = EventRecorder()
+    config = {"orchestrator": {"hook_timeout": 0.02}}
+    async with orchestrator(config, Collecting(), recorder) as orch:
+        for name in ("a1", "a2", "a3"):  # authorized each time: never refused, never disabled
+            await orch.register(spec(name))
+        assert orch.metrics().plugin_failures == {}
+        assert failures(recorder, "collecting") == []
 
 
 async def test_async_impls_are_awaited() -> None:

@@ -1,8 +1,9 @@
 """Calling plugin code so that its failure is its own.
 
-Each call is timed against ``[orchestrator] hook_timeout``; what it returns is checked; an
-exception, an overrun or a wrong value is logged, counted per (plugin, hook), reported through
-``on_failure`` (the kernel turns it into a ``plugin.failed`` event), and the result is dropped.
+Each call is timed against ``[orchestrator] hook_timeout`` (less the garbage collector's
+pauses, see ``_pauses``); what it returns is checked; an exception, an overrun or a wrong value
+is logged, counted per (plugin, hook), reported through ``on_failure`` (the kernel turns it
+into a ``plugin.failed`` event), and the result is dropped.
 ``max_failures`` failures in a row of one hook disable the plugin; so does one async hook that
 ignores cancellation at the end of its budget. A disabled plugin that implements a gate keeps
 that gate closed for the rest of the run.
@@ -23,6 +24,7 @@ import structlog
 from . import hookspecs
 from ._errors import Denied, PluginError, Rejected
 from ._guard import Overrun, bounded
+from ._pauses import PAUSES, watch
 from .hookspecs import GATES, HOOK_NAMES, SPEC_ARGS
 
 log = structlog.get_logger("alveary.hooks")
@@ -94,6 +96,7 @@ class Isolation:
         """Gate hook -> a disabled plugin that implements it: the gate refuses everything."""
         self._background: set[asyncio.Future[Any]] = set()
         self._build()
+        watch()
 
     def _build(self) -> None:
         for hook in HOOK_NAMES:
@@ -171,7 +174,7 @@ class Isolation:
         ``FAILED``. A result that took longer than the budget (``budget``, else the hooks'
         budget) is dropped."""
         budget = self.budget if budget is None else budget
-        start = time.perf_counter()
+        start, paused = time.perf_counter(), PAUSES.total
         try:
             result = impl.fn(*args) if impl.positional else self._named(impl, args)
         except (Exception, asyncio.CancelledError) as exc:
@@ -183,8 +186,10 @@ class Isolation:
             return result
         elapsed = time.perf_counter() - start
         if elapsed > budget:
-            self.fail(impl.plugin, impl.hook, _overrun(elapsed, budget))
-            return FAILED
+            elapsed -= PAUSES.total - paused  # the collector's pauses are not the plugin's
+            if elapsed > budget:
+                self.fail(impl.plugin, impl.hook, _overrun(elapsed, budget))
+                return FAILED
         if result is None:  # the usual answer: nothing to check
             if self.streak:
                 self.streak.pop(impl.key, None)
@@ -270,9 +275,10 @@ class Isolation:
 
         ``call`` inlined, because events take this path several times per task: one clock
         reading per implementation (each one's time runs from the end of the one before),
-        and no result to check."""
+        and no result to check. An overrun is checked again without the collector's pauses
+        since the notification began (the plugin's share of them is not known)."""
         clock, budget = time.perf_counter, self.budget
-        start = clock()
+        start, paused = clock(), PAUSES.total
         for impl in self.impls[hook] if impls is None else impls:
             try:
                 result = impl.fn(*args) if impl.positional else self._named(impl, args)
@@ -285,8 +291,8 @@ class Isolation:
                 future = asyncio.ensure_future(self.settle(impl, result))
                 self._background.add(future)
                 future.add_done_callback(self._background.discard)
-            elif end - start > budget:
-                self.fail(impl.plugin, impl.hook, _overrun(end - start, budget))
+            elif end - start > budget and (own := end - start - PAUSES.total + paused) > budget:
+                self.fail(impl.plugin, impl.hook, _overrun(own, budget))
             elif self.streak:
                 self.streak.pop((impl.plugin, impl.hook), None)
             start = end
