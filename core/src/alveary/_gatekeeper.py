@@ -74,7 +74,7 @@ class Gatekeeper:
         self, credentials: Mapping[str, Any] | None, action: str, resource: str, *, authorize: bool
     ) -> Principal:
         hooks = self._hooks
-        if not (hooks.has_authn or hooks.has_authz):
+        if not hooks.has_security:
             return ANONYMOUS
         principal = ANONYMOUS
         step = "not authenticated"

@@ -49,11 +49,17 @@ class TaskHandle:
         """True once the task is in a terminal state."""
         return self.task.state.terminal
 
+    def _final(self) -> Outcome | None:
+        """The task's final outcome, if it has ended."""
+        task = self.task
+        return task.outcome if task.outcome is not None and task.state.terminal else None
+
     async def result(self, timeout: float | None = None) -> Outcome:
         """Wait for the task's final ``Outcome``. Never raises for a failed task: look at
         ``outcome.state``. Raises ``TimeoutError`` if ``timeout`` seconds pass first."""
-        if self.task.outcome is not None and self.task.state.terminal:
-            return self.task.outcome
+        final = self._final()
+        if final is not None:
+            return final
         # A future per caller: cancelling one wait leaves the others alone.
         book = self._orch._book
         waiter = book.waiter(self.task.id)
@@ -81,15 +87,12 @@ async def results(handles: Iterable[TaskHandle], timeout: float | None = None) -
     Raises ``TimeoutError`` if ``timeout`` seconds pass first; the tasks go on.
     """
     handles = list(handles)
-    outcomes: list[Outcome | None] = []
-    waits: list[tuple[int, TaskHandle, asyncio.Future[Outcome]]] = []
-    for handle in handles:
-        task = handle.task
-        if task.outcome is not None and task.state.terminal:
-            outcomes.append(task.outcome)
-        else:
-            outcomes.append(None)
-            waits.append((len(outcomes) - 1, handle, handle._orch._book.waiter(task.id)))
+    outcomes = [handle._final() for handle in handles]
+    waits = [
+        (i, handle, handle._orch._book.waiter(handle.task.id))
+        for i, handle in enumerate(handles)
+        if outcomes[i] is None
+    ]
     if waits:
         gathered = asyncio.gather(*(waiter for _, _, waiter in waits))
         try:
