@@ -53,7 +53,7 @@ class WaitQueue:
                 continue
             heads.append((heap[0][0], heap[0][1], key, heap[0][2]))
         if len(heads) > 1:
-            heads.sort(key=_rank)
+            heads.sort()  # (priority, arrival) are never equal: keys and tasks never compare
         return [(key, task) for _, _, key, task in heads]
 
     def pop(self, key: frozenset[str]) -> Task:
@@ -68,8 +68,3 @@ class WaitQueue:
             for _, _, task in heap:
                 if task.state is TaskState.QUEUED:
                     yield task
-
-
-def _rank(head: tuple[int, int, frozenset[str], Task]) -> tuple[int, int]:
-    """Priority (negated), then arrival: tasks never compare."""
-    return head[0], head[1]
