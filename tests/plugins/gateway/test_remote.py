@@ -211,7 +211,8 @@ async def test_a_cut_connection_is_opened_again_and_the_agent_serves_on(
     orch: Orchestrator, agents: Agents
 ) -> None:
     await agents.start("echo", ws_url(orch))
-    await until(lambda: len(orch.agents()) == 1, 30)
+    # ready, not only registered: the runtime holds the connection once the start is done
+    await until(lambda: [a.state for a in orch.agents()] == [alveary.AgentState.READY], 30)
     first = orch.agents()[0]
     link = gateway_of(orch).remote.links[first.id]
     await link.socket.close(1011, "cut for the test")
