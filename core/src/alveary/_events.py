@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from ._hooks import Hooks
-from ._isolation import Impl
+from ._impls import Impl
 from ._records import Agent, Event, Task
 
 _new = object.__new__

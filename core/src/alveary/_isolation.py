@@ -14,18 +14,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-import attrs
 import pluggy
 import structlog
 
 from . import hookspecs
 from ._errors import Denied, PluginError, Rejected
 from ._guard import Overrun, bounded
+from ._impls import EVENT, Impl, bad_event_types, table
 from ._pauses import PAUSES, watch
-from .hookspecs import GATES, HOOK_NAMES, SPEC_ARGS
+from .hookspecs import SPEC_ARGS
 
 log = structlog.get_logger("alveary.hooks")
 
@@ -36,27 +36,6 @@ Check = Callable[[Any], "str | None"]
 """A return-value check: None when the value is acceptable, else what is wrong with it."""
 
 _AUTH = frozenset({"alveary_authenticate", "alveary_authorize"})
-_EVENT = "alveary_event"
-_IN_ATTEMPT = frozenset({"alveary_task_before", "alveary_task_after"})
-"""Hooks inside an attempt's timeout: a plugin with ``attempt_budget = True`` gets that
-timeout as their budget (gates that run commands), instead of ``hook_timeout``."""
-
-
-@attrs.define(slots=True)
-class Impl:
-    """One plugin's implementation of one hook, ready to call."""
-
-    plugin: str
-    hook: str
-    fn: Callable[..., Any]
-    argnames: tuple[str, ...]
-    positional: bool
-    key: tuple[str, str]
-    patient: bool = False
-    """Its plugin asked for the attempt's timeout as its budget (``attempt_budget``)."""
-    wants: Container[str] | None = None
-    """For ``alveary_event``: the event types its plugin asked for (``event_types``); None
-    for every event."""
 
 
 class Isolation:
@@ -76,7 +55,7 @@ class Isolation:
     ) -> None:
         self.pm = pluggy.PluginManager("alveary")
         self.pm.add_hookspecs(hookspecs)
-        problems = [p for name, plugin in plugins if (p := _bad_event_types(name, plugin))]
+        problems = [p for name, plugin in plugins if (p := bad_event_types(name, plugin))]
         if problems:
             raise PluginError(problems)
         for name, plugin in plugins:
@@ -99,25 +78,7 @@ class Isolation:
         watch()
 
     def _build(self) -> None:
-        for hook in HOOK_NAMES:
-            found = []
-            for impl in getattr(self.pm.hook, hook).get_hookimpls():
-                name = impl.plugin_name
-                if name in self.disabled:
-                    if hook in GATES:
-                        self.closed.setdefault(hook, name)
-                    continue
-                rank = 0 if impl.tryfirst else 2 if impl.trylast else 1
-                args = tuple(impl.argnames)
-                patient = hook in _IN_ATTEMPT and getattr(impl.plugin, "attempt_budget", 0) is True
-                positional = args == SPEC_ARGS[hook]
-                wants = getattr(impl.plugin, "event_types", None) if hook == _EVENT else None
-                entry = Impl(
-                    name, hook, impl.function, args, positional, (name, hook), patient, wants
-                )
-                found.append((rank, self._order.get(name, len(self._order)), entry))
-            found.sort(key=lambda t: (t[0], t[1]))
-            self.impls[hook] = tuple(i for _, _, i in found)
+        self.impls, self.closed = table(self.pm, self._order, self.disabled)
         on = {hook for hook, impls in self.impls.items() if impls} | set(self.closed)
         self.has_filters = "alveary_route_filter" in on
         self.has_scorers = "alveary_route_score" in on
@@ -256,13 +217,13 @@ class Isolation:
         """The ``alveary_event`` implementations that want events of ``event_type``. A
         plugin whose ``event_types`` fails the ``in`` test has failed, and misses the event."""
         found = []
-        for impl in self.impls[_EVENT]:
+        for impl in self.impls[EVENT]:
             if impl.wants is not None:
                 try:
                     if event_type not in impl.wants:
                         continue
                 except Exception as exc:
-                    self.fail(impl.plugin, _EVENT, f"event_types: {describe(exc)}")
+                    self.fail(impl.plugin, EVENT, f"event_types: {describe(exc)}")
                     continue
             found.append(impl)
         return tuple(found)
@@ -311,18 +272,6 @@ def unavailable(reason: str, plugin: str) -> Denied:
     denied = Denied(reason, plugin=plugin)
     denied.unavailable = True
     return denied
-
-
-def _bad_event_types(name: str, plugin: object) -> str | None:
-    """What is wrong with a plugin's ``event_types``, if it has one: it must answer ``in``,
-    and a string would answer it for any part of a type."""
-    wants = getattr(plugin, "event_types", None)
-    if wants is None or (not isinstance(wants, (str, bytes)) and isinstance(wants, Container)):
-        return None
-    return (
-        f"plugin {name!r}: event_types must be a collection of event types "
-        f"(a set, or an object with __contains__), not {type(wants).__name__}"
-    )
 
 
 def describe(exc: BaseException) -> str:

@@ -3,8 +3,9 @@
 Each part is a module of its own: the registry (agents, index, states), the task book
 (records, transitions, waiters, retry policy), the dispatcher (route, queue, pump, release),
 attempts (run, interrupt, timeouts), membership (agents joining and leaving), pools, the health
-keeper, the gatekeeper and the event bus. ``Orchestrator`` (``_orchestrator``) is the public
-front on top.
+keeper, the gatekeeper and the event bus. The public front is on top: ``Oversight``
+(``_oversight``: health, pools, approvals, checks, events) and ``Orchestrator``
+(``_orchestrator``: agents and tasks).
 """
 
 from __future__ import annotations
