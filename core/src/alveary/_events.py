@@ -60,11 +60,11 @@ class EventBus:
     ``event_types`` gets only those.
     """
 
-    __slots__ = ("_hooks", "_listeners", "_now", "_seq", "_subscribers", "counts", "wants")
+    __slots__ = ("_hooks", "_listeners", "_seq", "_subscribers", "counts", "now", "wants")
 
     def __init__(self, hooks: Hooks, now: Callable[[], float]) -> None:
         self._hooks = hooks
-        self._now = now
+        self.now = now
         self._seq = 0
         self._subscribers: list[asyncio.Queue[Event | None]] = []
         self._listeners: dict[str, tuple[Impl, ...]] = {}
@@ -104,39 +104,42 @@ class EventBus:
         else:
             counts["other"] += 1
         if self.wants[type] if to_hooks else self._subscribers:
-            self.send(type, task, agent, data, to_hooks)
+            self.send(type, self.now(), task, agent, data, to_hooks)
 
     def send(
         self,
         type: str,
+        time: float,
         task: Task | None = None,
         agent: Agent | None = None,
         data: Mapping[str, Any] | None = None,
         to_hooks: bool = True,
     ) -> None:
         """Build the event and deliver it, without counting it: the caller counted it and
-        found it wanted."""
-        listeners: tuple[Impl, ...] | None = ()
+        found it wanted. ``time`` is when it happened, which a transition has just read."""
         if to_hooks:
             listeners = self._listeners.get(type)
             if listeners is None:
                 listeners = self._find(type)
-        self._seq += 1
+        else:
+            listeners = ()
+        self._seq = seq = self._seq + 1
         event: Event = _new(Event)
         _set_type(event, type)
-        _set_time(event, self._now())
-        _set_seq(event, self._seq)
+        _set_time(event, time)
+        _set_seq(event, seq)
         if task is not None:
             _set_task(event, task.id)
-            _set_agent(event, agent.id if agent is not None else task.agent_id)
+            _set_agent(event, task.agent_id if agent is None else agent.id)
         else:
             _set_task(event, None)
-            _set_agent(event, agent.id if agent is not None else None)
-        _set_data(event, data or {})
+            _set_agent(event, None if agent is None else agent.id)
+        _set_data(event, {} if data is None else data)
         if listeners:
             self._hooks.notify("alveary_event", (event,), listeners)
-        for queue in self._subscribers:
-            queue.put_nowait(event)
+        if self._subscribers:
+            for queue in self._subscribers:
+                queue.put_nowait(event)
 
     def plugin_failed(self, plugin: str, hook: str, error: str, disabled: bool) -> None:
         """Report a plugin's failure; not back through ``alveary_event`` when that hook is

@@ -76,7 +76,7 @@ class Registry:
         events.counts[type] += 1
         if events.wants[type]:
             data = {"from": _NAMES[old], "reason": reason} if reason else {"from": _NAMES[old]}
-            events.send(type, None, agent, data)
+            events.send(type, events.now(), None, agent, data)
 
     def released(self, agent: Agent) -> None:
         """An attempt on ``agent`` ended: wake whoever waits for it to be idle."""

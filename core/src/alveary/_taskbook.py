@@ -85,12 +85,12 @@ class TaskBook:
         self.counts[task.state] -= 1
         self.counts[state] += 1
         task.state = state
-        task.times[_NAMES[state]] = self._now()
+        task.times[_NAMES[state]] = now = self._now()
         self.store.save_task(task)
         events, type = self._events, _EVENTS[state]
         events.counts[type] += 1
         if events.wants[type]:
-            events.send(type, task, None, data)
+            events.send(type, now, task, None, data)
 
     def settle(self, task: Task, outcome: Outcome) -> None:
         """Apply how an attempt ended: finish the task, or retry it while attempts remain."""

@@ -94,7 +94,9 @@ class Metrics:
 
     @alveary.hookimpl
     def alveary_event(self, event: alveary.Event) -> None:
-        self.tally.event(event)
+        on = self.tally.on.get(event.type)
+        if on is not None:
+            on(event)
         if self.tracer is not None:
             self.tracer.event(event)
 

@@ -59,19 +59,6 @@ class Kind:
         self.wait = Histogram(config.wait_buckets)
 
 
-class Live:
-    """A task between its submission and its end: its kind, its record, and when it last
-    became pending (its current attempt's wait is counted from the record's times after
-    that)."""
-
-    __slots__ = ("kind", "pending", "task")
-
-    def __init__(self, kind: Kind, task: Task) -> None:
-        self.kind = kind
-        self.task = task
-        self.pending = task.times.get("pending", 0.0)
-
-
 class Ended:
     """Tasks that ended in a window: their seconds from submission to the end, sorted, and
     how many ended in each final state."""
@@ -97,14 +84,18 @@ class Ended:
 
 
 class Tally:
-    """Counters and histograms fed by ``alveary_event``; ``_collect`` reads them."""
+    """Counters and histograms fed by ``alveary_event``, through ``on`` (a handler per
+    event type); ``_collect`` reads them."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.host: Host | None = None
         self.kinds: dict[str, Kind] = {}
-        self.live: dict[str | None, Live] = {}
-        """Tasks not finished, by id (events without one find nothing)."""
+        self.live: dict[str | None, tuple[Kind, Task, float]] = {}
+        """Tasks between their submission and their end, by id (events without one find
+        nothing): their kind, their record, and when they last became pending (the current
+        attempt's wait is counted from the record's times after that). A tuple, not a
+        class: one is made per task."""
         self.scaled: dict[tuple[str, str, str], int] = {}
         """Scaling decisions by (pool, up or down, by whom)."""
         self.recent: deque[tuple[float, Kind, float, str]] = deque(maxlen=RECENT)
@@ -113,7 +104,7 @@ class Tally:
         """When the latest callers were refused as not authenticated."""
         self.breakers: dict[str, str] = {}
         """Agent id -> its circuit breaker's state (health plugin), unless closed."""
-        self._on: Mapping[str, Callable[[Event], None]] = {
+        self.on: Mapping[str, Callable[[Event], None]] = {
             "task.pending": self._pending,
             "pool.scaled": self._scaled,
             "security.denied": self._denied,
@@ -124,13 +115,7 @@ class Tally:
     @property
     def types(self) -> frozenset[str]:
         """The event types the tally reads: what the plugin asks the kernel for."""
-        return frozenset(self._on)
-
-    def event(self, event: Event) -> None:
-        """Apply ``event`` (of the ``types``; others are ignored)."""
-        on = self._on.get(event.type)
-        if on is not None:
-            on(event)
+        return frozenset(self.on)
 
     def kind(self, name: str) -> Kind:
         """The counters of kind ``name``, or of ``other`` past ``max_kinds``."""
@@ -163,13 +148,14 @@ class Tally:
         task_id = event.task_id
         live = self.live.get(task_id)
         if live is not None:  # back from a failed attempt, or requeued
-            self._waited(live)
-            live.pending = live.task.times.get("pending", event.time)
+            kind, task, pending = live
+            self._waited(kind, task.times, pending)
+            self.live[task_id] = (kind, task, task.times.get("pending", event.time))
             data = event.data
             if "retry_in" in data:
-                live.kind.retried += 1
+                kind.retried += 1
                 if data.get("error", "").startswith(TIMEOUT):
-                    live.kind.timed_out += 1
+                    kind.timed_out += 1
             return
         if self.host is None or task_id is None:
             return
@@ -177,21 +163,21 @@ class Tally:
             task = self.host.get_task(task_id)
         except NotFound:  # gone already: nothing to follow
             return
-        kind = self.kind(task.spec.kind)
+        kind = self.kinds.get(task.spec.kind) or self.kind(task.spec.kind)
         if not event.data:  # new, not recovered from a durable store or requeued
             kind.submitted += 1
-        self.live[task_id] = Live(kind, task)
+        self.live[task_id] = (kind, task, task.times.get("pending", 0.0))
 
-    def _waited(self, live: Live) -> None:
-        """Count the queue wait of the attempt that began after ``live.pending``, if one
-        was assigned since: from queued to assigned, or 0 s when placed at once."""
-        times = live.task.times
+    @staticmethod
+    def _waited(kind: Kind, times: Mapping[str, float], pending: float) -> None:
+        """Count the queue wait of the attempt that began after ``pending``, if one was
+        assigned since: from queued to assigned, or 0 s when placed at once."""
         assigned = times.get("assigned")
-        if assigned is None or assigned < live.pending:
+        if assigned is None or assigned < pending:
             return
         queued = times.get("queued")
-        wait = live.kind.wait
-        waited = assigned - queued if queued is not None and queued >= live.pending else 0.0
+        wait = kind.wait
+        waited = assigned - queued if queued is not None and queued >= pending else 0.0
         if waited > 0.0:
             wait.counts[bisect_left(wait.bounds, waited)] += 1
             wait.sum += waited
@@ -203,10 +189,10 @@ class Tally:
             live = self.live.pop(event.task_id, None)
             if live is None:
                 return
-            self._waited(live)
-            kind = live.kind
+            kind, task, pending = live
+            self._waited(kind, task.times, pending)
             kind.finished[state] += 1
-            took = event.time - (live.task.submitted or live.pending)
+            took = event.time - (task.submitted or pending)
             self.recent.append((event.time, kind, took, state))
             duration = kind.duration
             if took > 0.0:
