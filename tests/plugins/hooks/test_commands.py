@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from alveary import AgentSpec, PermanentFailure, TaskSpec, TaskState
-from alveary.testing import EventRecorder, orchestrator, until
+from alveary.testing import EventRecorder, alive, orchestrator, until
 
 Runs = Callable[[Path], list[dict[str, Any]]]
 HOSTILE = [
@@ -169,7 +168,7 @@ async def test_a_hook_that_hangs_is_killed_with_its_process_group(
         failed = await rec.wait_for("hook.failed", timeout=60)
     assert failed.data["error"] == "timed out after 1 s; its process group was stopped"
     for pid in map(int, pids.read_text().split()):
-        await until(lambda pid=pid: not _alive(pid), timeout=30)
+        await until(lambda pid=pid: not alive(pid), timeout=30)
 
 
 async def test_a_hook_that_writes_100_mb_is_cut_off(script: Callable[[str], list[str]]) -> None:
@@ -217,16 +216,3 @@ async def test_stats_are_reported_as_an_event_when_they_move(
     async with orchestrator(config, rec):
         stats = await rec.wait_for("hook.stats", timeout=60)
     assert stats.data["commands"]["ok"]["delivered"] == 1
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is gone for our purposes: reaped by init once its parent dies.
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False

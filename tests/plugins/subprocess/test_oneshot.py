@@ -4,14 +4,12 @@ template, with safe quoting, output caps, timeouts and kills of the whole proces
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 from alveary import TaskSpec, TaskState
-from alveary.testing import orchestrator
+from alveary.testing import alive, orchestrator
 
 PYTHON = sys.executable
 
@@ -109,15 +107,6 @@ async def test_output_beyond_the_cap_kills_the_tool(config, pool) -> None:
         "ToolFailed: yes wrote more than max_output (10000 bytes) to stdout; "
         "its process group was killed"
     )
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
 
 
 async def test_a_timeout_kills_the_whole_process_group(tmp_path, config, pool, until) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 
 import pytest
 from alveary import TaskSpec
-from alveary.testing import orchestrator
+from alveary.testing import alive, orchestrator, until
+from alveary_subprocess import workspace
 
 
 def git(repo: Path, *args: str) -> str:
@@ -77,3 +79,18 @@ async def test_a_dirty_worktree_is_kept(tmp_path, repo, config, pool) -> None:
     assert (tmp_path / "ws" / "coder-1" / "draft.txt").read_text() == "unsaved\n"
     assert "worktree" in (tmp_path / "logs" / "coder-1.log").read_text()
     assert git(repo, "rev-parse", "--verify", "agents/coder-1")
+
+
+async def test_a_cancelled_git_command_leaves_nothing_running(tmp_path, repo) -> None:
+    # A git command whose caller gives up (the agent's start was cancelled) must not run on:
+    # git and whatever it started (hooks, here an alias's shell) are killed together.
+    pidfile = tmp_path / "shell.pid"
+    slow = f"!f() {{ echo $$ > {pidfile}; sleep 1000; }}; f"
+    call = asyncio.ensure_future(workspace.git(repo, "-c", f"alias.slow={slow}", "slow"))
+    await until(pidfile.exists)
+    await until(lambda: pidfile.read_text().strip() != "")
+    shell = int(pidfile.read_text())
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await until(lambda: not alive(shell))

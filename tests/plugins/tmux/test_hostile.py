@@ -3,13 +3,15 @@ through the FIFO, and what they send is bounded as under the subprocess runtime.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
 import alveary
 import pytest
 from alveary import AgentSpec, TaskSpec, TaskState, wire
-from alveary.testing import EventRecorder, orchestrator
+from alveary.testing import EventRecorder, alive, orchestrator, until
+from alveary_tmux.server import TmuxServer
 
 HOSTILE = Path(__file__).parents[1] / "subprocess" / "agents" / "hostile_agent.py"
 
@@ -50,3 +52,19 @@ async def test_metric_keys_are_bounded(config, pool, tmp_path) -> None:
     assert 0 < len(metrics) <= wire.MAX_METRICS
     assert "load" not in metrics
     assert (tmp_path / "logs" / "m-1.log").read_text().count("heartbeat fields dropped") == 1
+
+
+async def test_a_cancelled_tmux_command_does_not_run_on(tmp_path) -> None:
+    # The client of a tmux command whose caller gave up is killed and reaped, not left to
+    # finish (or to hang) on its own.
+    pidfile = tmp_path / "client.pid"
+    program = tmp_path / "tmux"
+    program.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 1000\n")
+    program.chmod(0o755)
+    call = asyncio.ensure_future(TmuxServer(str(program), "unused").run("list-sessions"))
+    await until(lambda: pidfile.exists() and pidfile.read_text().strip() != "")
+    client = int(pidfile.read_text())
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert not alive(client)

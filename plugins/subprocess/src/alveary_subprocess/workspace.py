@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 from pathlib import Path
 
 import attrs
 import structlog
 
 from .options import ProcessOptions
+from .process import signal_group
 from .template import render
 
 log = structlog.get_logger("alveary.workspace")
@@ -78,7 +80,8 @@ async def release(workspace: Workspace) -> str | None:
 
 
 async def git(repo: Path, *args: str, check: bool = True) -> str | None:
-    """Run ``git -C repo args``; its output, or None when it failed and ``check`` is false."""
+    """Run ``git -C repo args``; its output, or None when it failed and ``check`` is false.
+    Cancelled, it kills git's process group (hooks included) and waits for it to be gone."""
     process = await asyncio.create_subprocess_exec(
         "git",
         "-C",
@@ -87,8 +90,14 @@ async def git(repo: Path, *args: str, check: bool = True) -> str | None:
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
     )
-    out, err = await process.communicate()
+    try:
+        out, err = await process.communicate()
+    except BaseException:  # the caller gave up (cancelled): so do git and its hooks
+        signal_group(process.pid, signal.SIGKILL)
+        await asyncio.shield(process.wait())
+        raise
     if process.returncode != 0:
         if not check:
             return None

@@ -64,7 +64,8 @@ class TmuxServer:
 
     async def run(self, *args: str, check: bool = True) -> str | None:
         """Run one tmux command line (``";"`` separates chained commands); its standard
-        output, or None if it failed and ``check`` is false."""
+        output, or None if it failed and ``check`` is false. Cancelled, it kills the client
+        and waits for it to be gone."""
         process = await asyncio.create_subprocess_exec(
             *self.argv(*args),
             stdin=asyncio.subprocess.DEVNULL,
@@ -72,7 +73,13 @@ class TmuxServer:
             stderr=asyncio.subprocess.PIPE,
             env=self.env,
         )
-        out, err = await process.communicate()
+        try:
+            out, err = await process.communicate()
+        except BaseException:  # the caller gave up (cancelled): so does the tmux client
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await asyncio.shield(process.wait())
+            raise
         if process.returncode != 0:
             if not check:
                 return None
