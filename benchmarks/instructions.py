@@ -3,6 +3,7 @@ too noisy to compare two versions.
 
     uv run python benchmarks/instructions.py                      # about two minutes on 2 cores
     uv run python benchmarks/instructions.py --against OLD/core/src --wait gather
+    uv run python benchmarks/instructions.py --metrics            # with the metrics plugin too
 
 Each of the kernel's two variants (built-ins only, three no-op plugins; as in ``run.py``)
 and the asyncio floor runs a burst under ``valgrind --tool=callgrind``: 50 agents, 500
@@ -59,7 +60,12 @@ async def burst(variant: str, tasks: int, wait: str) -> None:
     # No ticks (they fire by the clock), and a budget no hook call reaches under valgrind,
     # where a collection inside a call can take longer than the default 0.1 s.
     config = {"orchestrator": {"tick_interval": 3600, "hook_timeout": 60}}
-    plugins = [_kernel.NoopPlugin(f"noop-{i}") for i in range(_kernel.VARIANTS[variant])]
+    if variant == "metrics":
+        from alveary_metrics import Config, Metrics
+
+        plugins: list[object] = [Metrics(Config(listen="127.0.0.1:0"))]
+    else:
+        plugins = [_kernel.NoopPlugin(f"noop-{i}") for i in range(_kernel.VARIANTS[variant])]
     from alveary import Orchestrator
 
     async with Orchestrator.from_config(config, plugins=plugins) as orch:
@@ -101,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=4_000, help="tasks in the burst (4,000)")
     parser.add_argument("--wait", choices=("results", "gather"), default="results")
     parser.add_argument("--against", metavar="PATH", help="another kernel's source directory")
+    parser.add_argument(
+        "--metrics", action="store_true", help="also count the built-ins with the metrics plugin"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -117,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = {
         (name, v, n): counted(valgrind, v, n, args.wait, path)
         for name, path in kernels.items()
-        for v in VARIANTS
+        for v in ((*VARIANTS, "metrics") if args.metrics else VARIANTS)
         for n in (0, args.tasks)
         if name == "this" or v != "floor"
     }

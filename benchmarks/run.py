@@ -64,16 +64,26 @@ async def _kernel_at(variant: str, size: int, settings: dict[str, Any], say: Pro
         delegation = await _kernel.round_trips(orch, settings["round_trips"], settings["warmup"])
         say(f"kernel ({label}): routing decisions")
         routing = _kernel.routing(orch, settings["routing_batches"], settings["routing_per_batch"])
-    runs = []
+    return {"registration": registration, "delegation": delegation, "routing": routing}
+
+
+def _throughput_at(size: int, settings: dict[str, Any], say: Progress) -> dict[str, list[Any]]:
+    """Throughput runs of each kernel variant and of the floor, in alternation (each first in
+    turn): a run and the floor run it is compared with are seconds apart, not minutes, so the
+    machine's changes of pace between them are small."""
+    specs = _kernel.agent_specs(size)
+    names = [*_kernel.VARIANTS, "floor"]
+    runs: dict[str, list[Any]] = {name: [] for name in names}
     for i in range(settings["repeats"]):
-        say(f"kernel ({label}): throughput, {settings['tasks']:,} tasks, run {i + 1}")
-        runs.append(await _kernel.throughput_fresh(variant, specs, settings["tasks"]))
-    return {
-        "registration": registration,
-        "delegation": delegation,
-        "routing": routing,
-        "throughput": _median_run(runs),
-    }
+        say(f"throughput at {size:,} agents, {settings['tasks']:,} tasks, round {i + 1}")
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            if name == "floor":
+                run = asyncio.run(_floor.throughput(size, settings["tasks"]))
+            else:
+                run = asyncio.run(_kernel.throughput_fresh(name, specs, settings["tasks"]))
+            runs[name].append(run)
+            gc.collect()
+    return runs
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -85,10 +95,9 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def _floor_at(size: int, settings: dict[str, Any], say: Progress) -> Any:
-    say(f"floor ({size:,} workers): round trips and throughput")
+    say(f"floor ({size:,} workers): round trips")
     delegation = await _floor.round_trips(size, settings["round_trips"], settings["warmup"])
-    runs = [await _floor.throughput(size, settings["tasks"]) for _ in range(settings["repeats"])]
-    return {"delegation": delegation, "throughput": _median_run(runs)}
+    return {"delegation": delegation}
 
 
 def _run_peers(settings: dict[str, Any], say: Progress) -> dict[str, Any]:
@@ -130,6 +139,15 @@ def run(settings: dict[str, Any], peers: bool, say: Progress) -> dict[str, Any]:
             kernel[variant][str(size)] = asyncio.run(_kernel_at(variant, size, settings, say))
             gc.collect()
     floor = {str(size): asyncio.run(_floor_at(size, settings, say)) for size in settings["sizes"]}
+    for size in settings["sizes"]:
+        runs = _throughput_at(size, settings, say)
+        floor[str(size)]["throughput"] = _median_run(runs["floor"])
+        for variant in _kernel.VARIANTS:
+            found = kernel[variant][str(size)]["throughput"] = _median_run(runs[variant])
+            found["floor_ratios"] = [
+                f["tasks_per_s"] / k["tasks_per_s"]
+                for k, f in zip(runs[variant], runs["floor"], strict=True)
+            ]
     biggest = max(settings["sizes"])
     say(f"memory: tracemalloc and RSS around registering {biggest:,} agents (fresh processes)")
     memory = {
