@@ -163,7 +163,7 @@ class Tally:
             task = self.host.get_task(task_id)
         except NotFound:  # gone already: nothing to follow
             return
-        kind = self.kinds.get(task.spec.kind) or self.kind(task.spec.kind)
+        kind = self.kind(task.spec.kind)
         if not event.data:  # new, not recovered from a durable store or requeued
             kind.submitted += 1
         self.live[task_id] = (kind, task, task.times.get("pending", 0.0))
