@@ -47,3 +47,9 @@ async def second_time(job: Job) -> Any:
 
 
 not_callable = 42
+
+
+def chatty(job: Job) -> str:
+    job.log(f"reading {job.payload}")
+    job.log("almost there", level="debug")
+    return "read"

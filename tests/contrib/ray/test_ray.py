@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +188,28 @@ def test_an_unreachable_cluster_neither_wedges_the_loop_nor_stop(tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines()[-1] == "stopped", done.stdout
+
+
+async def test_job_log_lines_reach_the_workers_log() -> None:
+    # The same handler logs to the agent's log under subprocess; under ray each line goes to
+    # the actor's standard error, which Ray keeps (and forwards to the orchestrator's terminal).
+    marker = f"marker-{uuid.uuid4().hex}"
+    async with orchestrator({}, Ray()) as orch:
+        await orch.register(agent("chatty"))
+        handle = await orch.submit(TaskSpec("t", marker, requires={"chatty"}))
+        assert (await handle.result(timeout=60)).value == "read"
+    logs = Path(ray._private.worker._global_node.get_logs_dir_path())
+
+    def lines() -> list[str]:
+        return [
+            line
+            for path in logs.glob("worker-*.err")
+            for line in path.read_text(errors="replace").splitlines()
+            if f"task {handle.id} " in line
+        ]
+
+    await until(lambda: len(lines()) == 2, timeout=30)
+    assert lines() == [
+        f"[info] task {handle.id} reading {marker}",
+        f"[debug] task {handle.id} almost there",
+    ]

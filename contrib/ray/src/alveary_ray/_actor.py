@@ -10,8 +10,10 @@ decorated with ``@alveary.agent.agent`` or a plain one, sync or async, given an
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
+from alveary import wire
 from alveary.agent import Job, ProtocolAgent, load
 
 
@@ -30,6 +32,7 @@ class AgentActor:
         except ValueError as exc:
             self._agent = exc
         self._idle = asyncio.Event()
+        self._log = _StandardError()
 
     @property
     def agent(self) -> ProtocolAgent:
@@ -49,7 +52,23 @@ class AgentActor:
 
     async def run(self, task_id: str, kind: str, payload: Any, attempt: int, timeout: float) -> Any:
         """One attempt of a task: the handler's value, or its exception."""
-        job = Job(task_id, kind, payload, attempt, timeout)
+        job = Job(task_id, kind, payload, attempt, timeout, self._log)
         if self.agent.is_async:
             return await self.agent(job)
         return await asyncio.to_thread(self.agent, job)
+
+
+class _StandardError:
+    """Where ``job.log`` goes in an actor: a line on the worker's standard error, as the
+    subprocess runtime writes it to the agent's log (``[level] task ID message``). Ray keeps it
+    in the worker's log file and shows it where the orchestrator runs (``log_to_driver``, on
+    by default). From any thread: one write per line."""
+
+    def __init__(self) -> None:
+        self._decoder = wire.Decoder(wire.FROM_AGENT)
+
+    def send(self, data: bytes) -> None:
+        message = self._decoder.decode(data.rstrip(b"\n"))
+        if isinstance(message, wire.Log):
+            sys.stderr.write(f"[{message.level}] task {message.id} {message.message}\n")
+            sys.stderr.flush()
