@@ -158,8 +158,22 @@ class Task:
         return None if started is None else max(0.0, time.time() - started)
 
 
+class EventSlots:
+    """The fields of ``Event`` as slots of a base class, so that a mutable subclass of the
+    same layout can exist: the event bus fills one with plain stores and then makes it an
+    ``Event`` (``_events``). Not for plugins."""
+
+    __slots__ = ("__weakref__", "agent_id", "data", "seq", "task_id", "time", "type")
+    type: str
+    time: float
+    seq: int
+    task_id: str | None
+    agent_id: str | None
+    data: Mapping[str, Any]
+
+
 @attrs.frozen
-class Event:
+class Event(EventSlots):
     """Something that happened. ``type`` is dotted: ``task.succeeded``, ``agent.ready``,
     ``plugin.failed``. ``seq`` orders events of one orchestrator."""
 
