@@ -121,7 +121,7 @@ class Dispatcher:
     def pump(self, capabilities: frozenset[str] | None) -> None:
         """Capacity appeared for agents with ``capabilities`` (None: anywhere): route waiting
         tasks, best priority first, until no head can be placed."""
-        queue, ready = self.queue, self._registry.index
+        queue, ready = self.queue, self._registry.index.agents
         if not queue.size or self._book.closing:
             return
         progress = True

@@ -58,8 +58,9 @@ class Registry:
 
     def could_serve(self, requires: frozenset[str]) -> bool:
         """Does some registered agent, in whatever state, have every capability in
-        ``requires``? (Distinct capability sets are few: this is no scan of the fleet.)"""
-        return any(requires <= caps for caps in self._kinds)
+        ``requires``? (Distinct capability sets are few: this is no scan of the fleet; and
+        a task usually requires exactly what its agents offer, one lookup.)"""
+        return requires in self._kinds or any(requires <= caps for caps in self._kinds)
 
     def set_state(self, agent: Agent, state: AgentState, reason: str = "") -> None:
         old = agent.state

@@ -17,38 +17,40 @@ from ._states import AgentState
 class IndexedSet:
     """A set of agents with O(1) add, remove and uniform random sampling."""
 
-    __slots__ = ("_items", "_pos")
+    __slots__ = ("_pos", "items")
 
     def __init__(self) -> None:
-        self._items: list[Agent] = []
+        self.items: list[Agent] = []
+        """The members, in no order; read it, change it with ``add`` and ``discard``. Hot
+        paths test and measure it directly: ``len`` of the set is a Python call."""
         self._pos: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def __iter__(self) -> Iterator[Agent]:
-        return iter(self._items)
+        return iter(self.items)
 
     def __contains__(self, agent: Agent) -> bool:
         return agent.id in self._pos
 
     def add(self, agent: Agent) -> None:
         if agent.id not in self._pos:
-            self._pos[agent.id] = len(self._items)
-            self._items.append(agent)
+            self._pos[agent.id] = len(self.items)
+            self.items.append(agent)
 
     def discard(self, agent: Agent) -> None:
         i = self._pos.pop(agent.id, None)
         if i is None:
             return
-        last = self._items.pop()
+        last = self.items.pop()
         if last is not agent:
-            self._items[i] = last
+            self.items[i] = last
             self._pos[last.id] = i
 
     def sample(self, k: int, rng: random.Random) -> list[Agent]:
         """Up to ``k`` distinct agents chosen uniformly; all of them (shuffled) if fewer."""
-        items = self._items
+        items = self.items
         n = len(items)
         if k <= 0 or k >= n:
             picked = items.copy()
@@ -63,11 +65,13 @@ class Index:
     """Ready agents with a free slot, by capability. Agents enter when they become ``ready``
     and leave when they fill up, drain, turn unhealthy or go."""
 
-    __slots__ = ("_all", "_by_cap")
+    __slots__ = ("_all", "_by_cap", "agents")
 
     def __init__(self) -> None:
         self._all = IndexedSet()
         self._by_cap: dict[str, IndexedSet] = {}
+        self.agents = self._all.items
+        """Every agent in the index, in no order (the same list for the index's life)."""
 
     def add(self, agent: Agent) -> None:
         self._all.add(agent)
@@ -84,9 +88,6 @@ class Index:
             if bucket is not None:
                 bucket.discard(agent)
 
-    def __len__(self) -> int:
-        return len(self._all)
-
     def bucket(self, requires: frozenset[str]) -> tuple[IndexedSet | None, bool]:
         """The smallest bucket holding every eligible agent, and whether all its members are
         eligible (True unless the task needs several capabilities)."""
@@ -95,9 +96,9 @@ class Index:
         best: IndexedSet | None = None
         for cap in requires:
             bucket = self._by_cap.get(cap)
-            if not bucket:
+            if bucket is None or not bucket.items:
                 return None, True
-            if best is None or len(bucket) < len(best):
+            if best is None or len(bucket.items) < len(best.items):
                 best = bucket
         return best, len(requires) == 1
 
