@@ -85,6 +85,15 @@ async def test_a_server_that_is_gone_is_one_line(unused_url: str) -> None:
     assert err == f"alveary status: cannot reach {unused_url}: connection refused\n"
 
 
+AT_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'alveary'; runpy.run_module('alveary', run_name='__main__', alter_sys=True)"
+)
+"""``python -m alveary`` as a terminal's foreground job gets it: with SIGINT at its default.
+A test runner started as a background job has SIGINT ignored, and a child inherits that
+(and, rightly, keeps ignoring Ctrl-C)."""
+
+
 @pytest.mark.parametrize(
     "argv",
     [["events", "--follow"], ["submit", "hang", "--requires", "hang", "--wait"]],
@@ -95,8 +104,8 @@ async def test_ctrl_c_while_following_or_waiting_exits_130_quietly(
 ) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "alveary",
+        "-c",
+        AT_A_TERMINAL,
         *argv,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
