@@ -4,8 +4,9 @@ The ``subprocess`` runtime runs a long-lived program per agent that speaks the a
 over its standard input and output (``options.command``), or runs a tool once per task from a
 command template (``options.template`` / ``options.shell``). ``alveary agents detect`` finds
 known CLI tools on PATH. The protocol's orchestrator end (``Connection``), the agent log, the
-options, workspaces and the record of
-left-over agents (``orphans``) are public for other out-of-process runtimes (``alveary-tmux``).
+options, workspaces, the record of
+left-over agents (``orphans``) and ``run_command`` are public for other out-of-process runtimes
+(``alveary-tmux``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .consensus import Consensus, consensus
 from .logs import AgentLog
 from .options import Limits, ProcessOptions, SubprocessOptions, Worktree
 from .orphans import Orphans, process_record, stop_recorded
+from .process import run_command
 from .profiles import BUILTIN_TOOLS, ToolProfile, detect
 from .protocol import AgentError, AgentLost, Connection, Hello, read_into
 
@@ -47,5 +49,6 @@ __all__ = [
     "detect",
     "process_record",
     "read_into",
+    "run_command",
     "stop_recorded",
 ]

@@ -88,6 +88,30 @@ def describe_exit(code: int | None) -> str:
     return f"exited with code {code}"
 
 
+async def run_command(
+    argv: Sequence[str], env: Mapping[str, str] | None = None
+) -> tuple[int, bytes, bytes]:
+    """Run a short command to its end (``git``, ``tmux``): its exit status, standard output
+    and standard error; no input. It runs in a session of its own, so that, cancelled, it is
+    killed with everything it started (hooks, helpers) and waited for: it never outlives its
+    caller."""
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=None if env is None else dict(env),
+        start_new_session=True,
+    )
+    try:
+        out, err = await process.communicate()
+    except BaseException:  # the caller gave up (cancelled): so does the command
+        signal_group(process.pid, signal.SIGKILL)
+        await asyncio.shield(process.wait())
+        raise
+    return await process.wait(), out, err
+
+
 def signal_group(pgid: int, sig: int) -> bool:
     """Send ``sig`` to process group ``pgid``; False if no process is left in it."""
     try:

@@ -7,16 +7,14 @@ agent of the same name picks its branch up again.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import signal
 from pathlib import Path
 
 import attrs
 import structlog
 
 from .options import ProcessOptions
-from .process import signal_group
+from .process import run_command
 from .template import render
 
 log = structlog.get_logger("alveary.workspace")
@@ -82,27 +80,10 @@ async def release(workspace: Workspace) -> str | None:
 async def git(repo: Path, *args: str, check: bool = True) -> str | None:
     """Run ``git -C repo args``; its output, or None when it failed and ``check`` is false.
     Cancelled, it kills git's process group (hooks included) and waits for it to be gone."""
-    process = await asyncio.create_subprocess_exec(
-        "git",
-        "-C",
-        str(repo),
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = await process.communicate()
-    except BaseException:  # the caller gave up (cancelled): so do git and its hooks
-        signal_group(process.pid, signal.SIGKILL)
-        await asyncio.shield(process.wait())
-        raise
-    if process.returncode != 0:
+    status, out, err = await run_command(["git", "-C", str(repo), *args])
+    if status != 0:
         if not check:
             return None
         message = err.decode(errors="replace").strip().splitlines()
-        raise RuntimeError(
-            f"git {' '.join(args[:2])} failed: {message[-1] if message else process.returncode}"
-        )
+        raise RuntimeError(f"git {' '.join(args[:2])} failed: {message[-1] if message else status}")
     return out.decode(errors="replace")

@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 import alveary
+from alveary_subprocess import run_command
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -64,26 +65,13 @@ class TmuxServer:
 
     async def run(self, *args: str, check: bool = True) -> str | None:
         """Run one tmux command line (``";"`` separates chained commands); its standard
-        output, or None if it failed and ``check`` is false. Cancelled, it kills the client
-        and waits for it to be gone."""
-        process = await asyncio.create_subprocess_exec(
-            *self.argv(*args),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=self.env,
-        )
-        try:
-            out, err = await process.communicate()
-        except BaseException:  # the caller gave up (cancelled): so does the tmux client
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await asyncio.shield(process.wait())
-            raise
-        if process.returncode != 0:
+        output, or None if it failed and ``check`` is false. Cancelled, the client is killed
+        (``run_command``)."""
+        status, out, err = await run_command(self.argv(*args), self.env)
+        if status != 0:
             if not check:
                 return None
-            message = err.decode(errors="replace").strip() or f"exit {process.returncode}"
+            message = err.decode(errors="replace").strip() or f"exit {status}"
             raise TmuxError(f"tmux {args[0]} failed: {message}")
         return out.decode(errors="replace")
 
