@@ -342,6 +342,44 @@ async def test_async_impls_are_awaited() -> None:
     assert warm.seen == ["a1"]
 
 
+async def test_an_impl_that_takes_some_arguments_gets_those_by_name() -> None:
+    class Few:
+        name = "few"
+
+        def __init__(self) -> None:
+            self.seen: list[Any] = []
+
+        @hookimpl
+        def alveary_event(self) -> None:
+            self.seen.append("event")
+
+        @hookimpl
+        def alveary_task_after(self, outcome: Any, task: Task) -> None:
+            self.seen.append((outcome.value, task.spec.kind))
+
+        @hookimpl
+        def alveary_agent_state_changed(self, reason: str, new: Any) -> None:
+            self.seen.append((reason, new.value))
+
+    few = Few()
+    async with orchestrator({}, few) as orch:
+        await orch.register(spec("a1", "x"))
+        await orch.drain("a1")
+        await orch.deregister("a1")
+        await orch.register(spec("a2", "x"))  # ready, busy, ready: task_after in between
+        assert (await (await orch.submit(TaskSpec("k", 7, requires={"x"}))).result()).value == 7
+        assert orch.metrics().plugin_failures == {}
+    calls = [s for s in few.seen if s != "event"]
+    assert calls[:4] == [
+        ("", "ready"),
+        ("", "draining"),
+        ("deregistered", "stopped"),
+        ("", "ready"),
+    ]
+    assert (7, "k") in calls
+    assert few.seen.count("event") > 10
+
+
 # -- security and validation fail closed -------------------------------------------------------
 
 

@@ -10,8 +10,6 @@ from ._hooks import Hooks
 from ._impls import Impl
 from ._records import Agent, Event, EventSlots, Task
 
-_new = object.__new__
-
 
 class _Draft(EventSlots):
     """An event being built: ``Event``'s layout without its frozen ``__setattr__``. ``send``
@@ -128,7 +126,7 @@ class EventBus:
         else:
             listeners = ()
         self._seq = seq = self._seq + 1
-        draft = _new(_Draft)
+        draft = _Draft()
         draft.type = type
         draft.time = time
         draft.seq = seq
@@ -142,7 +140,7 @@ class EventBus:
         draft.__class__ = Event  # type: ignore[assignment]
         event: Event = draft  # type: ignore[assignment]
         if listeners:
-            self._hooks.notify("alveary_event", (event,), listeners)
+            self._hooks.notify(listeners, (event,))
         if self._subscribers:
             for queue in self._subscribers:
                 queue.put_nowait(event)

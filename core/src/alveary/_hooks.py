@@ -136,15 +136,15 @@ class Hooks(Isolation):
         return spec
 
     def agent_registered(self, agent: Agent) -> None:
-        self.notify("alveary_agent_registered", (agent,))
+        self.notify(self.impls["alveary_agent_registered"], (agent,))
 
     def agent_deregistered(self, agent: Agent, reason: str) -> None:
-        self.notify("alveary_agent_deregistered", (agent, reason))
+        self.notify(self.impls["alveary_agent_deregistered"], (agent, reason))
 
     def agent_state_changed(
         self, agent: Agent, old: AgentState, new: AgentState, reason: str
     ) -> None:
-        self.notify("alveary_agent_state_changed", (agent, old, new, reason))
+        self.notify(self.impls["alveary_agent_state_changed"], (agent, old, new, reason))
 
     # -- routing ----------------------------------------------------------------------------
 
@@ -180,7 +180,7 @@ class Hooks(Isolation):
     async def task_after(self, task: Task, agent: Agent, outcome: Outcome) -> Outcome:
         for impl in self.impls["alveary_task_after"]:  # ``acall``, without a coroutine per call
             args, budget = (task, agent, outcome), task.spec.timeout if impl.patient else None
-            replaced = self.call(impl, args, checks.terminal_outcome, budget=budget)
+            replaced = self.call(impl, args, checks.terminal_outcome, None, budget)
             if replaced is not None and replaced is not FAILED and inspect.isawaitable(replaced):
                 replaced = await self.settle(impl, replaced, checks.terminal_outcome, budget=budget)
             if replaced is not None and replaced is not FAILED:
@@ -190,7 +190,7 @@ class Hooks(Isolation):
         return outcome
 
     def attempt_finished(self, task: Task, agent: Agent, outcome: Outcome) -> None:
-        self.notify("alveary_attempt_finished", (task, agent, outcome))
+        self.notify(self.impls["alveary_attempt_finished"], (task, agent, outcome))
 
     # -- health and scaling -----------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class Hooks(Isolation):
     def health_changed(
         self, agent: Agent, old: HealthStatus, new: HealthStatus, reason: str
     ) -> None:
-        self.notify("alveary_health_changed", (agent, old, new, reason))
+        self.notify(self.impls["alveary_health_changed"], (agent, old, new, reason))
 
     def scale(self, pool: Pool, metrics: PoolMetrics) -> tuple[int, str] | None:
         """The first plugin's proposed size for ``pool`` and which plugin proposed it."""
@@ -288,7 +288,7 @@ class Hooks(Isolation):
         for impl in self.impls["alveary_check_config"]:
             where = f"plugin {impl.plugin!r}: alveary_check_config"
             try:
-                found = impl.fn(**dict.fromkeys(impl.argnames, config))
+                found = impl.fn(config)
             except Exception as exc:
                 problems.append(f"{where} raised {describe(exc)}")
                 continue

@@ -27,8 +27,8 @@ class Impl:
     plugin: str
     hook: str
     fn: Callable[..., Any]
-    argnames: tuple[str, ...]
-    positional: bool
+    """Takes the hook's arguments positionally, in the spec's order, whatever subset of them
+    the plugin declared."""
     key: tuple[str, str]
     patient: bool = False
     """Its plugin asked for the attempt's timeout as its budget (``attempt_budget``)."""
@@ -54,15 +54,29 @@ def table(
                     closed.setdefault(hook, name)
                 continue
             rank = 0 if impl.tryfirst else 2 if impl.trylast else 1
-            args = tuple(impl.argnames)
+            fn = _positional(impl.function, tuple(impl.argnames), SPEC_ARGS[hook])
             patient = hook in _IN_ATTEMPT and getattr(impl.plugin, "attempt_budget", 0) is True
-            positional = args == SPEC_ARGS[hook]
             wants = getattr(impl.plugin, "event_types", None) if hook == EVENT else None
-            entry = Impl(name, hook, impl.function, args, positional, (name, hook), patient, wants)
+            entry = Impl(name, hook, fn, (name, hook), patient, wants)
             found.append((rank, order.get(name, len(order)), entry))
         found.sort(key=lambda t: (t[0], t[1]))
         impls[hook] = tuple(i for _, _, i in found)
     return impls, closed
+
+
+def _positional(
+    fn: Callable[..., Any], takes: tuple[str, ...], spec: tuple[str, ...]
+) -> Callable[..., Any]:
+    """``fn`` callable with every argument of its hook's spec, in order. pluggy lets an
+    implementation declare a subset of them, which it then passes by name."""
+    if takes == spec:
+        return fn
+    picks = [(name, spec.index(name)) for name in takes]
+
+    def call(*args: Any) -> Any:
+        return fn(**{name: args[i] for name, i in picks})
+
+    return call
 
 
 def bad_event_types(name: str, plugin: object) -> str | None:

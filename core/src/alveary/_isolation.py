@@ -25,7 +25,6 @@ from ._errors import Denied, PluginError, Rejected
 from ._guard import Overrun, bounded
 from ._impls import EVENT, Impl, bad_event_types, table
 from ._pauses import PAUSES, watch
-from .hookspecs import SPEC_ARGS
 
 log = structlog.get_logger("alveary.hooks")
 
@@ -137,7 +136,7 @@ class Isolation:
         budget = self.budget if budget is None else budget
         start, paused = time.perf_counter(), PAUSES.total
         try:
-            result = impl.fn(*args) if impl.positional else self._named(impl, args)
+            result = impl.fn(*args)
         except (Exception, asyncio.CancelledError) as exc:
             if passthrough is not None and isinstance(exc, passthrough):
                 raise
@@ -197,12 +196,6 @@ class Isolation:
             return FAILED
         return self._accept(impl, value, check)
 
-    @staticmethod
-    def _named(impl: Impl, args: tuple[Any, ...]) -> Any:
-        """Call an implementation that takes a subset of the spec's arguments, by name."""
-        named = dict(zip(SPEC_ARGS[impl.hook], args, strict=True))
-        return impl.fn(**{k: named[k] for k in impl.argnames})
-
     def _accept(self, impl: Impl, value: Any, check: Check | None) -> Any:
         """``value`` if ``check`` finds nothing wrong with it (a success), else ``FAILED``."""
         if check is not None and value is not None:
@@ -228,21 +221,19 @@ class Isolation:
             found.append(impl)
         return tuple(found)
 
-    def notify(
-        self, hook: str, args: tuple[Any, ...], impls: tuple[Impl, ...] | None = None
-    ) -> None:
-        """Call a notification hook (``impls`` of it, else all); async implementations
-        finish in the background.
+    def notify(self, impls: tuple[Impl, ...], args: tuple[Any, ...]) -> None:
+        """Call the implementations ``impls`` of a notification hook; async ones finish in
+        the background.
 
         ``call`` inlined, because events take this path several times per task: one clock
         reading per implementation (each one's time runs from the end of the one before),
         and no result to check. An overrun is checked again without the collector's pauses
         since the notification began (the plugin's share of them is not known)."""
-        clock, budget = time.perf_counter, self.budget
+        clock, budget, streak = time.perf_counter, self.budget, self.streak
         start, paused = clock(), PAUSES.total
-        for impl in self.impls[hook] if impls is None else impls:
+        for impl in impls:
             try:
-                result = impl.fn(*args) if impl.positional else self._named(impl, args)
+                result = impl.fn(*args)
             except (Exception, asyncio.CancelledError) as exc:
                 self.fail(impl.plugin, impl.hook, describe(exc))
                 start = clock()
@@ -254,8 +245,8 @@ class Isolation:
                 future.add_done_callback(self._background.discard)
             elif end - start > budget and (own := end - start - PAUSES.total + paused) > budget:
                 self.fail(impl.plugin, impl.hook, _overrun(own, budget))
-            elif self.streak:
-                self.streak.pop((impl.plugin, impl.hook), None)
+            elif streak:
+                streak.pop(impl.key, None)
             start = end
 
     async def drain_background(self) -> None:
