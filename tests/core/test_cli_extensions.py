@@ -20,6 +20,13 @@ COMMANDS = """
 def greet(argv):
     print("hello", *argv)
     return 3 if "--fail" in argv else 0
+
+
+def wave(argv):
+    \"\"\"Wave at whoever is named.
+
+    Nobody, without a name.\"\"\"
+    return 0
 """
 
 
@@ -38,6 +45,7 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     (info / "entry_points.txt").write_text(
         "[alveary.cli]\n"
         "greet = alveary_test_greeter:greet\n"
+        "wave = alveary_test_greeter:wave\n"
         "oops = alveary_test_greeter_missing:run\n"
         "run = alveary_test_greeter:greet\n"
     )
@@ -48,11 +56,15 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 
 def test_help_lists_an_installed_command_with_its_summary(installed, capsys) -> None:
+    """The first line of the function's docstring, read without importing it; without one
+    (or without the module), the package's summary."""
     with pytest.raises(SystemExit) as exited:
         main(["--help"])
     assert exited.value.code == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert any(line.split() == ["greet", "say", "hello"] for line in lines)
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["wave", "wave", "at", "whoever", "is", "named"] in lines
+    assert ["greet", "say", "hello"] in lines
+    assert ["oops", "say", "hello"] in lines
     assert "alveary_test_greeter" not in sys.modules, "listing a command must not import it"
 
 
@@ -149,3 +161,24 @@ def test_version_loads_nothing_heavy_of_its_own(version_probe) -> None:
 
 def test_version_loads_none_of_the_kernels_dependencies(version_probe) -> None:
     assert [m for m in HEAVY if m in version_probe["after"]] == []
+
+
+def test_listing_plugins_loads_no_logging_and_no_plugin() -> None:
+    """``alveary plugins`` logs nothing and reads entry points: neither structlog (with
+    rich behind it) nor the machinery that calls hooks is imported for it."""
+    probe = textwrap.dedent(
+        """\
+        import contextlib, io, json, sys
+        from alveary._cli import main
+        with contextlib.redirect_stdout(io.StringIO()):
+            status = main(["plugins"])
+        print(json.dumps({"status": status, "after": sorted(sys.modules)}))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    result = json.loads(done.stdout)
+    assert result["status"] == 0
+    loaded = set(result["after"])
+    assert {"structlog", "alveary._isolation", "alveary_gateway"} & loaded == set()

@@ -15,7 +15,16 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._commands import COMMANDS, KNOWN, installed_commands, only_version, run_agents, run_extension
+from ._commands import (
+    COMMANDS,
+    KNOWN,
+    asks_for_help,
+    help_line,
+    installed_commands,
+    only_version,
+    run_agents,
+    run_extension,
+)
 from ._errors import AlvearyError, ConfigError, PluginError, StoreError
 from ._version import __version__
 
@@ -61,8 +70,11 @@ def configure_logging(fmt: str | None, level: str = "info") -> None:
     )
 
 
-def _parser(extensions: Mapping[str, EntryPoint | None] | None = None) -> argparse.ArgumentParser:
-    """The parser of the built-in commands and of ``extensions`` (default: those installed)."""
+def _parser(
+    extensions: Mapping[str, EntryPoint | None] | None = None, describe: bool = True
+) -> argparse.ArgumentParser:
+    """The parser of the built-in commands and of ``extensions`` (default: those installed);
+    what each extension does is looked up only when ``describe``, for the help."""
     if extensions is None:
         extensions = installed_commands()
     parser = argparse.ArgumentParser(
@@ -142,10 +154,11 @@ def _parser(extensions: Mapping[str, EntryPoint | None] | None = None) -> argpar
     agents.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
 
     for name, ep in extensions.items():
+        summary: str | None = None
         if ep is None:
             summary = f"not installed: pip install {KNOWN[name]}"
-        else:
-            summary = (ep.dist.metadata["Summary"] if ep.dist is not None else None) or ep.value
+        elif describe:
+            summary = help_line(ep)
         # Everything after the name is the command's own: it parses its arguments itself.
         extension = commands.add_parser(name, help=summary, add_help=False, prefix_chars="\0")
         extension.add_argument("args", nargs=argparse.REMAINDER)
@@ -156,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``alveary`` command; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     extensions = {} if only_version(argv) else installed_commands()
-    args = _parser(extensions).parse_args(argv)
+    args = _parser(extensions, asks_for_help(argv)).parse_args(argv)
     _importable(getattr(args, "config", None))
     if args.command != "plugins" or args.hooks:  # a plain listing logs nothing: no structlog
         configure_logging(args.log_format, args.log_level)

@@ -20,7 +20,7 @@ from stevedore.extension import Extension
 from ._catalog import BUILTINS, GROUP
 from ._config import Config
 from ._converter import iter_errors, structure
-from ._hooks import HOOK_NAMES, SPEC_ARGS, SYNC_ONLY
+from .hookspecs import HOOK_NAMES, SPEC_ARGS, SYNC_ONLY
 
 
 @attrs.frozen

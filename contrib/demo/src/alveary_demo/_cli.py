@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    """Run ``alveary demo`` with the arguments after its name; returns the exit status."""
+    """Run a real workload on built-in defaults: pools, faults, retries, a summary."""
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, or bad usage (argparse printed why)

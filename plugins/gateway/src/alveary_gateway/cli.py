@@ -26,7 +26,7 @@ PAGE = 1000
 
 
 def submit_command(argv: Sequence[str]) -> int:
-    """``alveary submit KIND ...``: submit a task; print its id, or with ``--wait`` its value."""
+    """Submit a task; print its id, or with --wait its value."""
     parser = command.parser("alveary submit", "Submit a task to a running orchestrator.")
     parser.add_argument("kind", metavar="KIND", help="the task's kind")
     parser.add_argument(
@@ -102,7 +102,7 @@ def _finish(args: argparse.Namespace, client: Client, record: dict[str, Any]) ->
 
 
 def task_command(argv: Sequence[str]) -> int:
-    """``alveary task ID``: one task's record."""
+    """Show one task's record."""
     parser = command.parser("alveary task", "Show one task.")
     parser.add_argument("id", type=command.task_id, metavar="ID")
 
@@ -115,8 +115,10 @@ def task_command(argv: Sequence[str]) -> int:
 
 
 def cancel_command(argv: Sequence[str]) -> int:
-    """``alveary cancel ID``: cancel a task; a task that had already ended is left as it is
-    (status 0: either way it no longer runs)."""
+    """Cancel a task.
+
+    A task that had already ended is left as it is (status 0: either way it no longer
+    runs)."""
     parser = command.parser("alveary cancel", "Cancel a task.")
     parser.add_argument("id", type=command.task_id, metavar="ID")
 
@@ -134,7 +136,7 @@ def cancel_command(argv: Sequence[str]) -> int:
 
 
 def requeue_command(argv: Sequence[str]) -> int:
-    """``alveary requeue ID``: run a dead or failed task again."""
+    """Run a dead or failed task again."""
     parser = command.parser("alveary requeue", "Run a dead or failed task again.")
     parser.add_argument("id", type=command.task_id, metavar="ID")
 
@@ -147,7 +149,7 @@ def requeue_command(argv: Sequence[str]) -> int:
 
 
 def approvals_command(argv: Sequence[str]) -> int:
-    """``alveary approvals``: commands waiting for someone to approve or reject them."""
+    """List the commands waiting for someone to approve or reject them."""
     return _shown(
         argv,
         "alveary approvals",
@@ -158,12 +160,12 @@ def approvals_command(argv: Sequence[str]) -> int:
 
 
 def approve_command(argv: Sequence[str]) -> int:
-    """``alveary approve ID``: let the command task ``ID`` waits on run."""
+    """Approve the command a task waits on: it runs."""
     return _decide(argv, approve=True)
 
 
 def reject_command(argv: Sequence[str]) -> int:
-    """``alveary reject ID [--reason TEXT]``: refuse the command task ``ID`` waits on."""
+    """Reject the command a task waits on: the task fails."""
     return _decide(argv, approve=False)
 
 
@@ -185,7 +187,7 @@ def _decide(argv: Sequence[str], *, approve: bool) -> int:
 
 
 def tasks_command(argv: Sequence[str]) -> int:
-    """``alveary tasks``: tasks, oldest first, every page of them (or the first ``--limit``)."""
+    """List tasks, oldest first: every page of them, or the first --limit."""
     parser = command.parser("alveary tasks", "List tasks, oldest first.")
     parser.add_argument("--state", help="only tasks in this state (queued, running, dead, ...)")
     parser.add_argument("--kind", help="only tasks of this kind")
@@ -217,7 +219,7 @@ def _listing(
 
 
 def status_command(argv: Sequence[str]) -> int:
-    """``alveary status``: readiness, pools, agents and the tasks not yet finished."""
+    """Show readiness, pools, agents and the tasks not yet finished."""
     parser = command.parser("alveary status", "Show pools, agents and the queue.")
 
     def body(args: argparse.Namespace, client: Client) -> int:
@@ -251,7 +253,7 @@ def _count(client: Client, state: str) -> str:
 
 
 def agents_list_command(argv: Sequence[str]) -> int:
-    """``alveary agents list``: the agents of a running orchestrator."""
+    """List the agents of a running orchestrator."""
     return _shown(
         argv,
         "alveary agents list",
@@ -276,8 +278,7 @@ def _shown(
 
 
 def events_command(argv: Sequence[str]) -> int:
-    """``alveary events``: the events the gateway still keeps, then with ``--follow`` the
-    live ones until interrupted."""
+    """Print the events the gateway still keeps, then with --follow the live ones."""
     parser = command.parser(
         "alveary events",
         "Print the events the gateway keeps for replay; with --follow, then live ones.",

@@ -80,7 +80,7 @@ def _interval(text: str) -> float:
 
 
 def main(argv: Sequence[str]) -> int:
-    """Run ``alveary loadtest`` with the arguments after its name; returns the exit status."""
+    """Load-test an orchestrator, in process or through its gateway."""
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, or bad usage (argparse printed why)

@@ -13,7 +13,7 @@ from ._keys import KeyStore
 
 
 def keys_command(argv: Sequence[str]) -> int:
-    """``alveary keys create NAME --role ROLE | list | revoke NAME``."""
+    """Manage API keys: create NAME --role ROLE, list, revoke NAME."""
     parser = argparse.ArgumentParser(prog="alveary keys", description="Manage API keys.")
     parser.add_argument(
         "--file",
@@ -60,8 +60,9 @@ def keys_command(argv: Sequence[str]) -> int:
 
 
 def audit_command(argv: Sequence[str]) -> int:
-    """``alveary audit verify FILE``: exit 0 when the chain holds, 1 naming the first entry
-    altered, removed or reordered."""
+    """Verify an audit log: status 0 when its chain holds.
+
+    Status 1 names the first entry altered, removed or reordered."""
     parser = argparse.ArgumentParser(prog="alveary audit", description="Check the audit log.")
     sub = parser.add_subparsers(dest="action", required=True)
     check = sub.add_parser("verify", help="check the hash chain of an audit log")

@@ -57,7 +57,7 @@ def _tools(config: str | None) -> dict[str, ToolProfile]:
 
 
 def detect_command(argv: Sequence[str]) -> int:
-    """``alveary agents detect``: find known CLI tools on PATH and print pools for them."""
+    """Find known CLI tools on PATH and print pools for them."""
     parser = argparse.ArgumentParser(
         prog="alveary agents detect",
         description="Find known CLI tools (and those of [plugins.subprocess.tools]) on PATH, "
@@ -102,7 +102,7 @@ def detect_command(argv: Sequence[str]) -> int:
 
 
 def logs_command(argv: Sequence[str]) -> int:
-    """``alveary agents logs NAME``: print the end of an agent's log."""
+    """Print the end of an agent's log."""
     parser = argparse.ArgumentParser(
         prog="alveary agents logs",
         description="Print the last lines of an agent's log (what its process printed, its "

@@ -24,6 +24,7 @@ INTERVAL = 0.5
 
 
 def main(argv: Sequence[str]) -> int:
+    """Start a workflow from a TOML file on a running orchestrator, or show a run."""
     try:
         from alveary_gateway import command
         from alveary_gateway.client import Client, Failed, connection_options
