@@ -87,7 +87,7 @@ def test_check_accepts_a_good_config(here: Path, capsys: pytest.CaptureFixture[s
     write(here / "alveary.toml", GOOD)
     assert run_main(capsys, "check") == (
         0,
-        "alveary.toml: ok (3 plugins: local, memory, least-loaded; 1 pools)\n",
+        "alveary.toml: ok (3 plugins: local, memory, least-loaded; 1 pool)\n",
         "",
     )
 

@@ -219,10 +219,9 @@ def _check(path: str | None, *, start: bool = False) -> int:
 
     config = _config.load(path)
     parts = assemble(config)  # what an orchestrator checks, and the plugins' whole-config checks
-    print(
-        f"{config.source.file}: ok ({len(parts.plugins)} plugins: {', '.join(parts.plugins)}; "
-        f"{len(config.pools)} pools)"
-    )
+    plugins = f"{len(parts.plugins)} plugins: {', '.join(parts.plugins)}"
+    pools = f"{len(config.pools)} pool{'' if len(config.pools) == 1 else 's'}"
+    print(f"{config.source.file}: ok ({plugins}; {pools})")
     if not start:
         return 0
     import asyncio

@@ -92,7 +92,7 @@ class TaskSpec:
     ``affinity_key`` lets hashing strategies send related tasks to the same agent.
     """
 
-    kind: str
+    kind: str = attrs.field(validator=validators.name)
     payload: Any = None
     requires: frozenset[str] = attrs.field(factory=frozenset, converter=_names)
     priority: Priority = attrs.field(default=Priority.MEDIUM, converter=_task_priority)

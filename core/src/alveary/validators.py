@@ -73,7 +73,7 @@ def count(instance: object, attribute: attrs.Attribute[Any], value: int) -> None
 
 
 def name(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    """Accept a string with something in it: names of pools and agents."""
+    """Accept a string with something in it: names of pools and agents, kinds of tasks."""
     if not isinstance(value, str) or not value.strip():
         raise FieldError(attribute.name, f"expected a non-empty name, got {shown(value)}")
 

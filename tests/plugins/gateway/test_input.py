@@ -20,6 +20,8 @@ from .test_api import error
         ("[1, 2]", 422, "invalid", "data"),
         ('{"kind": 5}', 422, "invalid", "kind"),
         ('{"payload": 1}', 422, "invalid", "kind"),
+        ('{"kind": ""}', 422, "invalid", "kind"),
+        ('{"kind": " "}', 422, "invalid", "kind"),
         ('{"kind": "echo", "unknown": 1}', 422, "invalid", "unknown"),
         ('{"kind": "echo", "timeout": -1}', 422, "invalid", "timeout"),
         ('{"kind": "echo", "timeout": 0}', 422, "invalid", "timeout"),
