@@ -491,6 +491,19 @@ async def test_a_task_nobody_can_take_says_so_and_fails_after_its_queue_timeout(
         assert event.data["requires"] == ["gpu"]
 
 
+async def test_whether_anything_could_take_a_task_can_be_asked_at_any_time() -> None:
+    gpus = {"name": "gpus", "capabilities": ["gpu"], "options": {"handler": echo}}
+    async with orchestrator({"pools": [gpus]}) as orch:
+        await orch.register(spec("a1", echo, "cpu"))
+        assert orch.unplaceable(["cpu"]) is None
+        assert orch.unplaceable({"gpu"}) is None  # a pool could start one
+        assert orch.unplaceable(["cpu", "gpu"]) == (
+            "no registered agent and no pool has every capability it requires (cpu, gpu)"
+        )
+        await orch.deregister("a1")
+        assert orch.unplaceable(["cpu"]) is not None
+
+
 async def test_a_manual_clock_drives_queue_timeouts() -> None:
     clock = ManualClock()
     config = Orchestrator.from_config({"orchestrator": {"tick_interval": 0.01}}).config

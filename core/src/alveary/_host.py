@@ -7,7 +7,7 @@ internals (no import cycle) and tells plugin authors what is theirs to call.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._records import (
@@ -77,6 +77,10 @@ class Host(Protocol):
     def waiting(self) -> list[Task]:
         """The tasks waiting in the queue for an agent now, in no particular order; each one's
         ``times["queued"]`` says since when."""
+
+    def unplaceable(self, requires: Iterable[str]) -> str | None:
+        """Why no agent, now or later, could take a task that requires these capabilities;
+        None when one could (see ``Orchestrator.unplaceable``)."""
 
     @property
     def stopping(self) -> bool:

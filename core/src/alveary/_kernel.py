@@ -15,7 +15,7 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
@@ -280,6 +280,12 @@ class Kernel:
         """The tasks waiting in the queue for an agent now, in no particular order (each
         one's ``times["queued"]`` says since when)."""
         return list(self._dispatch.queue.tasks())
+
+    def unplaceable(self, requires: Iterable[str]) -> str | None:
+        """Why no agent, now or later, could take a task that requires these capabilities
+        (no registered agent and no declared pool has them all); None when one could, busy
+        or not. What a ``routing.unplaceable`` event says, asked at any time."""
+        return self._dispatch.unplaceable(frozenset(requires))
 
     def _background(self, work: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
         """Run kernel work (starting or removing an agent) without blocking the caller."""

@@ -140,6 +140,26 @@ async def test_a_wait_that_runs_out_then_cancel(run: Run, served: Served) -> Non
     assert served.orch.get_task(task_id).state.value == "cancelled"
 
 
+async def test_a_task_nothing_could_take_says_why_while_it_waits(run: Run, served: Served) -> None:
+    status, out, err = await run(
+        cli.submit_command, "echo", "--requires", "gpu", "--requires", "echo", "--wait", "0.3"
+    )
+    assert status == 1
+    waits, still = err.splitlines()
+    task_id = waits.split()[3]
+    assert waits == (
+        f"alveary submit: task {task_id} waits: no registered agent and no pool has every "
+        "capability it requires (echo, gpu)"
+    )
+    assert still.endswith(f"task {task_id} is still queued after 0.3s")
+    status, out, _ = await run(cli.task_command, task_id)
+    assert status == 0
+    assert "\nwaiting:   no registered agent and no pool has every capability" in out
+    await run(cli.cancel_command, task_id)
+    status, out, err = await run(cli.submit_command, "echo", "--requires", "echo", "--wait")
+    assert (status, err) == (0, "")  # nothing said of a task that can be placed
+
+
 @pytest.mark.parametrize(
     ("argv", "says"),
     [

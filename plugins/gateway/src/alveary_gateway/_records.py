@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-from alveary import Agent, Pool, PoolMetrics, Task
+from alveary import Agent, Host, Pool, PoolMetrics, Task, TaskState
 
 
 @attrs.frozen
@@ -35,7 +35,9 @@ class PoolSizeBody:
 @attrs.frozen
 class TaskRecord:
     """A task: its spec, state, attempts, agent, times (state -> epoch seconds) and, once
-    terminal, its value or error."""
+    terminal, its value or error. ``waiting``, while the task is not placed yet, says why
+    no agent could ever take it as things stand (no agent and no pool has what it requires);
+    it is null when one could."""
 
     id: str
     kind: str
@@ -53,10 +55,12 @@ class TaskRecord:
     idempotency_key: str | None
     affinity_key: str | None
     labels: dict[str, str]
+    waiting: str | None
 
     @classmethod
-    def of(cls, task: Task) -> TaskRecord:
+    def of(cls, task: Task, host: Host) -> TaskRecord:
         spec, outcome = task.spec, task.outcome
+        unplaced = task.state is TaskState.PENDING or task.state is TaskState.QUEUED
         return cls(
             id=task.id,
             kind=spec.kind,
@@ -74,6 +78,7 @@ class TaskRecord:
             idempotency_key=spec.idempotency_key,
             affinity_key=spec.affinity_key,
             labels=dict(spec.labels),
+            waiting=host.unplaceable(spec.requires) if unplaced else None,
         )
 
 

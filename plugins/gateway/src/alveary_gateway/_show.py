@@ -72,6 +72,7 @@ def task_lines(r: Mapping[str, Any]) -> str:
         ("payload", compact(r["payload"])),
         *([("value", compact(r["value"]))] if r["state"] == "succeeded" else []),
         *([("error", r["error"])] if r["error"] else []),
+        *([("waiting", r["waiting"])] if r.get("waiting") else []),
         *((key, r[key]) for key in ("idempotency_key", "affinity_key") if r[key]),
         *([("labels", compact(r["labels"]))] if r["labels"] else []),
     ]

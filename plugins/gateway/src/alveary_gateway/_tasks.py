@@ -55,7 +55,7 @@ def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
         )
         handle = await host.submit(spec, credentials=credentials(request))
         location = {"location": f"/v1/tasks/{handle.id}"}
-        return Response(TaskRecord.of(handle.task), status_code=202, headers=location)
+        return Response(TaskRecord.of(handle.task, host), status_code=202, headers=location)
 
     @get(
         "/v1/tasks/{task_id:str}",
@@ -63,7 +63,7 @@ def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
         responses=documented(400, 404, *GUARDED),
     )
     async def read(request: Request[Any, Any, Any], task_id: FromPath[str]) -> TaskRecord:
-        return TaskRecord.of(await _readable(host, request, task_id))
+        return TaskRecord.of(await _readable(host, request, task_id), host)
 
     @get(
         "/v1/tasks/{task_id:str}/result",
@@ -81,7 +81,7 @@ def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
         if not task.state.terminal and wait > 0:
             with contextlib.suppress(asyncio.TimeoutError):
                 await host.task(task_id).result(wait)
-        return Response(TaskRecord.of(task), status_code=200 if task.state.terminal else 202)
+        return Response(TaskRecord.of(task, host), status_code=200 if task.state.terminal else 202)
 
     @delete(
         "/v1/tasks/{task_id:str}",
@@ -91,7 +91,7 @@ def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
     )
     async def cancel(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Cancelled:
         done = await host.cancel(task_id, credentials=credentials(request))
-        return Cancelled(done, TaskRecord.of(host.get_task(task_id)))
+        return Cancelled(done, TaskRecord.of(host.get_task(task_id), host))
 
     @post(
         "/v1/tasks/{task_id:str}/requeue",
@@ -101,7 +101,7 @@ def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
     )
     async def requeue(request: Request[Any, Any, Any], task_id: FromPath[str]) -> TaskRecord:
         handle = await host.requeue(task_id, credentials=credentials(request))
-        return TaskRecord.of(handle.task)
+        return TaskRecord.of(handle.task, host)
 
     @get(
         "/v1/tasks",
@@ -131,7 +131,7 @@ def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
         page = found[:limit]
         more = len(found) > limit
         next_cursor = f"{page[-1].submitted!r}:{page[-1].id}" if more else None
-        return TaskPage([TaskRecord.of(t) for t in page], next_cursor)
+        return TaskPage([TaskRecord.of(t, host) for t in page], next_cursor)
 
     return [submit, read, result, cancel, requeue, listing]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -68,20 +69,27 @@ def submit_command(argv: Sequence[str]) -> int:
         if args.wait is None:
             print(dump(record) if args.json else record["id"])
             return 0
-        return _finish(args, client, _wait(client, record["id"], args.wait))
+        return _finish(args, client, _wait(client, record, args.wait))
 
     return command.run(parser, argv, body)
 
 
-def _wait(client: Client, task: str, limit: float) -> dict[str, Any]:
-    """The task's record once it ended, or as it is when ``limit`` seconds have passed."""
+def _wait(client: Client, record: dict[str, Any], limit: float) -> dict[str, Any]:
+    """The task's record once it ended, or as it is when ``limit`` seconds have passed.
+    Why it cannot be placed, when no agent or pool could take it, is said on stderr (once
+    per reason: an agent may still come, so the wait goes on)."""
     deadline = time.monotonic() + limit
+    said = None
     while True:
+        waiting = record.get("waiting")
+        if waiting and waiting != said:
+            print(f"alveary submit: task {record['id']} waits: {waiting}", file=sys.stderr)
+            said = waiting
         left = max(0.0, deadline - time.monotonic())
         response = client.call(
-            "GET", command.task_path(task, "/result"), params={"wait": min(left, POLL)}
+            "GET", command.task_path(record["id"], "/result"), params={"wait": min(left, POLL)}
         )
-        record: dict[str, Any] = response.json()
+        record = response.json()
         if response.status_code == 200 or left <= 0:
             return record
 
