@@ -290,7 +290,7 @@ def test_run_serves_until_sigint(tmp_path: Path) -> None:
             seen.append(line)
             if line.startswith("alveary: running"):
                 break
-        assert seen[-1] == "alveary: running with 2 agents in 1 pools; Ctrl-C to stop\n", seen
+        assert seen[-1] == "alveary: running with 2 agents in 1 pool; Ctrl-C to stop\n", seen
         proc.send_signal(signal.SIGINT)
         out, rest = proc.communicate(timeout=60)
     finally:

@@ -216,12 +216,12 @@ def _importable(config: str | None) -> None:
 def _check(path: str | None, *, start: bool = False) -> int:
     from . import _config
     from ._assemble import assemble
+    from ._values import counted
 
     config = _config.load(path)
     parts = assemble(config)  # what an orchestrator checks, and the plugins' whole-config checks
-    plugins = f"{len(parts.plugins)} plugins: {', '.join(parts.plugins)}"
-    pools = f"{len(config.pools)} pool{'' if len(config.pools) == 1 else 's'}"
-    print(f"{config.source.file}: ok ({plugins}; {pools})")
+    plugins = f"{counted(len(parts.plugins), 'plugin')}: {', '.join(parts.plugins)}"
+    print(f"{config.source.file}: ok ({plugins}; {counted(len(config.pools), 'pool')})")
     if not start:
         return 0
     import asyncio

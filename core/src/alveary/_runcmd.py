@@ -10,6 +10,7 @@ import sys
 
 from . import _config
 from ._orchestrator import Orchestrator
+from ._values import counted
 
 YOUNG_GC_THRESHOLD = 10_000
 """Allocations between two collections of CPython's youngest generation in ``alveary run``
@@ -67,11 +68,8 @@ async def serve(orch: Orchestrator) -> int:
             print("alveary: stopped before the start finished", file=sys.stderr)
             return 0
         starting.result()  # a start that failed raises here
-        agents = len(orch.agents())
-        print(
-            f"alveary: running with {agents} agents in {len(orch.pools)} pools; Ctrl-C to stop",
-            file=sys.stderr,
-        )
+        agents, pools = counted(len(orch.agents()), "agent"), counted(len(orch.pools), "pool")
+        print(f"alveary: running with {agents} in {pools}; Ctrl-C to stop", file=sys.stderr)
         stopped = asyncio.ensure_future(orch.stopped.wait())
         await asyncio.wait({stopped, signalled}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
@@ -82,8 +80,8 @@ async def serve(orch: Orchestrator) -> int:
         return 1
     print("alveary: stopping (draining agents)", file=sys.stderr)
     await orch.stop()
-    metrics = orch.metrics()
-    print(f"alveary: stopped; tasks: {dict(metrics.tasks)}", file=sys.stderr)
+    tasks = ", ".join(f"{n} {state}" for state, n in orch.metrics().tasks.items() if n)
+    print(f"alveary: stopped; tasks: {tasks or 'none'}", file=sys.stderr)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Looking at a value from a config: is it a finite number, and how an error shows it."""
+"""Looking at a value: is it a finite number, and how an error or a summary line shows it."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ def shown(value: Any) -> str:
     if isinstance(value, (datetime.date, datetime.time)):
         return f"the date or time {value.isoformat()}"
     return _repr.repr(value)
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 pool``, ``2 pools``: a count in a line for people."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def finite(value: float) -> bool:
