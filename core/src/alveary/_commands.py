@@ -78,7 +78,8 @@ def run_agents(action: str | None, argv: Sequence[str]) -> int:
         if action is not None:
             print(f"alveary agents: unknown command {action!r}", file=sys.stderr)
         for name, ep in sorted(found.items()):
-            print(f"{name:12} {help_line(ep)}", file=sys.stderr if action else sys.stdout)
+            dist = f" (from {ep.dist.name})" if ep.dist is not None else ""
+            print(f"{name:12} {help_line(ep)}{dist}", file=sys.stderr if action else sys.stdout)
         if not found:
             print("no agent commands installed (alveary-subprocess, alveary-tmux add some)")
         return 0 if action is None else 2
@@ -121,7 +122,9 @@ def help_line(ep: EntryPoint) -> str:
         line = None
     if line:
         return line
-    return (ep.dist.metadata["Summary"] if ep.dist is not None else None) or ep.value
+    metadata = ep.dist.metadata if ep.dist is not None else None
+    summary = metadata["Summary"] if metadata is not None and "Summary" in metadata else None
+    return summary or ep.value
 
 
 @functools.cache

@@ -52,7 +52,7 @@ ODD = [
     "--leading-dashes",
     "nan",
     "}{,=",
-    " ",
+    " padded ",
 ]
 
 
