@@ -98,13 +98,14 @@ def assemble(config: Config, extra: Sequence[object] = ()) -> Assembly:
             problems.append(
                 src.error(("routing", "weights", name), f"no enabled plugin named {name!r}")
             )
-    problems.extend(hooks.check_config(config))
+    plugins = {p.name: p.instance for p in loaded}
+    problems.extend(hooks.check_config(config, plugins))
 
     if problems or runtimes is None or stores is None or strategies is None:
         lines = by_line(problems, src)  # a None came with its problems
         raise PluginError(lines) if plugin_failed else ConfigError(lines)
     return Assembly(
-        plugins={p.name: p.instance for p in loaded},
+        plugins=plugins,
         hooks=hooks,
         runtimes=runtimes,
         store=stores[settings.store],

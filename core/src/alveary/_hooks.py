@@ -281,14 +281,14 @@ class Hooks(Isolation):
 
     # -- configuration ----------------------------------------------------------------------
 
-    def check_config(self, config: Config) -> list[str]:
+    def check_config(self, config: Config, plugins: Mapping[str, object]) -> list[str]:
         """Every plugin's problems with the whole ``config`` (``alveary_check_config``), at
         check time: called directly, so a plugin's failure here is a problem, not a streak."""
         problems: list[str] = []
         for impl in self.impls["alveary_check_config"]:
             where = f"plugin {impl.plugin!r}: alveary_check_config"
             try:
-                found = impl.fn(config)
+                found = impl.fn(config, plugins)
             except Exception as exc:
                 problems.append(f"{where} raised {describe(exc)}")
                 continue

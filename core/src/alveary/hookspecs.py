@@ -134,9 +134,12 @@ def alveary_strategies() -> Mapping[str, Strategy]:
 
 
 @hookspec
-def alveary_check_config(config: Config) -> Sequence[str] | None:
+def alveary_check_config(config: Config, plugins: Mapping[str, object]) -> Sequence[str] | None:
     """Check this plugin's settings against the whole configuration: what its own table
     cannot see alone, such as a policy naming a pool that ``[[pools]]`` does not declare.
+    ``plugins`` are the enabled plugins by name, built-ins included, for a setting that
+    depends on what another does (the gateway's non-loopback ``listen`` needs a plugin that
+    implements a security hook).
 
     Called by ``alveary check`` and whenever an orchestrator is built, after every plugin
     was configured and before anything starts. Return the problems, one line each, made

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 from typing import Any
 
 import alveary
 import httpx
 import pytest
 from alveary import Orchestrator, TaskState
+from alveary._cli import main
 
 from .conftest import Served, config
 
@@ -220,8 +222,9 @@ async def test_the_state_of_a_task_is_in_the_kernel_too(served: Served) -> None:
 
 
 async def test_a_gateway_that_cannot_listen_fails_the_start() -> None:
-    """A port in use, or an address open to the network with no security plugin: the
-    orchestrator does not start without the API it was asked to serve."""
+    """A port in use fails the start: the orchestrator does not run without the API it was
+    asked to serve. An address open to the network with no security plugin is a config
+    problem, found before anything starts."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -229,9 +232,38 @@ async def test_a_gateway_that_cannot_listen_fails_the_start() -> None:
         busy = Orchestrator.from_config(config(listen=f"127.0.0.1:{port}"))
         with pytest.raises(alveary.StartFailed, match=rf"cannot listen on 127\.0\.0\.1:{port}"):
             await busy.start()
-    exposed = Orchestrator.from_config(config(listen="0.0.0.0:0"))
-    with pytest.raises(alveary.StartFailed, match=r"refusing to listen on 0\.0\.0\.0:0 without a"):
-        await exposed.start()
+    with pytest.raises(alveary.ConfigError) as refused:
+        Orchestrator.from_config(config(listen="0.0.0.0:0"))
+    assert refused.value.lines == [
+        "<config>: plugins.gateway.listen: refusing to listen on 0.0.0.0:0 without a security "
+        "plugin: anyone reaching it could run work; listen on 127.0.0.1, enable one, or set "
+        "[plugins.gateway] allow_insecure = true"
+    ]
+
+
+class Guard:
+    name = "guard"
+
+    @alveary.hookimpl
+    def alveary_authorize(self) -> bool:
+        return True
+
+
+def test_alveary_check_refuses_an_open_listen_without_a_security_plugin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "alveary.toml"
+    path.write_text(
+        '[plugins]\nenabled = ["gateway"]\n\n[plugins.gateway]\nlisten = "0.0.0.0:8787"\n'
+    )
+    assert main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}:5: plugins.gateway.listen: refusing to listen on 0.0.0.0:8787")
+    assert len(err.splitlines()) == 1
+    open_ = Orchestrator.from_config(config(listen="0.0.0.0:0", allow_insecure=True))
+    guarded = Orchestrator.from_config(config(listen="0.0.0.0:0"), plugins=[Guard()])
+    assert "gateway" in open_.plugins
+    assert "guard" in guarded.plugins
 
 
 async def test_the_server_sends_without_waiting_for_acks(served: Served) -> None:

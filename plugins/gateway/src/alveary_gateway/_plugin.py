@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Mapping
 
 import alveary
 import structlog
@@ -51,16 +52,28 @@ class Gateway:
         return {"remote": self.remote}
 
     @alveary.hookimpl
+    def alveary_check_config(
+        self, config: alveary.Config, plugins: Mapping[str, object]
+    ) -> list[str]:
+        """A listen address other than loopback needs a security plugin, or
+        ``allow_insecure``: said by ``alveary check``, and by every orchestrator built."""
+        host, _ = split_listen(self.config.listen)
+        if is_loopback(host) or self.config.allow_insecure or _secured(plugins):
+            return []
+        return [
+            config.source.error(
+                ("plugins", "gateway", "listen"),
+                f"refusing to listen on {self.config.listen} without a security plugin: anyone "
+                "reaching it could run work; listen on 127.0.0.1, enable one, or set "
+                "[plugins.gateway] allow_insecure = true",
+            )
+        ]
+
+    @alveary.hookimpl
     def alveary_startup(self, orchestrator: alveary.Host) -> None:
         self.remote.orchestrator = orchestrator
         host, port = split_listen(self.config.listen)
-        if not is_loopback(host) and not _secured(orchestrator):
-            if not self.config.allow_insecure:
-                raise alveary.StartFailed(
-                    f"refusing to listen on {self.config.listen} without a security plugin: "
-                    "anyone reaching it could run work; listen on 127.0.0.1, enable one, or "
-                    "set [plugins.gateway] allow_insecure = true"
-                )
+        if not is_loopback(host) and not _secured(orchestrator.plugins):
             log.warning("gateway open to the network with no security plugin", listen=host)
         hub = Hub(orchestrator, self.config.sse_buffer, self.config.replay)
         try:
@@ -101,9 +114,9 @@ class Gateway:
             await asyncio.shield(self.server.closed)
 
 
-def _secured(orchestrator: alveary.Host) -> bool:
+def _secured(plugins: Mapping[str, object]) -> bool:
     """True when a plugin checks credentials (implements a security hook)."""
     return any(
         hasattr(p, "alveary_authenticate") or hasattr(p, "alveary_authorize")
-        for p in orchestrator.plugins.values()
+        for p in plugins.values()
     )
