@@ -191,9 +191,11 @@ async def test_unknown_things_are_404_in_the_error_shape(served: Served) -> None
     error(await served.client.get("/v1/tasks/nope/result"), 404, "not_found")
     error(await served.client.delete("/v1/tasks/nope"), 404, "not_found")
     error(await served.client.post("/v1/tasks/nope/requeue"), 404, "not_found")
-    error(await served.client.get("/v1/nothing"), 404, "not_found")
+    message = error(await served.client.get("/v1/nothing"), 404, "not_found")
+    assert message == "no route GET /v1/nothing here (see /openapi.json)"
     refused = await served.client.patch("/v1/tasks")
-    error(refused, 405, "method_not_allowed")
+    message = error(refused, 405, "method_not_allowed")
+    assert message.startswith("PATCH is not allowed on /v1/tasks (allowed: ")
     assert sorted(refused.headers["allow"].split(", ")) == ["GET", "OPTIONS", "POST"]
 
 

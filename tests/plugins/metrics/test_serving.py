@@ -7,12 +7,14 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import alveary
 import httpx
 import pytest
 from alveary import AgentSpec, Orchestrator, PluginError, TaskSpec
+from alveary._cli import main
 from alveary.testing import OneToken
 from alveary_gateway import Gateway
 from alveary_metrics import Metrics
@@ -185,3 +187,30 @@ async def test_the_gateway_refuses_a_page_at_a_path_not_the_plugins(path: str) -
     with pytest.raises(alveary.StartFailed, match="a path not its own"):
         async with Orchestrator.from_config(with_gateway(), [Squatter(path)]):
             pass
+
+
+@pytest.mark.parametrize(
+    ("gateway", "metrics", "clash"),
+    [
+        ("127.0.0.1:9464", "127.0.0.1:9464", True),
+        ("0.0.0.0:9464", "127.0.0.1:9464", True),
+        ("127.0.0.1:9464", "127.0.0.1:9465", False),
+        ("127.0.0.1:0", "127.0.0.1:0", False),
+    ],
+)
+def test_alveary_check_refuses_the_gateways_address_as_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], gateway: str, metrics: str, clash: bool
+) -> None:
+    path = tmp_path / "alveary.toml"
+    path.write_text(
+        '[plugins]\nenabled = ["gateway", "metrics"]\n\n'
+        f'[plugins.gateway]\nlisten = "{gateway}"\nallow_insecure = true\n\n'
+        f'[plugins.metrics]\nlisten = "{metrics}"\n'
+    )
+    assert main(["check", "--config", str(path)]) == (2 if clash else 0)
+    err = capsys.readouterr().err
+    if clash:
+        assert err == (
+            f"{path}:9: plugins.metrics.listen: {metrics} is the gateway's address too; leave "
+            "listen out to serve /metrics on the gateway, or give the metrics another port\n"
+        )

@@ -129,3 +129,18 @@ async def test_the_command_runs_a_file_and_follows_its_steps(tmp_path: Path) -> 
         assert status == 1
         assert "no workflow run 'nope'" in err
         assert err.count("\n") == 1
+
+
+async def test_the_command_says_when_the_server_runs_no_workflows(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text('name = "w"\n[[steps]]\nname = "a"\nkind = "echo"\n')
+    settings = {"plugins": {"enabled": ["gateway"], "gateway": {"listen": "127.0.0.1:0"}}}
+    async with Orchestrator.from_config(settings) as orch:
+        gateway = orch.plugins["gateway"]
+        assert isinstance(gateway, Gateway)
+        status, out, err = await cli(gateway.url, "run", str(good))
+    assert (status, out) == (1, "")
+    assert err == (
+        f'alveary workflow: {gateway.url} runs no workflows: add "workflows" to '
+        "[plugins] enabled in its config\n"
+    )

@@ -120,7 +120,13 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         429: "too_many",
     }
     headers = dict(exc.headers or {})  # a 405's Allow, a 429's Retry-After
-    return answer(status, codes.get(status, "http_error"), str(exc.detail), headers=headers)
+    message = str(exc.detail)
+    if status == 404:  # the router found no route: a wrong path, or its plugin is not enabled
+        message = f"no route {request.method} {request.url.path} here (see /openapi.json)"
+    elif status == 405 and "allow" in {name.lower() for name in headers}:
+        allowed = next(value for name, value in headers.items() if name.lower() == "allow")
+        message = f"{request.method} is not allowed on {request.url.path} (allowed: {allowed})"
+    return answer(status, codes.get(status, "http_error"), message, headers=headers)
 
 
 def _deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:

@@ -67,17 +67,14 @@ class Server:
         config.load()  # the TLS files are read now: a bad one fails the start, not a request
         self.tls = tls is not None
         self._server = _Server(config)
-        self._sock = sock
+        host, port = sock.getsockname()[:2]
+        self.address: tuple[str, int] = (str(host), int(port))
+        """Where it listens (the real port when port 0 was asked for), kept after it stops."""
         self.app = app
         """The application served: its routes are every path the server answers."""
         self.closed: asyncio.Task[None] = asyncio.get_running_loop().create_task(
             self._server.serve(sockets=[sock]), name="alveary-gateway"
         )
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._sock.getsockname()[:2]
-        return str(host), int(port)
 
     def stop(self) -> None:
         """Stop accepting and end the open connections, in the background."""

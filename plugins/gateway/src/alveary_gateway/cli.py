@@ -197,7 +197,9 @@ def _decide(argv: Sequence[str], *, approve: bool) -> int:
 def tasks_command(argv: Sequence[str]) -> int:
     """List tasks, oldest first: every page of them, or the first --limit."""
     parser = command.parser("alveary tasks", "List tasks, oldest first.")
-    parser.add_argument("--state", help="only tasks in this state (queued, running, dead, ...)")
+    parser.add_argument(
+        "--state", type=command.state, help="only tasks in this state (queued, running, dead, ...)"
+    )
     parser.add_argument("--kind", help="only tasks of this kind")
     parser.add_argument("--limit", type=command.positive, metavar="N", help="at most N tasks")
 

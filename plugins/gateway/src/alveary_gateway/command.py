@@ -82,6 +82,16 @@ def priority(text: str) -> int | str:
         ) from None
 
 
+def state(text: str) -> str:
+    """A task state, as the server names them (argparse type)."""
+    from alveary import TaskState
+
+    names = [state.value for state in TaskState]
+    if text.lower() not in names:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(names)}, got {text!r}")
+    return text.lower()
+
+
 def payload(text: str) -> Any:
     """``--payload``: JSON, or ``-`` to read it from stdin; ``NaN`` and ``Infinity`` are not
     JSON the server takes."""

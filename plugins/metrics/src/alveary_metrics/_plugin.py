@@ -8,6 +8,7 @@ the tally and the host. ``/metrics`` is served by the gateway when it is enabled
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import alveary
@@ -91,6 +92,32 @@ class Metrics:
     def render(self, accept: str = "") -> bytes:
         """The metrics now, in the Prometheus text format (OpenMetrics if ``accept`` asks)."""
         return self.page.render(accept)[0]
+
+    @alveary.hookimpl
+    def alveary_check_config(
+        self, config: alveary.Config, plugins: Mapping[str, object]
+    ) -> list[str]:
+        """A port of its own that is the gateway's too could never be bound at start."""
+        listen = self.config.listen
+        other = getattr(getattr(plugins.get("gateway"), "config", None), "listen", None)
+        if listen is None or not isinstance(other, str):
+            return []
+        host, port = split_listen(listen)
+        other_host, other_port = split_listen(other)
+        wildcard = {"", "0.0.0.0", "::"}
+        if (
+            port == 0
+            or port != other_port
+            or not (host == other_host or {host, other_host} & wildcard)
+        ):
+            return []
+        return [
+            config.source.error(
+                ("plugins", "metrics", "listen"),
+                f"{listen} is the gateway's address too; leave listen out to serve /metrics "
+                "on the gateway, or give the metrics another port",
+            )
+        ]
 
     @alveary.hookimpl
     def alveary_event(self, event: alveary.Event) -> None:

@@ -34,7 +34,7 @@ def main(argv: Sequence[str]) -> int:
             "alveary workflow: needs alveary-gateway (pip install alveary-gateway)", file=sys.stderr
         )
         return 2
-    parser = argparse.ArgumentParser(prog="alveary workflow", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="alveary workflow", description=main.__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", parents=[connection_options()], help="start a run")
     run.add_argument("file", metavar="FILE.toml")
@@ -61,7 +61,13 @@ def main(argv: Sequence[str]) -> int:
             raise Failed(
                 error.lines[0] if len(error.lines) == 1 else "; ".join(error.lines), 2
             ) from None
-        record = client.call("POST", "/v1/workflows", json=dump(workflow)).json()
+        answer = client.call("POST", "/v1/workflows", json=dump(workflow), accept=(404,))
+        if answer.status_code == 404:
+            raise Failed(
+                f'{client.url} runs no workflows: add "workflows" to [plugins] enabled '
+                "in its config"
+            )
+        record = answer.json()
         if args.wait is None:
             print(show_json(record) if args.json else record["id"])
             return 0
