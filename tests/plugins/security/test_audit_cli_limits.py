@@ -85,6 +85,30 @@ def test_keys_cli_creates_lists_and_revokes(
     assert main(["keys", "--file", keys, "revoke", "ci"]) == 1
 
 
+def test_keys_cli_reads_the_config_named_before_or_after_the_action(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "secured.toml"
+    config.write_text(
+        '[plugins.security]\nkeys_file = "keys.json"\n\n'
+        '[plugins.security.roles.submitter]\nallow = ["task.submit"]\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["keys", "create", "ci", "--role", "submitter", "--config", str(config)]) == 0
+    assert main(["keys", "--config", str(config), "create", "cd", "--role", "submitter"]) == 0
+    capsys.readouterr()
+    assert main(["keys", "list", "--config", str(config)]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["cd", "ci"]
+
+    assert main(["keys", "create", "x", "--role", "admin", "--config", str(config)]) == 2
+    assert capsys.readouterr().err == (
+        "alveary keys: no role 'admin' in [plugins.security.roles] (roles: submitter): "
+        "a key with it could do nothing\n"
+    )
+    assert main(["keys", "list", "--config", "missing.toml"]) == 2
+    assert capsys.readouterr().err == "alveary keys: missing.toml: no such file\n"
+
+
 def test_buckets_refill_and_say_how_long_to_wait() -> None:
     now = [0.0]
     buckets = Buckets(rate=2.0, capacity=3, keys=2, clock=lambda: now[0])
@@ -217,6 +241,14 @@ secret_env = "X"
 
 [plugins.security.roles.ops]
 allow = ["task.sumbit"]
+
+[plugins.security.roles.watcher]
+allow = ["events.read", "task.read"]
+capabilities = ["review"]
+
+[plugins.security.roles.everything]
+allow = ["events.read", "pool.read"]
+capabilities = ["r*", "*"]
 """
     (tmp_path / "alveary.toml").write_text(text)
     (tmp_path / "keys.json").write_text(
@@ -231,6 +263,15 @@ allow = ["task.sumbit"]
     assert any("plugins.security.jwt: set exactly one of" in ln for ln in lines)
     assert any("jwt.public_key_file: no such file: missing.pem" in ln for ln in lines)
     assert any("key 'k' has role 'ghost', which is not defined" in ln for ln in lines)
+    assert any(
+        ln.endswith(
+            ":16: plugins.security.roles.watcher.allow: events.read is over every resource "
+            "('*'), which capabilities review never match: it grants nothing; give it to a "
+            "role without capabilities"
+        )
+        for ln in lines
+    )
+    assert not any("roles.everything" in ln for ln in lines)
 
 
 def _write(path: str, text: str) -> None:

@@ -5,6 +5,7 @@ keys), since a missing key file is what an operator most needs to hear about bef
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ import alveary
 from ._config import Config
 
 _KEY = ("plugins", "security")
+_OVER_ALL = ("pool.read", "events.read")
+"""Actions whose resource is always ``*``: a role's capabilities that do not match ``*`` make
+them grant nothing."""
 
 
 def problems(config: Config, whole: alveary.Config) -> list[str]:
@@ -26,6 +30,19 @@ def problems(config: Config, whole: alveary.Config) -> list[str]:
                 known = ", ".join(alveary.ACTIONS)
                 found.append(
                     ((*_KEY, "roles", name, "allow"), f"unknown action {action!r} ({known})")
+                )
+            elif (
+                action in _OVER_ALL
+                and role.capabilities
+                and not any(fnmatchcase("*", c) for c in role.capabilities)
+            ):
+                found.append(
+                    (
+                        (*_KEY, "roles", name, "allow"),
+                        f"{action} is over every resource ('*'), which capabilities "
+                        f"{', '.join(role.capabilities)} never match: it grants nothing; give "
+                        "it to a role without capabilities",
+                    )
                 )
     jwt = config.jwt
     if jwt is not None:

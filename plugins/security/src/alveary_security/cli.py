@@ -7,6 +7,9 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import alveary
 
 from ._audit import verify
 from ._keys import KeyStore
@@ -14,26 +17,40 @@ from ._keys import KeyStore
 
 def keys_command(argv: Sequence[str]) -> int:
     """Manage API keys: create NAME --role ROLE, list, revoke NAME."""
-    parser = argparse.ArgumentParser(prog="alveary keys", description="Manage API keys.")
-    parser.add_argument(
-        "--file",
-        default=None,
-        help="the keys file (default: keys_file of [plugins.security] in the config)",
+    parser = argparse.ArgumentParser(
+        prog="alveary keys", description="Manage API keys.", parents=[_where(None)]
     )
-    parser.add_argument("--config", default=None, help="the config to read keys_file from")
     sub = parser.add_subparsers(dest="action", required=True)
-    create = sub.add_parser("create", help="create a key and print it, once")
+    # --file and --config after the action too; there, absent leaves the value given before
+    where = _where(argparse.SUPPRESS)
+    create = sub.add_parser("create", help="create a key and print it, once", parents=[where])
     create.add_argument("name")
     create.add_argument("--role", required=True)
-    sub.add_parser("list", help="list keys (names, roles, ids; never the keys)")
-    revoke = sub.add_parser("revoke", help="remove a key: it stops working at once")
+    sub.add_parser("list", help="list keys (names, roles, ids; never the keys)", parents=[where])
+    revoke = sub.add_parser(
+        "revoke", help="remove a key: it stops working at once", parents=[where]
+    )
     revoke.add_argument("name")
     args = parser.parse_args(argv)
-    path = args.file or _configured(args.config)
-    if path is None:
+    try:
+        settings = _settings(args.config, needed=args.file is None)
+    except alveary.ConfigError as exc:
+        print(f"alveary keys: {exc}", file=sys.stderr)
+        return 2
+    path = args.file or settings.get("keys_file")
+    if not path:
         print("alveary keys: no keys file: pass --file or set keys_file", file=sys.stderr)
         return 2
-    store = KeyStore(path)
+    roles = settings.get("roles")
+    if args.action == "create" and isinstance(roles, dict) and args.role not in roles:
+        known = ", ".join(sorted(roles)) or "none"
+        print(
+            f"alveary keys: no role {args.role!r} in [plugins.security.roles] "
+            f"(roles: {known}): a key with it could do nothing",
+            file=sys.stderr,
+        )
+        return 2
+    store = KeyStore(str(path))
     try:
         if args.action == "create":
             key = store.create(args.name, args.role)
@@ -80,12 +97,29 @@ def audit_command(argv: Sequence[str]) -> int:
     return 0
 
 
-def _configured(config: str | None) -> str | None:
-    """``keys_file`` of ``[plugins.security]`` in the config, if there is one."""
+def _where(default: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "--file",
+        default=default,
+        help="the keys file (default: keys_file of [plugins.security] in the config)",
+    )
+    parser.add_argument(
+        "--config", default=default, help="the config to read keys_file and roles from"
+    )
+    return parser
+
+
+def _settings(config: str | None, *, needed: bool) -> dict[str, Any]:
+    """``[plugins.security]`` of the config: ``{}`` when there is none to find. A config
+    named by ``--config`` that cannot be read raises ``ConfigError``, and so does the one
+    found when it alone can say where the keys are (no ``--file``)."""
     import alveary._config
 
     try:
         settings = alveary._config.load(config).plugin_settings.get("security", {})
     except alveary.ConfigError:
-        return None
-    return str(settings["keys_file"]) if settings.get("keys_file") else None
+        if config is not None or needed:
+            raise
+        return {}
+    return dict(settings) if isinstance(settings, dict) else {}
