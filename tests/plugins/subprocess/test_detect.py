@@ -101,7 +101,7 @@ def test_a_broken_tool_profile_is_one_line(tmp_path) -> None:
     done = alveary_cli("agents", "detect", cwd=tmp_path, path=os.environ["PATH"])
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        "alveary: plugins.subprocess.tools.x: template: required key is missing; "
+        "alveary agents detect: plugins.subprocess.tools.x: template: required key is missing; "
         "templat: unknown key (did you mean 'template'?)"
     )
 
@@ -115,7 +115,7 @@ def test_a_config_that_is_no_toml_file_is_one_line(tmp_path) -> None:
         ("missing.toml", "missing.toml: no such file"),
     ):
         done = alveary_cli("agents", "detect", "--config", config, cwd=tmp_path, path=path)
-        assert (done.returncode, done.stderr) == (2, f"alveary: {says}\n")
+        assert (done.returncode, done.stderr) == (2, f"alveary agents detect: {says}\n")
 
 
 async def test_logs_prints_the_end_of_an_agent_log(tmp_path, config, pool) -> None:
@@ -135,6 +135,10 @@ async def test_logs_prints_the_end_of_an_agent_log(tmp_path, config, pool) -> No
     assert lines[-1].endswith("[alveary] stopped")
     missing = alveary_cli("agents", "logs", "ghost", cwd=tmp_path, path=os.environ["PATH"])
     assert missing.returncode == 1
+    assert missing.stderr == (
+        f"alveary agents logs: no log for agent 'ghost' (looked at {tmp_path / 'logs'}"
+        f"{os.sep}ghost.log; agents with a log: noisy-1)\n"
+    )
 
 
 def test_alveary_check_reports_bad_options_against_the_line(tmp_path) -> None:

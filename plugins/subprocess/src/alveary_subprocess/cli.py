@@ -72,7 +72,7 @@ def detect_command(argv: Sequence[str]) -> int:
     try:
         profiles = _tools(args.config)
     except CommandError as exc:
-        print(f"alveary: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
         return 2
     results = detect(profiles, timeout=args.timeout)
     found = [r for r in results if r.found]
@@ -120,12 +120,17 @@ def logs_command(argv: Sequence[str]) -> int:
             for plugin in ("subprocess", "tmux")
         ]
     except CommandError as exc:
-        print(f"alveary: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
         return 2
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
+        there = sorted(
+            {p.stem for c in candidates if c.parent.is_dir() for p in c.parent.glob("*.log")}
+        )
+        listed = f"; agents with a log: {', '.join(there)}" if there else ""
         print(
-            f"alveary: no log for agent {args.name!r} (looked at {candidates[0]})", file=sys.stderr
+            f"{parser.prog}: no log for agent {args.name!r} (looked at {candidates[0]}{listed})",
+            file=sys.stderr,
         )
         return 1
     if args.path:

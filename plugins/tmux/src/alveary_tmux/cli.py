@@ -31,7 +31,7 @@ def attach_command(argv: Sequence[str]) -> int:
     try:
         table = plugin_table(args.config, "tmux")
     except CommandError as exc:
-        print(f"alveary: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
         return 2
     server = TmuxServer(str(table.get("tmux", "tmux")), str(table.get("socket", "alveary")))
     session = session_name(args.name)
@@ -48,7 +48,7 @@ def attach_command(argv: Sequence[str]) -> int:
         )
         names = listing.stdout.split() if listing.returncode == 0 else []
         print(
-            f"alveary: no tmux session for agent {args.name!r} on socket {server.socket!r}"
+            f"{parser.prog}: no tmux session for agent {args.name!r} on socket {server.socket!r}"
             f" (sessions: {', '.join(names) or 'none'})",
             file=sys.stderr,
         )
