@@ -70,7 +70,11 @@ def test_a_bad_value_names_its_key(text: str, says: str) -> None:
 @pytest.mark.parametrize(
     ("content", "says"),
     [
-        (b"[concurrent]\nrate = nan\n", "bad.toml: concurrent.rate: expected a number > 0"),
+        (b"[concurrent]\nrate = nan\n", "bad.toml:2: concurrent.rate: expected a number > 0"),
+        (
+            b"[loadtest]\nseed = 1\n\n[[mix]]\nkind = 'a'\n\n[[mix]]\nkind = ''\n",
+            "bad.toml:8: mix[1].kind",
+        ),
         (b"[spawn\n", "bad.toml:1: invalid TOML:"),
         (b"\xff\xfe", "bad.toml:1: not UTF-8 text"),
         (b"a = " + b"[" * 5000 + b"]" * 5000, "bad.toml: nested more than 32 levels deep"),

@@ -4,6 +4,7 @@ mistake is one line naming the file, the key and what was expected."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -112,15 +113,18 @@ class Plan:
 def read(path: str) -> Plan:
     """Read and check the plan at ``path``; ``PlanError`` says what is wrong."""
     try:
-        data, _ = alveary.read_toml(path)  # a bounded regular file, whatever path names
+        data, source = alveary.read_toml(path)  # a bounded regular file, whatever path names
     except alveary.ConfigError as exc:
         raise PlanError(str(exc)) from None
-    return parse(data, path, Path(path).resolve().parent)
+    return parse(data, source, Path(path).resolve().parent)
 
 
-def parse(data: Mapping[str, Any], source: str = "<plan>", base: Path | None = None) -> Plan:
-    """Check a plan shaped like the TOML file; relative paths are taken from ``base``."""
-    r = _Reader(source)
+def parse(
+    data: Mapping[str, Any], source: str | alveary.Source = "<plan>", base: Path | None = None
+) -> Plan:
+    """Check a plan shaped like the TOML file; relative paths are taken from ``base``. A
+    ``Source`` with the file's text puts the line in front of an error."""
+    r = _Reader(source if isinstance(source, alveary.Source) else alveary.Source(source))
     r.only(data, "", ("loadtest", "targets", "spawn", "delegation", "concurrent", "stress", "mix"))
     top = r.table(data, "loadtest")
     r.only(top, "loadtest", ("phases", "config", "seed"))
@@ -151,7 +155,7 @@ def parse(data: Mapping[str, Any], source: str = "<plan>", base: Path | None = N
     delegation = r.table(data, "delegation")
     r.only(delegation, "delegation", ("tasks",))
     return Plan(
-        source=source,
+        source=r.source.file,
         phases=tuple(p for p in PHASES if p in phases),
         config=None if config is None else (base or Path.cwd()) / config,
         seed=r.integer(top, "loadtest.seed", 1, low=-(2**63)),
@@ -227,15 +231,21 @@ def _mix(r: _Reader, data: Mapping[str, Any]) -> tuple[Mix, ...]:
     return tuple(found)
 
 
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+"""One part of a dotted key: a name, or a list index in brackets."""
+
+
 class _Reader:
     """Typed reads from the parsed TOML, each failure one line naming the key."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: alveary.Source) -> None:
         self.source = source
 
     def fail(self, key: str, expected: str, got: Any) -> Any:
-        where = f"{key}: " if key else ""
-        raise PlanError(f"{self.source}: {where}expected {expected}, got {got!r}")
+        """Raise ``PlanError``: ``plan.toml:LINE: KEY: expected ..., got ...``; ``key`` is
+        dotted, with list indexes (``mix[1].kind``)."""
+        path = tuple(int(i) if i else k for k, i in _PART.findall(key))
+        raise PlanError(self.source.error(path, f"expected {expected}, got {got!r}"))
 
     def only(self, table: Mapping[str, Any], name: str, keys: Any) -> None:
         for key in table:
