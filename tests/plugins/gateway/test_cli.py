@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from alveary import TaskSpec
 from alveary_gateway import cli
+from alveary_gateway.client import DEFAULT_URL, local_url
 
 from .conftest import Served
 
@@ -291,3 +294,47 @@ async def test_a_url_that_is_not_http_is_a_bad_argument(run: Run) -> None:
     status = await asyncio.to_thread(cli.status_command, ["--url", "ftp://x"])
     assert status == 2
     assert "--url: expected http://host:port" in one_line(run.capsys.readouterr().err)
+
+
+async def test_without_url_the_client_finds_the_gateway_of_alveary_toml(
+    served: Served,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    port = served.gateway.url.rsplit(":", 1)[1]
+    (tmp_path / "alveary.toml").write_text(
+        f'[plugins]\nenabled = ["gateway"]\n\n[plugins.gateway]\nlisten = "0.0.0.0:{port}"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ALVEARY_URL", raising=False)
+    assert await asyncio.to_thread(cli.status_command, []) == 0
+    assert capsys.readouterr().out.startswith(f"http://127.0.0.1:{port}: ready")
+    monkeypatch.setenv("ALVEARY_URL", "http://127.0.0.1:9")  # the variable comes first
+    assert await asyncio.to_thread(cli.status_command, []) == 1
+    assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "url"),
+    [
+        (None, DEFAULT_URL),
+        ('[plugins.gateway]\nlisten = "127.0.0.1:9000"\n', "http://127.0.0.1:9000"),
+        ('[plugins.gateway]\nlisten = "[::]:9000"\n', "http://[::1]:9000"),
+        ('[plugins.gateway]\nlisten = "[::1]:9000"\ntls_cert = "c.pem"\n', "https://[::1]:9000"),
+        ('[plugins.gateway]\nlisten = "127.0.0.1:0"\n', DEFAULT_URL),
+        ("[plugins.gateway]\nlisten = 9000\n", DEFAULT_URL),
+        ("[plugins]\nenabled = []\n", DEFAULT_URL),
+        ("[plugins.gateway\n", DEFAULT_URL),
+        ("fifo", DEFAULT_URL),
+    ],
+)
+def test_the_local_url_is_the_listen_of_alveary_toml_or_the_default(
+    tmp_path: Path, text: str | None, url: str
+) -> None:
+    config = tmp_path / "alveary.toml"
+    if text == "fifo":
+        os.mkfifo(config)
+    elif text is not None:
+        config.write_text(text)
+    assert local_url(str(config)) == url

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,31 @@ import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 """Where ``alveary run`` serves the API unless ``[plugins.gateway] listen`` says otherwise."""
+_WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+def local_url(config: str = "alveary.toml") -> str:
+    """The gateway ``alveary run`` serves from this directory: ``listen`` of
+    ``[plugins.gateway]`` in ``./alveary.toml`` when it names a port, else ``DEFAULT_URL``.
+    A file that cannot be read leaves the default; ``alveary check`` is what judges it."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - the kernel depends on tomli there
+        import tomli as tomllib
+    if not os.path.isfile(config):  # not a FIFO, which opening would wait on
+        return DEFAULT_URL
+    try:
+        with open(config, "rb") as file:
+            gateway = tomllib.loads(file.read(1 << 20).decode())["plugins"]["gateway"]
+        host, _, port = gateway["listen"].rpartition(":")
+        scheme = "https" if gateway.get("tls_cert") else "http"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return DEFAULT_URL
+    host = host.removeprefix("[").removesuffix("]")
+    host = _WILDCARD.get(host, host)
+    if not port.isdigit() or int(port) == 0:
+        return DEFAULT_URL
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 class Failed(Exception):
@@ -33,8 +59,9 @@ def connection_options() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument(
         "--url",
-        default=os.environ.get("ALVEARY_URL") or DEFAULT_URL,
-        help=f"the gateway (default: $ALVEARY_URL, else {DEFAULT_URL})",
+        default=None,
+        help="the gateway (default: $ALVEARY_URL, else the listen address of "
+        f"./alveary.toml, else {DEFAULT_URL})",
     )
     parser.add_argument(
         "--token",
@@ -60,7 +87,7 @@ class Client:
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> Client:
-        return cls(args.url, args.token)
+        return cls(args.url or os.environ.get("ALVEARY_URL") or local_url(), args.token)
 
     def close(self) -> None:
         self._http.close()
