@@ -156,10 +156,17 @@ def test_init_run_drive_stop_and_every_task_is_finished(folder: Path) -> None:
         status, out, err = again.cli("task", "no-such-task")
         assert (status, out) == (1, "")
         assert err == "alveary task: not_found: no task 'no-such-task'\n"
-        again.stop()
+        status, _, _ = again.cli("submit", "x", "--requires", "nobody-has-this")
+        assert status == 0
+        log = again.stop()
     finally:
         if again.process.poll() is None:
             again.process.kill()
+    assert re.search(
+        r"^alveary: stopped; tasks: 1 queued \(the unfinished kept in alveary\.db for the next run\)$",
+        log,
+        re.MULTILINE,
+    ), log
     status, out, err = alveary("status", cwd=folder, env={"ALVEARY_URL": again.url})
     assert (status, err) == (1, f"alveary status: cannot reach {again.url}: connection refused\n")
 

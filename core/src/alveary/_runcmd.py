@@ -10,6 +10,7 @@ import sys
 
 from . import _config
 from ._orchestrator import Orchestrator
+from ._states import TaskState
 from ._values import counted
 
 YOUNG_GC_THRESHOLD = 10_000
@@ -80,8 +81,13 @@ async def serve(orch: Orchestrator) -> int:
         return 1
     print("alveary: stopping (draining agents)", file=sys.stderr)
     await orch.stop()
-    tasks = ", ".join(f"{n} {state}" for state, n in orch.metrics().tasks.items() if n)
-    print(f"alveary: stopped; tasks: {tasks or 'none'}", file=sys.stderr)
+    counts = {state: n for state, n in orch.metrics().tasks.items() if n}
+    tasks = ", ".join(f"{n} {state}" for state, n in counts.items())
+    kept = ""
+    if orch.store.durable and any(not TaskState(state).terminal for state in counts):
+        where = getattr(orch.store, "where", None) or f"store {store!r}"
+        kept = f" (the unfinished kept in {where} for the next run)"
+    print(f"alveary: stopped; tasks: {tasks or 'none'}{kept}", file=sys.stderr)
     return 0
 
 
