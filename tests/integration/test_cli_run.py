@@ -163,7 +163,8 @@ def test_init_run_drive_stop_and_every_task_is_finished(folder: Path) -> None:
         if again.process.poll() is None:
             again.process.kill()
     assert re.search(
-        r"^alveary: stopped; tasks: 1 queued \(the unfinished kept in alveary\.db for the next run\)$",
+        r"^alveary: stopped; tasks: 1 queued "
+        r"\(the unfinished kept in alveary\.db for the next run\)$",
         log,
         re.MULTILINE,
     ), log
