@@ -165,6 +165,8 @@ def test_bad_pools_are_refused(pool: dict[str, Any], line: str) -> None:
         (lambda: AgentSpec("a", skills={"x": -0.1}), "skills: expected levels in [0, 1]"),
         (lambda: TaskSpec(""), "kind: expected a non-empty name, got ''"),
         (lambda: TaskSpec(7), "kind: expected a non-empty name, got 7"),
+        (lambda: TaskSpec("echo\x00x"), "kind: expected a name without control characters"),
+        (lambda: AgentSpec("a\nb"), "name: expected a name without control characters"),
         (lambda: TaskSpec("k", timeout=float("nan")), "timeout: expected a finite number > 0"),
         (lambda: TaskSpec("k", timeout=float("inf")), "timeout: expected a finite number > 0"),
         (lambda: TaskSpec("k", max_attempts=0.5), "max_attempts: expected an integer >= 1"),

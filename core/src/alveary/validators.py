@@ -73,9 +73,15 @@ def count(instance: object, attribute: attrs.Attribute[Any], value: int) -> None
 
 
 def name(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    """Accept a string with something in it: names of pools and agents, kinds of tasks."""
+    """Accept a string with something in it and nothing unprintable: names of pools and
+    agents, kinds of tasks. A NUL or a line break in a name would end up in environment
+    variables, file names and log lines, where it cannot go or misleads."""
     if not isinstance(value, str) or not value.strip():
         raise FieldError(attribute.name, f"expected a non-empty name, got {shown(value)}")
+    if not value.isprintable():
+        raise FieldError(
+            attribute.name, f"expected a name without control characters, got {value!r}"
+        )
 
 
 def levels(instance: object, attribute: attrs.Attribute[Any], value: Mapping[str, float]) -> None:

@@ -22,6 +22,8 @@ from .test_api import error
         ('{"payload": 1}', 422, "invalid", "kind"),
         ('{"kind": ""}', 422, "invalid", "kind"),
         ('{"kind": " "}', 422, "invalid", "kind"),
+        ('{"kind": "echo\\u0000x"}', 422, "invalid", "kind"),
+        ('{"kind": "a\\nb"}', 422, "invalid", "kind"),
         ('{"kind": "echo", "unknown": 1}', 422, "invalid", "unknown"),
         ('{"kind": "echo", "timeout": -1}', 422, "invalid", "timeout"),
         ('{"kind": "echo", "timeout": 0}', 422, "invalid", "timeout"),
