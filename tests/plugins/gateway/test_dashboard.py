@@ -182,6 +182,21 @@ async def test_the_queue_counts_waiting_tasks_by_priority(served: Served, page: 
         re.compile(r"high\s*2\s*0"), timeout=WAIT
     )
     await expect(queue.filter(has_text="low")).to_have_text(re.compile(r"low\s*0\s*0"))
+    await expect(page.locator("#waiting li")).to_have_count(0)
+
+
+async def test_the_queue_says_why_tasks_nothing_can_take_wait(served: Served, page: Page) -> None:
+    for _ in range(2):
+        await submit(served, kind="x", requires=["<b>nobody</b>"])
+    await page.goto(gateway_of(served.orch).url)
+    await expect(page.locator("#waiting li")).to_have_text(
+        [
+            "2 tasks wait: no registered agent and no pool has every capability it requires "
+            "(<b>nobody</b>)"
+        ],
+        timeout=WAIT,
+    )
+    assert await page.locator("#waiting b").count() == 0  # text, never markup
 
 
 async def test_1000_events_keep_the_page_to_its_last_200(served: Served, page: Page) -> None:

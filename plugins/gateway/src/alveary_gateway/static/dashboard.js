@@ -130,14 +130,24 @@ async function refreshFleet() {
 async function countWaiting(state) {
   const page = await api(`/v1/tasks?state=${state}&limit=${QUEUE_LIMIT}`);
   const counts = Object.fromEntries(PRIORITIES.map((p) => [p, 0]));
-  for (const task of page.items) counts[task.priority] = (counts[task.priority] ?? 0) + 1;
-  return { counts, more: page.next !== null };
+  const reasons = new Map(); // why tasks nothing can take wait -> how many
+  for (const task of page.items) {
+    counts[task.priority] = (counts[task.priority] ?? 0) + 1;
+    if (task.waiting) reasons.set(task.waiting, (reasons.get(task.waiting) ?? 0) + 1);
+  }
+  return { counts, reasons, more: page.next !== null };
 }
 
 async function refreshQueue() {
   const [queued, pending] = await Promise.all([countWaiting("queued"), countWaiting("pending")]);
   const shown = (found, p) => `${found.counts[p]}${found.more ? "+" : ""}`;
   fill("queue", PRIORITIES.map((p) => row([p, shown(queued, p), shown(pending, p)])), "");
+  const reasons = [...queued.reasons].sort((a, b) => b[1] - a[1]);
+  $("waiting").replaceChildren(...reasons.map(([reason, n]) => {
+    const li = document.createElement("li");
+    li.textContent = `${n} ${n === 1 ? "task waits" : "tasks wait"}: ${reason}`;
+    return li;
+  }));
 }
 
 async function poll(refresh, every) {
