@@ -27,9 +27,13 @@ NOBODY = "elsewhere"
 """The only capability of the ``narrow-*`` roles: no kind, agent or pool has this name."""
 
 ROLES: dict[str, dict[str, Any]] = {"operator": {"allow": ["*"]}}
+OVER_ALL = ("pool.read", "events.read")
+"""Actions whose resource is always ``*``: naming one beside capabilities is a config error
+(it grants nothing), so their narrow roles get it from a family (``pool.*``)."""
 for _action in alveary.ACTIONS:
     ROLES[f"only-{_action}"] = {"allow": [_action]}
-    ROLES[f"narrow-{_action}"] = {"allow": [_action], "capabilities": [NOBODY]}
+    _granted = f"{_action.split('.')[0]}.*" if _action in OVER_ALL else _action
+    ROLES[f"narrow-{_action}"] = {"allow": [_granted], "capabilities": [NOBODY]}
 
 
 def token(sub: str, roles: list[str], *, secret: str = SECRET, **changes: Any) -> str:
