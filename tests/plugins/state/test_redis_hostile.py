@@ -11,6 +11,7 @@ import redis
 from alveary import AgentSpec, StoreError, TaskSpec, TaskState
 from alveary.testing import EventRecorder, orchestrator, until
 from alveary_state import Config, RedisStore, State
+from structlog.testing import capture_logs
 
 from .conftest import RedisServer, free_port, redis_server_or_skip
 
@@ -23,6 +24,15 @@ async def test_no_server_at_start_is_one_line_naming_the_url() -> None:
     text = str(info.value)
     assert text.startswith(f"{url}: cannot connect: "), text
     assert "\n" not in text
+
+
+async def test_no_server_to_lead_is_one_line_and_no_lease_to_free() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    store = RedisStore(url, timeout=2.0, lease=10.0)
+    with capture_logs() as logs, pytest.raises(StoreError) as info:
+        await store.lead(lambda holder: None, lambda reason: None)
+    assert str(info.value).startswith(f"{url}: cannot connect: ")
+    assert logs == []  # not "could not free the store's lease": it was never taken
 
 
 async def test_a_password_in_the_url_is_not_shown() -> None:

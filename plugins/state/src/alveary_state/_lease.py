@@ -43,6 +43,8 @@ class Lease:
         self.key = key
         self.ttl = ttl
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.held = False
+        """Whether it was ever taken: a store that never connected has nothing to free."""
         self.lost: str | None = None
         self.lock = asyncio.Lock()
         """Held around each renewal and each fenced write, so a renewal never trips the
@@ -59,6 +61,7 @@ class Lease:
             if holder is not None:
                 standing_by(holder_name(holder))
             await asyncio.sleep(self.ttl / 3)
+        self.held = True
         log.info("leading the store", lease=self.key, ttl=self.ttl)
 
     def keep(self, lose: Callable[[str], None]) -> None:
@@ -109,7 +112,7 @@ class Lease:
             self._renewer.cancel()
             await asyncio.gather(self._renewer, return_exceptions=True)
             self._renewer = None
-        if self.lost is None:
+        if self.held and self.lost is None:
             free = "if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end"
             try:
                 await self._client.eval(free, 1, self.key, self.token)
