@@ -35,6 +35,7 @@ FULL: dict[str, Any] = {
     "warmup": 500,
     "tasks": 50_000,
     "repeats": 3,
+    "floor_runs": 10,
     "routing_batches": 30,
     "routing_per_batch": 1_000,
     "peer_round_trips": 500,
@@ -46,6 +47,7 @@ QUICK: dict[str, Any] = {
     "warmup": 100,
     "tasks": 5_000,
     "repeats": 3,
+    "floor_runs": 10,
     "routing_batches": 10,
     "routing_per_batch": 500,
     "peer_round_trips": 100,
@@ -78,7 +80,9 @@ def _throughput_at(size: int, settings: dict[str, Any], say: Progress) -> dict[s
         say(f"throughput at {size:,} agents, {settings['tasks']:,} tasks, round {i + 1}")
         for name in names[i % len(names) :] + names[: i % len(names)]:
             if name == "floor":
-                run = asyncio.run(_floor.throughput(size, settings["tasks"]))
+                run = asyncio.run(
+                    _floor.throughput_window(size, settings["tasks"], settings["floor_runs"])
+                )
             else:
                 run = asyncio.run(_kernel.throughput_fresh(name, specs, settings["tasks"]))
             runs[name].append(run)
