@@ -1,4 +1,7 @@
-"""The exception tree. Everything alveary raises on purpose is an ``AlvearyError``."""
+"""The exception tree. Everything alveary raises on purpose is an ``AlvearyError``, except a
+bad argument, which is a ``ValueError`` as in Python's own functions: ``FieldError`` when a
+record's field is wrong (it names the field), a plain one when a call's argument is (an agent
+name already registered, a runtime that is not installed)."""
 
 from __future__ import annotations
 
