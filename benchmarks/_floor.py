@@ -94,6 +94,8 @@ async def throughput_window(workers: int, count: int, runs: int) -> dict[str, An
         "seconds": seconds,
         "tasks_per_s": count * runs / seconds,
         "gc_seconds": sum(part["gc_seconds"] for part in parts),
-        "gc_collections": [sum(gen) for gen in zip(*(part["gc_collections"] for part in parts))],
+        "gc_collections": [
+            sum(gen) for gen in zip(*(part["gc_collections"] for part in parts), strict=True)
+        ],
         "parts": [part["tasks_per_s"] for part in parts],
     }

@@ -43,8 +43,11 @@ async def test_nothing_to_wait_for() -> None:
 async def test_a_timeout_raises_leaves_no_waiter_and_the_tasks_go_on() -> None:
     async with Orchestrator.from_config({}) as orch:
         handles = [await orch.submit(spec(i, requires="later")) for i in range(3)]
-        with pytest.raises(asyncio.TimeoutError):
+        with pytest.raises(asyncio.TimeoutError, match=r"^3 of 3 tasks still unfinished after"):
             await results(handles, timeout=0.05)
+        assert orch._book._waiters == {}
+        with pytest.raises(asyncio.TimeoutError, match=f"^task {handles[0].id} is still queued"):
+            await handles[0].result(timeout=0)
         assert orch._book._waiters == {}
         await orch.register(agent("late", "later"))
         assert [o.value for o in await results(handles, timeout=5)] == [0, 1, 2]
@@ -72,3 +75,16 @@ async def test_handles_of_two_orchestrators_and_the_same_handle_twice() -> None:
         y = await two.submit(spec("y"))
         outcomes = await results([x, y, x], timeout=5)
     assert [o.value for o in outcomes] == ["slow", "y", "slow"]
+
+
+@pytest.mark.parametrize("timeout", [-1, float("nan"), "1", True])
+async def test_a_timeout_that_is_no_number_of_seconds_is_refused(timeout: object) -> None:
+    async with Orchestrator.from_config({}) as orch:
+        handle = await orch.submit(spec(0, requires="nobody"))
+        with pytest.raises(ValueError, match=r"^timeout: expected seconds >= 0 or None"):
+            await handle.result(timeout)
+        with pytest.raises(ValueError, match=r"^timeout: expected seconds >= 0 or None"):
+            await results([handle], timeout)
+        assert orch._book._waiters == {}
+        await orch.register(agent("late", "nobody"))
+        assert (await handle.result(float("inf"))).value == 0

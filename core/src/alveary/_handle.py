@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -56,7 +57,10 @@ class TaskHandle:
 
     async def result(self, timeout: float | None = None) -> Outcome:
         """Wait for the task's final ``Outcome``. Never raises for a failed task: look at
-        ``outcome.state``. Raises ``TimeoutError`` if ``timeout`` seconds pass first."""
+        ``outcome.state``. Raises ``TimeoutError`` if ``timeout`` seconds pass first (``None``
+        or infinity: wait as long as it takes), ``ValueError`` for a timeout that is not a
+        number of seconds >= 0."""
+        limit = None if timeout is None else _limit(timeout)
         final = self._final()
         if final is not None:
             return final
@@ -64,11 +68,16 @@ class TaskHandle:
         book = self._orch._book
         waiter = book.waiter(self.task.id)
         try:
-            if timeout is None:  # no ``wait_for``: one coroutine less per wait
+            if limit is None:  # no ``wait_for``: one coroutine less per wait
                 return await waiter
-            return await asyncio.wait_for(waiter, timeout)
-        except BaseException:
+            return await asyncio.wait_for(waiter, limit)
+        except BaseException as exc:
             book.unwait(self.task.id, waiter)
+            if isinstance(exc, asyncio.TimeoutError):
+                state = self.task.state.value
+                raise asyncio.TimeoutError(
+                    f"task {self.task.id} is still {state} after {limit:g} s"
+                ) from None
             raise
 
     async def cancel(self) -> bool:
@@ -86,6 +95,7 @@ async def results(handles: Iterable[TaskHandle], timeout: float | None = None) -
 
     Raises ``TimeoutError`` if ``timeout`` seconds pass first; the tasks go on.
     """
+    limit = None if timeout is None else _limit(timeout)
     handles = list(handles)
     outcomes = [handle._final() for handle in handles]
     waits = [
@@ -96,11 +106,26 @@ async def results(handles: Iterable[TaskHandle], timeout: float | None = None) -
     if waits:
         gathered = asyncio.gather(*(waiter for _, _, waiter in waits))
         try:
-            await (gathered if timeout is None else asyncio.wait_for(gathered, timeout))
-        except BaseException:
+            await (gathered if limit is None else asyncio.wait_for(gathered, limit))
+        except BaseException as exc:
             for _, handle, waiter in waits:
                 handle._orch._book.unwait(handle.task.id, waiter)
+            if isinstance(exc, asyncio.TimeoutError):
+                left = sum(not handle.done() for handle in handles)
+                raise asyncio.TimeoutError(
+                    f"{left} of {len(handles)} tasks still unfinished after {limit:g} s"
+                ) from None
             raise
         for i, _, waiter in waits:
             outcomes[i] = waiter.result()
     return outcomes  # type: ignore[return-value]  # every None was replaced
+
+
+def _limit(timeout: float) -> float | None:
+    """``timeout`` checked: ``None`` for infinity, else finite seconds >= 0. A ``nan`` would
+    otherwise reach the event loop's timer heap, where it compares false with every other."""
+    if timeout == math.inf:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+        raise ValueError(f"timeout: expected seconds >= 0 or None, got {timeout!r}")
+    return timeout
