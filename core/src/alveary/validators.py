@@ -118,6 +118,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def is_unspecified(host: str) -> bool:
+    """True for ``0.0.0.0`` and ``::``: a server listening there takes every address of the
+    machine, loopback included."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
 def names_loopback(host: str) -> bool:
     """True when a ``Host`` header (``127.0.0.1:8787``, ``[::1]:8787``, ``localhost``) names
     this machine. A server on a loopback address answers only to such names: any other is a

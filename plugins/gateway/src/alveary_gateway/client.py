@@ -19,7 +19,6 @@ import httpx
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 """Where ``alveary run`` serves the API unless ``[plugins.gateway] listen`` says otherwise."""
-_WILDCARD = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
 def local_url(config: str = "alveary.toml") -> str:
@@ -30,19 +29,21 @@ def local_url(config: str = "alveary.toml") -> str:
         import tomllib
     else:  # pragma: no cover - the kernel depends on tomli there
         import tomli as tomllib
+    from alveary.validators import is_unspecified, split_listen
+
     if not os.path.isfile(config):  # not a FIFO, which opening would wait on
         return DEFAULT_URL
     try:
         with open(config, "rb") as file:
             gateway = tomllib.loads(file.read(1 << 20).decode())["plugins"]["gateway"]
-        host, _, port = gateway["listen"].rpartition(":")
+        host, port = split_listen(gateway["listen"])
         scheme = "https" if gateway.get("tls_cert") else "http"
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return DEFAULT_URL
-    host = host.removeprefix("[").removesuffix("]")
-    host = _WILDCARD.get(host, host)
-    if not port.isdigit() or int(port) == 0:
+    if port == 0:
         return DEFAULT_URL
+    if is_unspecified(host):  # listening on every address: this machine's is loopback
+        host = "::1" if ":" in host else "127.0.0.1"
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import alveary
 import structlog
-from alveary.validators import split_listen
+from alveary.validators import is_unspecified, split_listen
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from . import _config
@@ -104,12 +104,8 @@ class Metrics:
             return []
         host, port = split_listen(listen)
         other_host, other_port = split_listen(other)
-        wildcard = {"", "0.0.0.0", "::"}
-        if (
-            port == 0
-            or port != other_port
-            or not (host == other_host or {host, other_host} & wildcard)
-        ):
+        same = host == other_host or is_unspecified(host) or is_unspecified(other_host)
+        if port == 0 or port != other_port or not same:
             return []
         return [
             config.source.error(
