@@ -107,6 +107,14 @@ def test_keys_cli_reads_the_config_named_before_or_after_the_action(
     )
     assert main(["keys", "list", "--config", "missing.toml"]) == 2
     assert capsys.readouterr().err == "alveary keys: missing.toml: no such file\n"
+    # --file alone: the config of this directory does not speak for that file's keys
+    (tmp_path / "alveary.toml").write_text(config.read_text())
+    assert main(["keys", "--file", "other.json", "create", "x", "--role", "admin"]) == 0
+    (tmp_path / "alveary.toml").write_text("[plugins\n")
+    assert main(["keys", "--file", "other.json", "list"]) == 0
+    capsys.readouterr()
+    assert main(["keys", "list"]) == 2  # then it alone could say where the keys are
+    assert capsys.readouterr().err.startswith("alveary keys: alveary.toml:1: invalid TOML")
 
 
 def test_buckets_refill_and_say_how_long_to_wait() -> None:

@@ -32,8 +32,11 @@ def keys_command(argv: Sequence[str]) -> int:
     )
     revoke.add_argument("name")
     args = parser.parse_args(argv)
+    # The config speaks for the keys when it is named, or when it says where they are: then
+    # it must be readable, and a new key's role must be one of its roles.
+    relevant = args.config is not None or args.file is None
     try:
-        settings = _settings(args.config, needed=args.file is None)
+        settings = _settings(args.config) if relevant else {}
     except alveary.ConfigError as exc:
         print(f"alveary keys: {exc}", file=sys.stderr)
         return 2
@@ -110,16 +113,10 @@ def _where(default: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(config: str | None, *, needed: bool) -> dict[str, Any]:
-    """``[plugins.security]`` of the config: ``{}`` when there is none to find. A config
-    named by ``--config`` that cannot be read raises ``ConfigError``, and so does the one
-    found when it alone can say where the keys are (no ``--file``)."""
+def _settings(config: str | None) -> dict[str, Any]:
+    """``[plugins.security]`` of the config (``{}`` without one); ``ConfigError`` when it
+    cannot be read."""
     import alveary._config
 
-    try:
-        settings = alveary._config.load(config).plugin_settings.get("security", {})
-    except alveary.ConfigError:
-        if config is not None or needed:
-            raise
-        return {}
+    settings = alveary._config.load(config).plugin_settings.get("security", {})
     return dict(settings) if isinstance(settings, dict) else {}
