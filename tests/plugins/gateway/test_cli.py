@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alveary import TaskSpec
+from alveary import AgentSpec, Orchestrator, TaskSpec
 from alveary_gateway import cli
 from alveary_gateway.client import DEFAULT_URL, local_url
 
-from .conftest import Served
+from .conftest import Served, config, echo, gateway_of
 
 Command = Callable[[Sequence[str]], int]
 
@@ -277,6 +277,39 @@ async def test_events_prints_the_replay_and_stops(run: Run, served: Served) -> N
     events = [json.loads(line) for line in out.splitlines()]
     assert [e["type"] for e in events] == ["task.succeeded"]
     assert events[0]["task_id"]
+
+
+async def test_events_says_what_the_ring_lost_and_follows_past_another_streams_drop(
+    run: Run, served: Served
+) -> None:
+    # A subscriber dropped elsewhere is an event for this one, which goes on.
+    served.orch.emit("gateway.dropped", data={"reason": "another client fell behind"})
+    status, out, err = await run(cli.events_command, "--type", "gateway.*")
+    assert (status, err) == (0, "")
+    assert "gateway.dropped" in out
+    assert "another client fell behind" in out
+    status, out, _ = await run(cli.events_command, "--type", "gateway.*", "--json")
+    assert [json.loads(line)["type"] for line in out.splitlines()] == ["gateway.dropped"]
+
+
+async def test_events_says_on_stderr_which_events_the_gateway_no_longer_keeps(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with Orchestrator.from_config(config(replay=5)) as orch:
+        await orch.register(AgentSpec("echoer", {"echo"}, options={"handler": echo}))
+        for i in range(3):
+            await (await orch.submit(TaskSpec("echo", i, requires={"echo"}))).result(10)
+        url = gateway_of(orch).url
+        capsys.readouterr()  # the start's log lines
+        assert await asyncio.to_thread(cli.events_command, ["--url", url]) == 0
+        out, err = capsys.readouterr()
+        assert len(out.splitlines()) == 5
+        oldest = int(out.split()[0])
+        assert err == f"alveary events: the gateway no longer keeps events 1 to {oldest - 1}\n"
+        assert await asyncio.to_thread(cli.events_command, ["--url", url, "--json"]) == 0
+        gap, *events = map(json.loads, capsys.readouterr().out.splitlines())
+        assert gap == {"type": "gateway.gap", "data": {"after": 0, "oldest": oldest}}
+        assert len(events) == 5
 
 
 async def test_a_server_that_is_not_there_is_one_line(run: Run) -> None:

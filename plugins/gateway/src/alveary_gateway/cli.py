@@ -304,9 +304,20 @@ def events_command(argv: Sequence[str]) -> int:
                 if data == "replayed" and not args.follow:
                     return 0
                 continue
-            print(data if args.json else _show.event_line(kind, json.loads(data)), flush=True)
-            if kind == "gateway.dropped":
-                raise Failed(f"the server ended the stream: {json.loads(data)['reason']}")
+            record = json.loads(data)
+            own = "type" not in record  # a frame of this stream, not an orchestrator event
+            if own and kind == "gateway.gap" and not args.json:  # a note for people
+                first, last = record["after"] + 1, record["oldest"] - 1
+                which = f"event {first}" if first == last else f"events {first} to {last}"
+                print(f"alveary events: the gateway no longer keeps {which}", file=sys.stderr)
+                continue
+            if args.json:
+                line = json.dumps({"type": kind, "data": record}) if own else data
+            else:
+                line = _show.event_line(kind, record)
+            print(line, flush=True)
+            if own and kind == "gateway.dropped":  # this stream; the event is another's
+                raise Failed(f"the server ended the stream: {record['reason']}")
         raise Failed("the server closed the stream")
 
     return command.run(parser, argv, body)
