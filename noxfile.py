@@ -65,12 +65,12 @@ TEST_PACKAGES = {
     "plugins/tmux": ["plugins/state"],
     "plugins/metrics": ["plugins/gateway", "plugins/health", "plugins/state"],
     "plugins/workflows": ["plugins/state", "plugins/gateway"],
-    "plugins/gateway": ["plugins/workflows", "plugins/metrics"],
+    "plugins/gateway": ["plugins/workflows", "plugins/metrics", "plugins/state"],
 }
 """Workspace packages a package's tests need beyond its own dependencies (a durable store to
-restart on; the gateway that serves ``/metrics``; the plugins whose numbers the metrics plugin
-exports; plugins whose API routes the gateway's OpenAPI test fuzzes), installed for its tests
-only."""
+restart on, or to stop with tasks kept; the gateway that serves ``/metrics``; the plugins
+whose numbers the metrics plugin exports; plugins whose API routes the gateway's OpenAPI test
+fuzzes), installed for its tests only."""
 
 TEST_GROUPS = {"plugins/gateway": ["test-gateway"]}
 """Dependency groups of the root pyproject a package's tests need beyond the ``test`` group,

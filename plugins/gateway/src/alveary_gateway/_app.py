@@ -87,7 +87,7 @@ def build(host: Host, config: Config, hub: Hub, remote: RemoteRuntime, version: 
         health,
         ready,
         events,
-        *task_routes(host, config),
+        *task_routes(host, config, hub.closed),
         *fleet_routes(host, config),
         *approval_routes(host),
     ]

@@ -119,7 +119,11 @@ class Hub:
         """The count when it was scheduled: half a buffer later, they are woken at once."""
         self.dropped = 0
         """Subscribers dropped for falling behind, since start."""
-        self._reader = asyncio.get_running_loop().create_task(self._read(), name="gateway-events")
+        loop = asyncio.get_running_loop()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        """Done once ``close`` ran: long polls wait on it beside their task, to answer at
+        once rather than be cut off when the server stops."""
+        self._reader = loop.create_task(self._read(), name="gateway-events")
 
     async def _read(self) -> None:
         async for event in self._host.events():
@@ -152,7 +156,9 @@ class Hub:
                 self._host.emit("gateway.dropped", data={"reason": subscriber.dropped})
 
     def close(self) -> None:
-        """End every stream (the orchestrator is stopping)."""
+        """End every stream and long poll (the orchestrator is stopping)."""
+        if not self.closed.done():
+            self.closed.set_result(None)
         self._reader.cancel()
         if self._flush is not None:
             self._flush.cancel()

@@ -23,8 +23,9 @@ _FIELDS = frozenset(attrs.fields_dict(SubmitTask))
 _STATES = {s.value: s for s in TaskState}
 
 
-def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
-    """The task handlers, bound to the orchestrator they serve."""
+def task_routes(host: Host, config: Config, closed: asyncio.Future[None]) -> list[HTTPRouteHandler]:
+    """The task handlers, bound to the orchestrator they serve; a long poll ends with a 503
+    when ``closed`` is done (the server is stopping)."""
 
     @post(
         "/v1/tasks",
@@ -79,8 +80,17 @@ def task_routes(host: Host, config: Config) -> list[HTTPRouteHandler]:
         wait = seconds(wait, "wait", config.max_wait)
         task = await _readable(host, request, task_id)
         if not task.state.terminal and wait > 0:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await host.task(task_id).result(wait)
+            waiting = asyncio.ensure_future(host.task(task_id).result(wait))
+            either: set[asyncio.Future[Any]] = {waiting, closed}
+            try:
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()  # the server closed first, or this request was
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                if waiting.done():
+                    waiting.result()  # the wait ran out, or the task ended
+            if closed.done() and not task.state.terminal:  # else a stop that ended it
+                raise ApiError(503, "unavailable", "the orchestrator is stopping")
         return Response(TaskRecord.of(task, host), status_code=200 if task.state.terminal else 202)
 
     @delete(
