@@ -76,29 +76,9 @@ async def test_a_long_poll_returns_as_soon_as_the_task_ends(served: Served) -> N
     assert answer.json()["state"] == "cancelled"
 
 
-async def test_a_long_poll_open_when_the_orchestrator_stops_is_answered(tmp_path: Path) -> None:
-    """A durable store keeps the task: 503, not cut off by the server's stop (a 500 and a
-    traceback in its log, before). The memory store cancels it: 200 with the record."""
-    orch = Orchestrator.from_config(config())
-    async with orch:
-        gateway = orch.plugins["gateway"]
-        async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
-            record = (await client.post("/v1/tasks", json={"kind": "x", "requires": ["no"]})).json()
-            poll = asyncio.ensure_future(
-                client.get(f"/v1/tasks/{record['id']}/result", params={"wait": 60})
-            )
-            await asyncio.sleep(0.05)
-            stopping = asyncio.ensure_future(orch.stop())
-            answer = await poll
-            await stopping
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["state"] == "cancelled"
-
-    durable = config()
-    durable["orchestrator"]["store"] = "sqlite"
-    durable["plugins"]["enabled"].append("state")
-    durable["plugins"]["state"] = {"path": str(tmp_path / "tasks.db")}
-    orch = Orchestrator.from_config(durable)
+async def poll_through_stop(settings: dict[str, Any]) -> httpx.Response:
+    """The answer to a long poll of a task nothing can take, sent before the stop."""
+    orch = Orchestrator.from_config(settings)
     async with orch:
         gateway = orch.plugins["gateway"]
         async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
@@ -111,6 +91,21 @@ async def test_a_long_poll_open_when_the_orchestrator_stops_is_answered(tmp_path
             stopping = asyncio.ensure_future(orch.stop())
             answer = await poll
             await stopping
+    return answer
+
+
+async def test_a_long_poll_open_when_the_orchestrator_stops_is_answered(tmp_path: Path) -> None:
+    """A durable store keeps the task: 503, not cut off by the server's stop (a 500 and a
+    traceback in its log, before). The memory store cancels it: 200 with the record."""
+    answer = await poll_through_stop(config())
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["state"] == "cancelled"
+
+    durable = config()
+    durable["orchestrator"]["store"] = "sqlite"
+    durable["plugins"]["enabled"].append("state")
+    durable["plugins"]["state"] = {"path": str(tmp_path / "tasks.db")}
+    answer = await poll_through_stop(durable)
     assert answer.status_code == 503, answer.text
     assert answer.json()["error"] == {
         "code": "unavailable",
