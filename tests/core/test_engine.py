@@ -98,6 +98,36 @@ def agent_spec(name: str, handler: object, *caps: str, capacity: int = 1) -> Age
     return AgentSpec(name, frozenset(caps), capacity=capacity, options={"handler": handler})
 
 
+async def assigned_not_started(orch: Orchestrator) -> tuple[TaskHandle, Agent]:
+    """A task assigned to a new agent ``a1`` whose attempt has not run a single step.
+
+    An attempt's first step runs where it is started, so the state is brief: the attempt
+    started while another one's first step ran. Here ``hold`` ends in a task, frees the slot
+    for ``quick``, whose first step ends it and frees the slot for ``hang``: that one is a
+    task scheduled to run, and the test's turn comes first."""
+    opened = asyncio.Event()
+
+    async def handler(task: Task) -> None:
+        if task.payload == "hold":
+            await opened.wait()
+        elif task.payload == "hang":
+            await asyncio.Event().wait()
+
+    agent = await orch.register(agent_spec("a1", handler))
+    hold = await orch.submit(TaskSpec("t", "hold"))
+    await orch.submit(TaskSpec("t", "quick"))
+    handle = await orch.submit(TaskSpec("t", "hang", max_attempts=1))
+    await asyncio.sleep(0)  # hold's task takes its first step: it waits for ``opened``
+    opened.set()  # schedules hold's task; the test's next step comes after it
+    for _ in range(3):  # one turn; before 3.11, quick is a task of its own: two
+        await asyncio.sleep(0)
+        if handle.task.state is not TaskState.QUEUED:
+            break
+    assert hold.done()
+    assert handle.task.state is TaskState.ASSIGNED
+    return handle, agent
+
+
 # -- register / submit / result ---------------------------------------------------------------
 
 
@@ -193,9 +223,7 @@ async def test_deregister_without_drain_requeues_in_flight_work_without_spending
 async def test_deregister_without_drain_right_after_assignment_requeues_the_task() -> None:
     """The attempt's coroutine has not started yet when the agent leaves."""
     async with orchestrator() as orch:
-        await orch.register(agent_spec("a1", hang))
-        handle = await orch.submit(TaskSpec("t", max_attempts=1))
-        assert handle.task.state is TaskState.ASSIGNED
+        handle, _ = await assigned_not_started(orch)
         other = await orch.register(agent_spec("a2", echo))
         await orch.deregister("a1", drain=False)
         outcome = await handle.result(timeout=5)
@@ -258,9 +286,7 @@ async def test_cancel_a_running_task_cancels_its_handler() -> None:
 async def test_cancel_right_after_assignment_resolves_the_handle() -> None:
     """Cancelled before the attempt's coroutine ran a single step."""
     async with orchestrator() as orch:
-        agent = await orch.register(agent_spec("a1", hang))
-        handle = await orch.submit(TaskSpec("t"))
-        assert handle.task.state is TaskState.ASSIGNED
+        handle, agent = await assigned_not_started(orch)
         assert await orch.cancel(handle.id) is True
         assert (await handle.result(timeout=5)).state is TaskState.CANCELLED
         assert (agent.in_flight, agent.state) == (0, AgentState.READY)
@@ -803,7 +829,7 @@ async def test_set_health_applies_a_verdict_at_once() -> None:
         waiting = await orch.submit(TaskSpec("t"))
         assert waiting.task.state is TaskState.QUEUED
         orch.set_health(agent.id, HealthStatus.HEALTHY, "better")
-        assert waiting.task.state is TaskState.ASSIGNED
+        assert waiting.task.agent_id == agent.id  # placed at once
         assert (await waiting.result(timeout=5)).agent_id == agent.id
         health = [e.data for e in rec.events if e.type == "agent.health"]
         assert [(d["from"], d["to"], d["reason"]) for d in health] == [

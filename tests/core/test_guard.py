@@ -1,15 +1,17 @@
-"""``bounded``: work that never waits is run in place; work that waits is a task with a
-deadline; work that will not stop is abandoned. Either way the caller sees the same thing."""
+"""``start`` and ``bounded``: work that never waits is run in place; work that waits is a task
+(with a deadline, for ``bounded``); work that will not stop is abandoned. Either way the
+caller sees the same thing."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import contextvars
+import sys
 from typing import Any
 
 import pytest
-from alveary._guard import Overrun, bounded
+from alveary._guard import Overrun, bounded, start
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="caller's")
 
@@ -87,3 +89,46 @@ async def test_plain_awaitables_still_work() -> None:
     future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     asyncio.get_running_loop().call_soon(future.set_result, 7)
     assert await bounded(future, 5, 1) == 7
+
+
+BEFORE_311 = pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="before 3.11 the work is a task from the start"
+)
+
+
+@BEFORE_311
+async def test_start_runs_work_that_never_waits_in_place() -> None:
+    task, value = start(instant("done"))
+    assert (task, value) == (None, "done")
+    assert VAR.get() == "caller's"
+
+
+@BEFORE_311
+async def test_a_started_task_cancelled_before_its_own_first_step_cancels_the_work() -> None:
+    """The work is already waiting when its task is made: a cancellation then, before the
+    task ran a step, must reach the work, and cancel what it waits for, as a task does."""
+    seen: list[str] = []
+    waited: list[asyncio.Future[None]] = []
+
+    async def cleans_up() -> None:
+        waited.append(asyncio.get_running_loop().create_future())
+        try:
+            await waited[0]
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    task, _ = start(cleans_up())
+    assert task is not None
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == ["cancelled"]
+    assert waited[0].cancelled()
+
+
+async def test_a_started_task_drives_the_work_on_with_its_context() -> None:
+    task, _ = start(waits(0.0, "late"))
+    assert task is not None
+    assert await task == "late"
+    assert VAR.get() == "caller's"

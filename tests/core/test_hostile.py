@@ -11,10 +11,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import alveary
 import pytest
 from alveary import (
     Agent,
     AgentSpec,
+    AgentState,
     Candidates,
     Denied,
     Orchestrator,
@@ -413,16 +415,42 @@ async def test_the_failure_streak_is_per_hook() -> None:
 # -- handlers and runtimes that misbehave ------------------------------------------------------
 
 
-async def test_an_async_handler_that_swallows_cancellation_times_out_and_stop_returns() -> None:
-    async def stubborn(task: Task) -> None:
-        await swallow_forever()
+async def stubborn(task: Task) -> None:
+    await swallow_forever()
 
+
+async def raises_cancelled_at_once(task: Task) -> None:
+    raise asyncio.CancelledError
+
+
+async def raises_cancelled_after_waiting(task: Task) -> None:
+    await asyncio.sleep(0)
+    raise asyncio.CancelledError
+
+
+NOT_ASKED = "CancelledError raised by the agent, not asked for"
+
+
+@pytest.mark.parametrize(
+    ("handler", "error"),
+    [
+        (stubborn, "timed out after 0.1 s"),
+        (raises_cancelled_at_once, NOT_ASKED),
+        (raises_cancelled_after_waiting, NOT_ASKED),
+    ],
+    ids=["swallows-it", "raises-it-at-once", "raises-it-after-waiting"],
+)
+async def test_a_handler_that_misuses_cancellation_still_ends_its_task(
+    handler: Any, error: str
+) -> None:
+    """One that swallows it times out, and ``stop`` returns all the same. One that raises it
+    when nobody cancelled it fails its attempt: before, the task stayed ``running`` forever
+    (its timeout found the attempt already over)."""
     async with orchestrator(FAST) as orch:
-        await orch.register(spec("a1", stubborn))
+        await orch.register(spec("a1", handler))
         handle = await orch.submit(TaskSpec("t", timeout=0.1, max_attempts=2))
         outcome = await handle.result(timeout=30)
-        assert outcome.state is TaskState.DEAD
-        assert outcome.error == "timed out after 0.1 s"
+        assert (outcome.state, outcome.error, outcome.attempts) == (TaskState.DEAD, error, 2)
 
 
 async def test_a_hung_sync_handler_starves_no_other_agent() -> None:
@@ -445,6 +473,50 @@ async def test_a_hung_sync_handler_starves_no_other_agent() -> None:
             assert not any(h.done() for h in stuck)
     finally:
         release.set()
+
+
+async def test_a_handler_that_cancels_its_own_task_in_its_first_step_is_cancelled() -> None:
+    """The interrupt comes while the first step runs in the caller's place, before the
+    attempt has a task to cancel: the task made for the rest is cancelled at once."""
+    seen: list[str] = []
+    held: list[Orchestrator] = []
+
+    async def regrets(task: Task) -> None:
+        await held[0].cancel(task.id)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    async with orchestrator(FAST) as orch:
+        held.append(orch)
+        agent = await orch.register(spec("a1", regrets))
+        handle = await orch.submit(TaskSpec("t", timeout=5))
+        assert (await handle.result(timeout=30)).state is TaskState.CANCELLED
+        assert seen == ["cancelled"]
+        assert (agent.in_flight, agent.state) == (0, AgentState.READY)
+
+
+async def test_a_flood_of_instant_tasks_on_one_agent_recurses_nowhere() -> None:
+    """Each attempt's first step runs where it is started, and an attempt that ends there
+    frees its slot for the next queued task: that one must not start inside it, and so on
+    down the stack, 5,000 deep."""
+    opened = asyncio.Event()
+
+    async def handler(task: Task) -> Any:
+        if task.payload == "hold":
+            await opened.wait()
+        return task.payload
+
+    async with orchestrator(FAST) as orch:
+        await orch.register(spec("a1", handler))
+        first = await orch.submit(TaskSpec("t", "hold"))  # holds the only slot
+        handles = [await orch.submit(TaskSpec("t", i)) for i in range(5_000)]
+        assert all(h.task.state is TaskState.QUEUED for h in handles)
+        opened.set()
+        outcomes = await alveary.results([first, *handles], timeout=60)
+        assert [o.value for o in outcomes] == ["hold", *range(5_000)]
 
 
 class HangingRuntime:

@@ -1,7 +1,9 @@
 """Attempts: run one try of a task on an agent, interrupt it, time it out, and always end it.
 
-Each attempt runs in its own asyncio task. Its deadline is armed before the
-``alveary_task_before`` gates, so a gate cannot hold a slot past the task's timeout. An attempt
+An attempt's first step runs at once, where it is started; only one that then waits (for its
+handler's I/O, a thread, a process) goes on in an asyncio task of its own: handlers that
+answer at once cost no task and no trip through the event loop. Its deadline is armed before
+the ``alveary_task_before`` gates, so a gate cannot hold a slot past the task's timeout. An attempt
 that is interrupted (timeout, cancel, agent lost) and does not unwind within ``cancel_grace``
 (a handler that swallows ``CancelledError``) is settled anyway and its work abandoned: no
 runtime can leave a task non-terminal or keep ``stop()`` waiting.
@@ -18,6 +20,7 @@ import structlog
 
 from ._components import Runtime
 from ._errors import PermanentFailure, Rejected
+from ._guard import start
 from ._hooks import Hooks
 from ._isolation import describe
 from ._records import Agent, Outcome, Task
@@ -65,6 +68,11 @@ class Attempts:
         self._release = release
         self.running: dict[str, Attempt] = {}
         self._abandoned: set[asyncio.Task[None]] = set()
+        self._stepping = False
+        """An attempt's first step runs now: one it starts (its slot freed the agent for the
+        next) is a task."""
+        self.closing = False
+        """Every runner was cancelled: the orchestrator is stopping."""
 
     def start(self, task: Task, agent: Agent) -> None:
         attempt = Attempt(task, agent)
@@ -72,7 +80,16 @@ class Attempts:
             self._now() + task.spec.timeout, self._timed_out, attempt
         )
         self.running[task.id] = attempt
-        attempt.runner = asyncio.get_running_loop().create_task(self._run(attempt))
+        if self._stepping:  # one attempt's first step at a time: no recursion through release
+            attempt.runner = asyncio.get_running_loop().create_task(self._run(attempt))
+            return
+        self._stepping = True
+        try:
+            attempt.runner, _ = start(self._run(attempt))
+        finally:
+            self._stepping = False
+        if attempt.runner is not None and attempt.interrupt is not None:
+            attempt.runner.cancel()  # interrupted during its first step
 
     async def _run(self, attempt: Attempt) -> None:
         task, agent, hooks = attempt.task, attempt.agent, self._hooks
@@ -90,7 +107,10 @@ class Attempts:
             except asyncio.CancelledError:
                 outcome = self._interrupted(attempt)
                 if outcome is None:
-                    raise
+                    if self.closing or _cancelled(attempt):
+                        raise
+                    error = "CancelledError raised by the agent, not asked for"
+                    outcome = Outcome(TaskState.FAILED, None, error, agent.id, task.attempts)
             except Rejected as exc:
                 error = f"rejected: {exc}"
                 outcome = Outcome(TaskState.FAILED, None, error, agent.id, task.attempts)
@@ -144,7 +164,7 @@ class Attempts:
         if interrupt is None:
             return None
         current = asyncio.current_task()
-        if current is not None and hasattr(current, "uncancel"):
+        if current is not None and current is attempt.runner and hasattr(current, "uncancel"):
             current.uncancel()
         return self._outcome_of(attempt, *interrupt)
 
@@ -197,9 +217,18 @@ class Attempts:
 
     def cancel_all(self) -> None:
         """Cancel every runner (the orchestrator is stopping)."""
+        self.closing = True
         for attempt in list(self.running.values()):
             if attempt.runner is not None:
                 attempt.runner.cancel()
+
+
+def _cancelled(attempt: Attempt) -> bool:
+    """Was the attempt's task cancelled from outside (its event loop ending without a stop)?
+    Else a ``CancelledError`` nobody asked for came from the agent's own code."""
+    runner = attempt.runner
+    cancelling = getattr(runner, "cancelling", None)  # 3.11+
+    return runner is asyncio.current_task() and cancelling is not None and cancelling() > 0
 
 
 def _started(runner: asyncio.Task[Any]) -> bool:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 T = TypeVar("T")
 
 _EAGER = sys.version_info >= (3, 11)
-"""Tasks take a ``context`` from 3.11: before it, every bounded work is a task from the start."""
+"""Tasks take a ``context`` from 3.11: before it, work started here is a task from the start."""
 
 
 class Overrun(Exception):
@@ -42,6 +42,27 @@ def _forget(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+def start(work: Coroutine[Any, Any, T]) -> tuple[asyncio.Task[T] | None, T | None]:
+    """Run ``work``'s first step now, in a copy of the current context, as a task would.
+
+    Most attempts, runtime starts and async hooks finish without ever waiting: those cost no
+    task and no trip through the event loop. Returns ``(None, result)`` for work that
+    finished in that step, else ``(task, None)``: a task that drives the rest (and that
+    ``cancel()`` reaches even before its own first step). An exception of the first step
+    propagates. Before 3.11 (tasks take no ``context``), the work is a task from the start.
+    """
+    loop = asyncio.get_running_loop()
+    if not _EAGER:
+        return loop.create_task(work), None
+    context = contextvars.copy_context()
+    try:
+        yielded = context.run(work.send, None)
+    except StopIteration as finished:
+        return None, cast(T, finished.value)
+    rest = cast(Coroutine[Any, Any, T], _Started(work, yielded))
+    return loop.create_task(rest, context=context), None  # type: ignore[call-arg,unused-ignore]
+
+
 async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
     """Await ``work`` for at most ``timeout`` seconds (None: no limit) and return its result.
 
@@ -51,19 +72,13 @@ async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
     it started), and the caller's ``CancelledError`` propagates.
     """
     loop = asyncio.get_running_loop()
-    if _EAGER and inspect.iscoroutine(work):
-        # Most runtime starts and async hooks finish without ever waiting: run the first step
-        # here, and make a task (with its timer) only for work that suspends.
-        context = contextvars.copy_context()
-        try:
-            yielded = context.run(work.send, None)
-        except StopIteration as finished:
-            return cast(T, finished.value)
-        rest = _resume(work, yielded)
-        future: asyncio.Future[T] = loop.create_task(rest, context=context)  # type: ignore[call-arg,unused-ignore]
+    if inspect.iscoroutine(work):
+        future, value = start(work)
+        if future is None:
+            return cast(T, value)
     else:
         future = asyncio.ensure_future(work)
-    start = loop.time()
+    begun = loop.time()
     try:
         done, _ = await asyncio.wait((future,), timeout=timeout)
     except asyncio.CancelledError:
@@ -72,7 +87,7 @@ async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
     if done:
         if future.cancelled():  # it cancelled itself: a failure, not the caller's cancellation
             raise RuntimeError("the work cancelled itself")
-        return future.result()
+        return cast(T, future.result())
     future.cancel()
     try:
         await asyncio.wait((future,), timeout=grace)
@@ -84,37 +99,44 @@ async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
         _abandon(future)
     else:
         _forget(future)  # finished during the grace: still an overrun, its result unused
-    raise Overrun(loop.time() - start, stuck)
+    raise Overrun(loop.time() - begun, stuck)
 
 
-async def _resume(work: Coroutine[Any, Any, T], yielded: Any) -> T:
-    """Drive ``work`` on from where its first step stopped, as a task would have."""
-    return cast(T, await _Rest(work, yielded))
+class _Started(Coroutine[Any, Any, Any]):
+    """A coroutine whose first step already ran, for a task to drive on: its first step
+    hands the task what the work yielded (the future it waits for); every later one, and a
+    cancellation thrown in at any time (before the task's first step too), goes to the work."""
 
-
-class _Rest:
-    """An awaitable over a started coroutine: ``await`` hands its next suspension to the task
-    and passes back what the task sends or throws."""
+    __slots__ = ("_work", "_yielded")
 
     def __init__(self, work: Coroutine[Any, Any, Any], yielded: Any) -> None:
         self._work = work
         self._yielded = yielded
 
+    def send(self, value: Any) -> Any:
+        yielded = self._yielded
+        if yielded is _NOTHING:
+            return self._work.send(value)
+        self._yielded = _NOTHING
+        return yielded
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        yielded, self._yielded = self._yielded, _NOTHING
+        if isinstance(yielded, asyncio.Future):  # as a task cancels what it waits for
+            yielded.cancel()
+        if val is None and tb is None:
+            return self._work.throw(typ)
+        return self._work.throw(typ, val, tb)
+
+    def close(self) -> None:
+        self._work.close()
+
     def __await__(self) -> Generator[Any, Any, Any]:
-        work, yielded = self._work, self._yielded
-        while True:
-            try:
-                sent = yield yielded
-            except BaseException as exc:  # thrown in by the task: cancellation
-                try:
-                    yielded = work.throw(exc)
-                except StopIteration as finished:
-                    return finished.value
-            else:
-                try:
-                    yielded = work.send(sent)
-                except StopIteration as finished:
-                    return finished.value
+        raise TypeError("a started coroutine is driven by its task, not awaited")
+
+
+_NOTHING: Any = object()
+"""``_Started`` has handed its first yield over."""
 
 
 async def _unwind(future: asyncio.Future[Any], grace: float) -> None:

@@ -21,6 +21,10 @@ class Gate:
     def open(self) -> None:
         self.event.set()
 
+    def close(self) -> None:
+        """Hold the tasks that come next."""
+        self.event.clear()
+
     async def __call__(self, task: Task) -> Any:
         await self.event.wait()
         return task.payload

@@ -215,11 +215,12 @@ async def test_least_outstanding_fills_agents_in_proportion_to_capacity(gate: An
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-async def test_the_ceiling_and_the_health_floor_are_respected(strategy: str) -> None:
+async def test_the_ceiling_and_the_health_floor_are_respected(strategy: str, gate: Any) -> None:
     async with orchestrator(config(strategy, sample=0, d=3)) as orch:
-        hot = await orch.register(AgentSpec("hot", {"x"}, capacity=4, options={"handler": echo}))
-        sick = await orch.register(AgentSpec("sick", {"x"}, capacity=4, options={"handler": echo}))
-        await orch.register(AgentSpec("fine", {"x"}, capacity=4, options={"handler": echo}))
+        hot = await orch.register(AgentSpec("hot", {"x"}, capacity=4, options={"handler": gate}))
+        sick = await orch.register(AgentSpec("sick", {"x"}, capacity=4, options={"handler": gate}))
+        await orch.register(AgentSpec("fine", {"x"}, capacity=4, options={"handler": gate}))
+        gate.open()
         orch.heartbeat(hot.id, memory=0.86)
         orch.set_health(sick.id, HealthStatus.DEGRADED, "errors")
         # one at a time, so the healthy agent always has room: the others are not needed
@@ -229,7 +230,9 @@ async def test_the_ceiling_and_the_health_floor_are_respected(strategy: str) -> 
         ]
         assert {orch.agent(o.agent_id or "").name for o in outcomes} == {"fine"}
         orch.heartbeat(hot.id, memory=0.5)  # under the ceiling again
-        handles = [await orch.submit(TaskSpec("t", requires={"x"})) for _ in range(30)]
+        gate.close()  # tasks held, so that "fine" fills up and the others are needed
+        handles = [await orch.submit(TaskSpec("t", requires={"x"})) for _ in range(12)]
+        gate.open()
         outcomes = [await h.result(timeout=5) for h in handles]
         assert "hot" in {orch.agent(o.agent_id or "").name for o in outcomes}
 
