@@ -15,7 +15,7 @@ import alveary
 import pytest
 from alveary import AgentSpec, ConfigError, Orchestrator, PluginError, TaskSpec
 from alveary._config import load
-from alveary._source import MAX_BYTES
+from alveary._toml import MAX_BYTES
 
 if TYPE_CHECKING:
     from conftest import Dists

@@ -163,22 +163,57 @@ def test_version_loads_none_of_the_kernels_dependencies(version_probe) -> None:
     assert [m for m in HEAVY if m in version_probe["after"]] == []
 
 
-def test_listing_plugins_loads_no_logging_and_no_plugin() -> None:
-    """``alveary plugins`` logs nothing and reads entry points: neither structlog (with
-    rich behind it) nor the machinery that calls hooks is imported for it."""
+PLUGINS = 'enabled = ["gateway"]\ndisabled = ["least-loaded"]\n'
+CONFIGS = {
+    "none": None,
+    "alveary.toml": "[plugins]\n" + PLUGINS,
+    "pyproject.toml": "[tool.alveary.plugins]\n" + PLUGINS,
+}
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_listing_plugins_loads_no_logging_no_plugin_and_no_converter(
+    config: str, tmp_path: Path
+) -> None:
+    """``alveary plugins`` logs nothing, reads entry points, and reads a config's
+    ``[plugins]`` table alone: neither structlog (with rich behind it), nor the machinery
+    that calls hooks, nor the converter a whole config needs is imported for it."""
+    if CONFIGS[config] is not None:
+        (tmp_path / config).write_text(CONFIGS[config])
     probe = textwrap.dedent(
         """\
         import contextlib, io, json, sys
         from alveary._cli import main
-        with contextlib.redirect_stdout(io.StringIO()):
-            status = main(["plugins"])
-        print(json.dumps({"status": status, "after": sorted(sys.modules)}))
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            status = main(["plugins", "--json"])
+        print(json.dumps({"status": status, "rows": json.loads(out.getvalue()),
+                          "after": sorted(sys.modules)}))
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=tmp_path,
     )
     result = json.loads(done.stdout)
     assert result["status"] == 0
     loaded = set(result["after"])
     assert {"structlog", "alveary._isolation", "alveary_gateway"} & loaded == set()
+    assert {"attrs", "cattrs", "pluggy", "stevedore"} & loaded == set()
+    enabled = {row["name"] for row in result["rows"] if row["enabled"]}
+    if config == "none":
+        assert enabled == {"local", "memory", "least-loaded"}
+    else:
+        assert enabled == {"local", "memory", "gateway"}
+
+
+def test_a_plugins_table_the_listing_cannot_read_is_reported_by_the_whole_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[plugins]\nenabled = "gateway"\n')
+    assert main(["plugins", "--config", str(bad)]) == 2
+    assert capsys.readouterr().err == f"{bad}:2: plugins.enabled: expected a list of plugin names\n"

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from . import _plugins
-from ._catalog import installed
+from ._catalog import installed, turned_on
 from ._components import Runtime, Store, Strategy, validate_spec
 from ._config import Config
 from ._converter import structure
@@ -92,7 +92,8 @@ def assemble(config: Config, extra: Sequence[object] = ()) -> Assembly:
                     f"runtime {pool.runtime!r} failed to check them: {type(exc).__name__}: {exc}",
                 )
             )
-    wanted = {*_plugins.wanted(config), *names}  # a plugin that failed is reported already
+    # a plugin that failed is reported already
+    wanted = {*turned_on(config.enabled, config.disabled), *names}
     for name in config.routing.weights:
         if name not in wanted:
             problems.append(
@@ -133,7 +134,7 @@ def unknown(
     provider = _provider(name, hook, loaded)
     if provider in config.disabled:
         return f"{name!r} is provided by built-in plugin {provider!r}, which is disabled"
-    if provider in _plugins.wanted(config):
+    if provider in turned_on(config.enabled, config.disabled):
         return (
             f"{name!r} is provided by plugin {provider!r}, which could not be loaded "
             "(see its error)"

@@ -1,16 +1,50 @@
-"""The installed plugins, as their entry points say, without importing them: what
-``alveary plugins`` lists and what loading starts from."""
+"""The installed plugins, as their entry points say, without importing them, and the ones a
+configuration turns on: what ``alveary plugins`` lists and what loading starts from."""
 
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
+
+from ._errors import ConfigError
+from ._toml import find, parse
 
 GROUP = "alveary.plugins"
 
 BUILTINS = ("local", "memory", "least-loaded")
 """The kernel's own plugins: always on unless listed in ``[plugins] disabled``."""
+
+
+def turned_on(enabled: Iterable[str], disabled: Collection[str]) -> list[str]:
+    """The plugins a configuration's ``[plugins] enabled`` and ``disabled`` turn on, in call
+    order before dependency ordering: the built-ins not disabled, then the enabled."""
+    names = [b for b in BUILTINS if b not in disabled]
+    names += [n for n in enabled if n not in names]
+    return names
+
+
+def read_turned_on(path: str | None) -> list[str] | None:
+    """The plugins the configuration at ``path`` (else the one found here) turns on, read
+    from its ``[plugins]`` table alone, so that a listing does not wait for the converter
+    the whole configuration needs. None when there is no configuration, or when that table
+    cannot be read this way: loading the whole configuration then says why."""
+    found = find(path)
+    if found is None:
+        return None
+    file, prefix = found
+    try:
+        data: Any = parse(file)[0]
+    except ConfigError:
+        return None
+    for key in (*prefix, "plugins"):
+        data = data.get(key, {}) if isinstance(data, Mapping) else None
+    if not isinstance(data, Mapping):
+        return None
+    lists = [data.get("enabled", []), data.get("disabled", [])]
+    if not all(isinstance(v, list) and all(isinstance(n, str) for n in v) for v in lists):
+        return None
+    return turned_on(*lists)
 
 
 def installed() -> dict[str, importlib.metadata.EntryPoint]:

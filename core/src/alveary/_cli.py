@@ -241,19 +241,20 @@ def _check(path: str | None, *, start: bool = False) -> int:
 def _plugins_cmd(path: str | None, as_json: bool, hooks: bool) -> int:
     import json
 
-    from ._catalog import BUILTINS, describe
+    from ._catalog import BUILTINS, describe, read_turned_on, turned_on
+    from ._toml import find
 
-    enabled: list[str] = list(BUILTINS)
-    if path is not None or os.path.isfile("alveary.toml") or os.path.isfile("pyproject.toml"):
+    enabled = read_turned_on(path)
+    if enabled is None and find(path) is not None:  # the whole load says what is wrong
         from . import _config
-        from ._plugins import wanted
 
         try:
-            enabled = wanted(_config.load(path))
+            config = _config.load(path)
+            enabled = turned_on(config.enabled, config.disabled)
         except ConfigError:
             if path is not None:
                 raise
-    rows = describe(enabled, hooks=hooks)
+    rows = describe(BUILTINS if enabled is None else enabled, hooks=hooks)
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0

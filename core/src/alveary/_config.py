@@ -13,7 +13,8 @@ from . import validators
 from ._converter import Path, dotted, iter_errors, structure, unknown_key
 from ._errors import ConfigError
 from ._records import AgentSpec, PoolSize
-from ._source import MAX_DEPTH, Source, read_toml
+from ._source import Source, read_toml
+from ._toml import MAX_DEPTH, find
 from ._values import shown
 from .validators import non_negative, positive
 
@@ -176,15 +177,10 @@ def parse(data: Mapping[str, Any], source: Source | None = None) -> Config:
 def load(path: str | FsPath | None = None) -> Config:
     """Read the config: ``path`` if given, else ``./alveary.toml``, else ``[tool.alveary]``
     in ``./pyproject.toml``. Raise ``ConfigError`` if none is found or it is wrong."""
-    if path is not None:
-        return _load_file(FsPath(path), ())
-    local = FsPath("alveary.toml")
-    if local.is_file():
-        return _load_file(local, ())
-    pyproject = FsPath("pyproject.toml")
-    if pyproject.is_file():
+    found = find(path)
+    if found is not None:
         try:
-            return _load_file(pyproject, ("tool", "alveary"))
+            return _load_file(*found)
         except _NoTable:
             pass
     raise ConfigError(

@@ -17,7 +17,7 @@ import attrs
 from stevedore import NamedExtensionManager
 from stevedore.extension import Extension
 
-from ._catalog import BUILTINS, GROUP
+from ._catalog import BUILTINS, GROUP, turned_on
 from ._config import Config
 from ._converter import iter_errors, structure
 from .hookspecs import HOOK_NAMES, SPEC_ARGS, SYNC_ONLY
@@ -30,13 +30,6 @@ class Loaded:
     name: str
     instance: object
     cls: type[Any]
-
-
-def wanted(config: Config) -> list[str]:
-    """Plugin names a config turns on, in call order before dependency ordering."""
-    names = [b for b in BUILTINS if b not in config.disabled]
-    names += [n for n in config.enabled if n not in names]
-    return names
 
 
 def load(config: Config, extra: Sequence[object], problems: list[str]) -> list[Loaded]:
@@ -59,7 +52,7 @@ def load(config: Config, extra: Sequence[object], problems: list[str]) -> list[L
                 source.error(("plugins", "enabled"), f"plugin {name!r} is listed twice")
             )
 
-    names = wanted(config)
+    names = turned_on(config.enabled, config.disabled)
     classes = _import(names, config, problems)
 
     for name in config.plugin_settings:
