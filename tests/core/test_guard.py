@@ -1,4 +1,4 @@
-"""``start`` and ``bounded``: work that never waits is run in place; work that waits is a task
+"""``first_step`` and ``bounded``: work that never waits is run in place; work that waits is a task
 (with a deadline, for ``bounded``); work that will not stop is abandoned. Either way the
 caller sees the same thing."""
 
@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 import pytest
-from alveary._guard import Overrun, bounded, start
+from alveary._guard import Overrun, bounded, first_step
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="caller's")
 
@@ -97,8 +97,8 @@ BEFORE_311 = pytest.mark.skipif(
 
 
 @BEFORE_311
-async def test_start_runs_work_that_never_waits_in_place() -> None:
-    task, value = start(instant("done"))
+async def test_first_step_runs_work_that_never_waits_in_place() -> None:
+    task, value = first_step(instant("done"))
     assert (task, value) == (None, "done")
     assert VAR.get() == "caller's"
 
@@ -118,7 +118,7 @@ async def test_a_started_task_cancelled_before_its_own_first_step_cancels_the_wo
             seen.append("cancelled")
             raise
 
-    task, _ = start(cleans_up())
+    task, _ = first_step(cleans_up())
     assert task is not None
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -128,7 +128,7 @@ async def test_a_started_task_cancelled_before_its_own_first_step_cancels_the_wo
 
 
 async def test_a_started_task_drives_the_work_on_with_its_context() -> None:
-    task, _ = start(waits(0.0, "late"))
+    task, _ = first_step(waits(0.0, "late"))
     assert task is not None
     assert await task == "late"
     assert VAR.get() == "caller's"

@@ -20,7 +20,7 @@ import structlog
 
 from ._components import Runtime
 from ._errors import PermanentFailure, Rejected
-from ._guard import start
+from ._guard import first_step
 from ._hooks import Hooks
 from ._isolation import describe
 from ._records import Agent, Outcome, Task
@@ -85,7 +85,7 @@ class Attempts:
             return
         self._stepping = True
         try:
-            attempt.runner, _ = start(self._run(attempt))
+            attempt.runner, _ = first_step(self._run(attempt))
         finally:
             self._stepping = False
         if attempt.runner is not None and attempt.interrupt is not None:

@@ -17,8 +17,9 @@ class Runtime(Protocol):
 
     ``execute`` runs up to its first wait where the attempt is started, then in an asyncio
     task of its own; the kernel cancels that task on timeout, cancellation or agent loss, so
-    a runtime releases what it holds (kills the process, ...) when it sees ``CancelledError``. Whatever ``execute`` returns is the task's value; an
-    exception fails the attempt (``alveary.PermanentFailure`` without retries).
+    a runtime releases what it holds (kills the process, ...) when it sees ``CancelledError``.
+    Whatever ``execute`` returns is the task's value; an exception fails the attempt
+    (``alveary.PermanentFailure`` without retries).
 
     A runtime whose agents come to the orchestrator on their own (remote agents that connect)
     has a true ``joins`` attribute: the kernel then starts none of its pools' agents and stops

@@ -42,7 +42,7 @@ def _forget(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def start(work: Coroutine[Any, Any, T]) -> tuple[asyncio.Task[T] | None, T | None]:
+def first_step(work: Coroutine[Any, Any, T]) -> tuple[asyncio.Task[T] | None, T | None]:
     """Run ``work``'s first step now, in a copy of the current context, as a task would.
 
     Most attempts, runtime starts and async hooks finish without ever waiting: those cost no
@@ -73,7 +73,7 @@ async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
     """
     loop = asyncio.get_running_loop()
     if inspect.iscoroutine(work):
-        future, value = start(work)
+        future, value = first_step(work)
         if future is None:
             return cast(T, value)
     else:
