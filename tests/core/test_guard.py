@@ -91,40 +91,35 @@ async def test_plain_awaitables_still_work() -> None:
     assert await bounded(future, 5, 1) == 7
 
 
-BEFORE_311 = pytest.mark.skipif(
-    sys.version_info < (3, 11), reason="before 3.11 the work is a task from the start"
+BEFORE_312 = pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="before 3.12 the work is a task started as usual"
 )
 
 
-@BEFORE_311
+@BEFORE_312
 async def test_first_step_runs_work_that_never_waits_in_place() -> None:
     task, value = first_step(instant("done"))
     assert (task, value) == (None, "done")
     assert VAR.get() == "caller's"
 
 
-@BEFORE_311
-async def test_a_started_task_cancelled_before_its_own_first_step_cancels_the_work() -> None:
-    """The work is already waiting when its task is made: a cancellation then, before the
-    task ran a step, must reach the work, and cancel what it waits for, as a task does."""
-    seen: list[str] = []
-    waited: list[asyncio.Future[None]] = []
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is new in 3.11")
+async def test_what_the_first_step_binds_to_the_current_task_is_its_own() -> None:
+    """``asyncio.timeout`` (and ``wait_for``, from 3.12) bind to the current task: in the
+    first step that must be the work's own task, or the caller is cancelled when it expires."""
 
-    async def cleans_up() -> None:
-        waited.append(asyncio.get_running_loop().create_future())
+    async def times_itself_out() -> str:
         try:
-            await waited[0]
-        except asyncio.CancelledError:
-            seen.append("cancelled")
-            raise
+            async with asyncio.timeout(0.01):  # type: ignore[attr-defined,unused-ignore]
+                await asyncio.sleep(60)
+        except TimeoutError:
+            return "timed out"
+        return "slept"
 
-    task, _ = first_step(cleans_up())
+    task, _ = first_step(times_itself_out())
     assert task is not None
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert seen == ["cancelled"]
-    assert waited[0].cancelled()
+    assert await task == "timed out"
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr,unused-ignore]
 
 
 async def test_a_started_task_drives_the_work_on_with_its_context() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -473,6 +474,22 @@ async def test_a_hung_sync_handler_starves_no_other_agent() -> None:
             assert not any(h.done() for h in stuck)
     finally:
         release.set()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is new in 3.11")
+async def test_a_handler_that_times_itself_out_fails_its_attempt_not_its_caller() -> None:
+    """``asyncio.timeout`` in a handler's first step binds to the attempt's own task, even
+    where that step runs inside ``submit``: expiring, it fails the attempt, and the caller
+    waiting for the result is not cancelled."""
+
+    async def impatient(task: Task) -> None:
+        async with asyncio.timeout(0.05):  # type: ignore[attr-defined,unused-ignore]
+            await asyncio.sleep(60)
+
+    async with orchestrator(FAST) as orch:
+        await orch.register(spec("a1", impatient))
+        outcome = await (await orch.submit(TaskSpec("t", timeout=30, max_attempts=1))).result(30)
+        assert (outcome.state, outcome.error) == (TaskState.DEAD, "TimeoutError")
 
 
 async def test_a_handler_that_cancels_its_own_task_in_its_first_step_is_cancelled() -> None:

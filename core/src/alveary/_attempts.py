@@ -1,12 +1,12 @@
 """Attempts: run one try of a task on an agent, interrupt it, time it out, and always end it.
 
-An attempt's first step runs at once, where it is started; only one that then waits (for its
-handler's I/O, a thread, a process) goes on in an asyncio task of its own: handlers that
-answer at once cost no task and no trip through the event loop. Its deadline is armed before
-the ``alveary_task_before`` gates, so a gate cannot hold a slot past the task's timeout. An attempt
-that is interrupted (timeout, cancel, agent lost) and does not unwind within ``cancel_grace``
-(a handler that swallows ``CancelledError``) is settled anyway and its work abandoned: no
-runtime can leave a task non-terminal or keep ``stop()`` waiting.
+Each attempt runs in an asyncio task of its own. From Python 3.12 the task runs its first
+step at once, where it is started (``eager_start``): handlers that answer without waiting cost
+no trip through the event loop. Its deadline is armed before the ``alveary_task_before``
+gates, so a gate cannot hold a slot past the task's timeout. An attempt that is interrupted
+(timeout, cancel, agent lost) and does not unwind within ``cancel_grace`` (a handler that
+swallows ``CancelledError``) is settled anyway and its work abandoned: no runtime can leave a
+task non-terminal or keep ``stop()`` waiting.
 """
 
 from __future__ import annotations

@@ -15,9 +15,10 @@ if TYPE_CHECKING:
 class Runtime(Protocol):
     """Where agents live: starts them, runs tasks on them, stops them.
 
-    ``execute`` runs up to its first wait where the attempt is started, then in an asyncio
-    task of its own; the kernel cancels that task on timeout, cancellation or agent loss, so
-    a runtime releases what it holds (kills the process, ...) when it sees ``CancelledError``.
+    ``execute`` is awaited in its own asyncio task (from Python 3.12 started eagerly: up to its
+    first wait where the attempt is started); the kernel cancels that task on timeout,
+    cancellation or agent loss, so a runtime releases what it holds (kills the process, ...)
+    when it sees ``CancelledError``.
     Whatever ``execute`` returns is the task's value; an exception fails the attempt
     (``alveary.PermanentFailure`` without retries).
 

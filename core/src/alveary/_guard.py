@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import inspect
 import sys
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
-_EAGER = sys.version_info >= (3, 11)
-"""Tasks take a ``context`` from 3.11: before it, work started here is a task from the start."""
+_EAGER = sys.version_info >= (3, 12)
+"""Tasks can run their first step at once from 3.12 (``eager_start``)."""
 
 
 class Overrun(Exception):
@@ -43,24 +42,22 @@ def _forget(future: asyncio.Future[Any]) -> None:
 
 
 def first_step(work: Coroutine[Any, Any, T]) -> tuple[asyncio.Task[T] | None, T | None]:
-    """Run ``work``'s first step now, in a copy of the current context, as a task would.
+    """Make ``work`` a task that runs its first step now, as the current task, in a copy of
+    the current context (``eager_start``, from 3.12; before it, the task starts as usual).
 
     Most attempts, runtime starts and async hooks finish without ever waiting: those cost no
-    task and no trip through the event loop. Returns ``(None, result)`` for work that
-    finished in that step, else ``(task, None)``: a task that drives the rest (and that
-    ``cancel()`` reaches even before its own first step). An exception of the first step
-    propagates. Before 3.11 (tasks take no ``context``), the work is a task from the start.
+    trip through the event loop. The step runs as the work's own task, so what it binds to
+    the current task (``asyncio.timeout``, ``wait_for`` from 3.12, a ``TaskGroup``) is its
+    own. Returns ``(None, result)`` for work that finished in that step (its exception is
+    raised), else ``(task, None)``.
     """
     loop = asyncio.get_running_loop()
     if not _EAGER:
         return loop.create_task(work), None
-    context = contextvars.copy_context()
-    try:
-        yielded = context.run(work.send, None)
-    except StopIteration as finished:
-        return None, cast(T, finished.value)
-    rest = cast(Coroutine[Any, Any, T], _Started(work, yielded))
-    return loop.create_task(rest, context=context), None  # type: ignore[call-arg,unused-ignore]
+    task = asyncio.Task(work, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+    if not task.done():
+        return task, None
+    return None, task.result()
 
 
 async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
@@ -100,43 +97,6 @@ async def bounded(work: Awaitable[T], timeout: float | None, grace: float) -> T:
     else:
         _forget(future)  # finished during the grace: still an overrun, its result unused
     raise Overrun(loop.time() - begun, stuck)
-
-
-class _Started(Coroutine[Any, Any, Any]):
-    """A coroutine whose first step already ran, for a task to drive on: its first step
-    hands the task what the work yielded (the future it waits for); every later one, and a
-    cancellation thrown in at any time (before the task's first step too), goes to the work."""
-
-    __slots__ = ("_work", "_yielded")
-
-    def __init__(self, work: Coroutine[Any, Any, Any], yielded: Any) -> None:
-        self._work = work
-        self._yielded = yielded
-
-    def send(self, value: Any) -> Any:
-        yielded = self._yielded
-        if yielded is _NOTHING:
-            return self._work.send(value)
-        self._yielded = _NOTHING
-        return yielded
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        yielded, self._yielded = self._yielded, _NOTHING
-        if isinstance(yielded, asyncio.Future):  # as a task cancels what it waits for
-            yielded.cancel()
-        if val is None and tb is None:
-            return self._work.throw(typ)
-        return self._work.throw(typ, val, tb)
-
-    def close(self) -> None:
-        self._work.close()
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        raise TypeError("a started coroutine is driven by its task, not awaited")
-
-
-_NOTHING: Any = object()
-"""``_Started`` has handed its first yield over."""
 
 
 async def _unwind(future: asyncio.Future[Any], grace: float) -> None:
