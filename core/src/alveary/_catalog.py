@@ -25,13 +25,13 @@ def turned_on(enabled: Iterable[str], disabled: Collection[str]) -> list[str]:
 
 
 def read_turned_on(path: str | None) -> list[str] | None:
-    """The plugins the configuration at ``path`` (else the one found here) turns on, read
-    from its ``[plugins]`` table alone, so that a listing does not wait for the converter
-    the whole configuration needs. None when there is no configuration, or when that table
-    cannot be read this way: loading the whole configuration then says why."""
+    """The plugins the configuration at ``path`` (else the one found here; the built-ins
+    without one) turns on, read from its ``[plugins]`` table alone, so that a listing does
+    not wait for the converter the whole configuration needs. None when that table cannot
+    be read this way: loading the whole configuration then says why."""
     found = find(path)
     if found is None:
-        return None
+        return turned_on((), ())
     file, prefix = found
     try:
         data: Any = parse(file)[0]

@@ -242,10 +242,9 @@ def _plugins_cmd(path: str | None, as_json: bool, hooks: bool) -> int:
     import json
 
     from ._catalog import BUILTINS, describe, read_turned_on, turned_on
-    from ._toml import find
 
     enabled = read_turned_on(path)
-    if enabled is None and find(path) is not None:  # the whole load says what is wrong
+    if enabled is None:  # the whole load says what is wrong
         from . import _config
 
         try:
@@ -254,7 +253,8 @@ def _plugins_cmd(path: str | None, as_json: bool, hooks: bool) -> int:
         except ConfigError:
             if path is not None:
                 raise
-    rows = describe(BUILTINS if enabled is None else enabled, hooks=hooks)
+            enabled = list(BUILTINS)
+    rows = describe(enabled, hooks=hooks)
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
